@@ -1,0 +1,181 @@
+//! The one table of error codes. Every error a client can see has a stable snake_case
+//! code, an HTTP status and a description; `docs/errors.md` lists them, and a test
+//! fails when a code is added without being documented.
+
+use std::fmt;
+
+use rightsdesk_domain::{FieldError, IllegalTransition, ValidationErrors};
+use serde_json::{Value, json};
+
+macro_rules! error_codes {
+    ($($variant:ident = ($code:literal, $status:literal, $description:literal)),+ $(,)?) => {
+        /// A stable error code.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($variant),+
+        }
+
+        impl ErrorCode {
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $code),+
+                }
+            }
+
+            pub fn status(self) -> u16 {
+                match self {
+                    $(ErrorCode::$variant => $status),+
+                }
+            }
+
+            pub fn description(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $description),+
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    MalformedJson = ("malformed_json", 400, "The body is not valid JSON."),
+    InvalidBody = ("invalid_body", 400, "The body is JSON but not of the expected shape (e.g. not an object)."),
+    ValidationFailed = ("validation_failed", 422, "One or more fields are invalid; `details.fields` names each with its own code."),
+    UnknownKind = ("unknown_kind", 422, "`kind` is not one of the request kinds."),
+    PayloadTooLarge = ("payload_too_large", 413, "The body is larger than the configured limit."),
+    UnsupportedMediaType = ("unsupported_media_type", 415, "The body must be `application/json`."),
+    InvalidQuery = ("invalid_query", 400, "A query parameter has an invalid value; `details.fields` names it."),
+    InvalidCursor = ("invalid_cursor", 400, "The pagination cursor is not one this service issued."),
+    InvalidIdempotencyKey = ("invalid_idempotency_key", 400, "The `Idempotency-Key` header must be 1 to 255 visible ASCII characters."),
+    IdempotencyKeyReused = ("idempotency_key_reused", 422, "The `Idempotency-Key` was already used with a different body."),
+    Unauthenticated = ("unauthenticated", 401, "No credentials were given: send `Authorization: Bearer <token>`."),
+    InvalidToken = ("invalid_token", 401, "The token is malformed, expired, or not signed by this service for this audience."),
+    InvalidCredentials = ("invalid_credentials", 401, "Unknown username or wrong password."),
+    AccountLocked = ("account_locked", 429, "Too many failed logins; the account is locked for a while (see `Retry-After`)."),
+    Forbidden = ("forbidden", 403, "The officer's roles do not allow this."),
+    NotFound = ("not_found", 404, "No such resource, or not one these credentials may see."),
+    RouteNotFound = ("route_not_found", 404, "No such endpoint."),
+    MethodNotAllowed = ("method_not_allowed", 405, "The endpoint does not accept this method."),
+    UnknownAction = ("unknown_action", 404, "No such action; `details.actions` lists them."),
+    IllegalTransition = ("illegal_transition", 409, "The action is not legal in the request's current state, named in `details.state`."),
+    ConcurrentModification = ("concurrent_modification", 409, "The request was changed by someone else at the same moment; read it again and retry."),
+    UsernameTaken = ("username_taken", 409, "An officer with this username exists."),
+    Internal = ("internal", 500, "Something failed inside the service; the `request_id` finds it in the logs."),
+    Unavailable = ("unavailable", 503, "A dependency (the database) is unavailable; retry later."),
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error a client can see: a code, a human message, and optional details.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct Error {
+    pub code: ErrorCode,
+    pub message: String,
+    pub details: Option<Value>,
+}
+
+impl Error {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    /// A validation error naming each field.
+    pub fn fields(code: ErrorCode, message: impl Into<String>, fields: &[FieldError]) -> Self {
+        Self::new(code, message).with_details(json!({ "fields": fields }))
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(ErrorCode::NotFound, "no such request")
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Forbidden, message)
+    }
+
+    pub fn internal() -> Self {
+        Self::new(ErrorCode::Internal, "internal error")
+    }
+}
+
+impl From<ValidationErrors> for Error {
+    fn from(e: ValidationErrors) -> Self {
+        Self::fields(ErrorCode::ValidationFailed, "the request has invalid fields", &e.0)
+    }
+}
+
+impl From<IllegalTransition> for Error {
+    fn from(e: IllegalTransition) -> Self {
+        Self::new(ErrorCode::IllegalTransition, e.to_string())
+            .with_details(json!({"state": e.state, "action": e.action}))
+    }
+}
+
+impl From<rightsdesk_store::StoreError> for Error {
+    fn from(e: rightsdesk_store::StoreError) -> Self {
+        use rightsdesk_store::StoreError;
+        match e {
+            StoreError::Conflict => Self::new(
+                ErrorCode::ConcurrentModification,
+                "the request changed while this action ran; read it again and retry",
+            ),
+            StoreError::NotFound => Self::not_found(),
+            StoreError::Db(db) => {
+                // The message may carry SQL and values: log it, never return it.
+                tracing::error!(error = %db, "database error");
+                if matches!(
+                    db,
+                    sea_orm_errors::Conn(_) | sea_orm_errors::ConnectionAcquire(_)
+                ) {
+                    Self::new(ErrorCode::Unavailable, "the database is unavailable")
+                } else {
+                    Self::internal()
+                }
+            }
+            StoreError::Config(m) => {
+                tracing::error!(error = %m, "store configuration error");
+                Self::internal()
+            }
+        }
+    }
+}
+
+use rightsdesk_store::DbErr as sea_orm_errors;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_snake_case_with_client_or_server_statuses() {
+        let mut seen = std::collections::HashSet::new();
+        for c in ErrorCode::ALL {
+            assert!(seen.insert(c.as_str()), "duplicate {c}");
+            assert!(c.as_str().bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{c}");
+            assert!((400..600).contains(&c.status()), "{c}");
+        }
+    }
+
+    #[test]
+    fn every_code_is_documented() {
+        let doc = include_str!("../../../docs/errors.md");
+        for c in ErrorCode::ALL {
+            assert!(doc.contains(&format!("`{}`", c.as_str())), "docs/errors.md does not list {c}");
+        }
+    }
+}

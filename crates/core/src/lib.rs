@@ -1,0 +1,96 @@
+//! rightsdesk's use-cases. `core` owns transactions (a state change, its event and,
+//! later, its outbox rows commit together), the clock, and the error-code table.
+//! `api` calls these functions and never touches the database.
+
+pub mod audit;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod officers;
+pub mod requests;
+
+use std::sync::Arc;
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{DecodingKey, EncodingKey};
+use rand::RngCore;
+use rightsdesk_store::{Db, secrets};
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::CoreConfig;
+pub use error::{Error, ErrorCode};
+
+/// Everything a use-case needs, cheap to clone and shared by every handler.
+#[derive(Clone)]
+pub struct Services {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    clock: Arc<dyn Clock>,
+    config: CoreConfig,
+    keys: Keys,
+}
+
+struct Keys {
+    token_encoding: EncodingKey,
+    token_decoding: DecodingKey,
+    requester_token_key: Vec<u8>,
+}
+
+impl Services {
+    /// Loads (or, on first start, generates and stores) the service secrets.
+    pub async fn new(db: Db, clock: Arc<dyn Clock>, config: CoreConfig) -> Result<Self, Error> {
+        let now = clock.now();
+        let token_secret = secret(&db, "officer_token_secret", &config.security.token_secret, now).await?;
+        let requester_key =
+            secret(&db, "requester_token_key", &config.security.requester_token_key, now).await?;
+        let key_error = |_| Error::internal();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                keys: Keys {
+                    token_encoding: EncodingKey::from_secret(&token_secret).map_err(key_error)?,
+                    token_decoding: DecodingKey::from_secret(&token_secret).map_err(key_error)?,
+                    requester_token_key: requester_key,
+                },
+                db,
+                clock,
+                config,
+            }),
+        })
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    pub fn config(&self) -> &CoreConfig {
+        &self.inner.config
+    }
+
+    pub(crate) fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    /// Readiness: the database answers.
+    pub async fn ready(&self) -> bool {
+        self.inner.db.ping().await.is_ok()
+    }
+}
+
+/// A configured secret, or the one stored in the database (generated on first use).
+async fn secret(db: &Db, name: &str, configured: &Option<String>, now: DateTime<Utc>) -> Result<Vec<u8>, Error> {
+    if let Some(value) = configured {
+        return Ok(value.as_bytes().to_vec());
+    }
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let candidate = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let stored = secrets::get_or_insert(db.conn(), name, candidate, now).await?;
+    base64::engine::general_purpose::STANDARD
+        .decode(stored)
+        .map_err(|_| Error::internal())
+}

@@ -1,0 +1,1224 @@
+//! Rights requests: filing, the requester's view, the officer's queue and detail, and
+//! every lifecycle action. Each change, its event and its chain head commit together.
+
+use base64::Engine;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use rand::Rng;
+use rightsdesk_domain::deadlines::{self, DeadlineEffect, RulePack};
+use rightsdesk_domain::lifecycle::{Allowed, next_state, officer_actions};
+use rightsdesk_domain::validation::{ObjectReader, ValidationErrors, limits};
+use rightsdesk_domain::{
+    Action, Actor, Channel, Details, Email, Permission, Phone, ReasonCode, Reference, RequestKind, Requester,
+    State,
+};
+use rightsdesk_store::events::{self, Head, NewEvent};
+use rightsdesk_store::requests::{self, Change, Cursor, QueueFilter};
+use rightsdesk_store::{Json, StoreError, comments, idempotency, officers, subjects};
+use serde::Serialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::auth::{Officer, parse_roles, sha256_hex};
+use crate::officers::require;
+use crate::{Error, ErrorCode, Services};
+
+// ---------------------------------------------------------------------------------
+// Input
+
+/// A validated filing: what any channel produces before a request is stored.
+#[derive(Debug, Clone)]
+pub struct Filing {
+    pub kind: RequestKind,
+    pub requester: Requester,
+    pub details: Details,
+}
+
+/// A request registered by an officer: received by phone, post, in person or email.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub filing: Filing,
+    pub channel: Channel,
+    pub received_at: DateTime<Utc>,
+}
+
+fn read_kind(r: &mut ObjectReader<'_>) -> Result<Option<RequestKind>, Error> {
+    match r.take("kind") {
+        None | Some(Value::Null) => {
+            r.errors().push("kind", "required", "this field is required");
+            Ok(None)
+        }
+        Some(Value::String(s)) => match s.parse::<RequestKind>() {
+            Ok(k) => Ok(Some(k)),
+            Err(m) => Err(Error::fields(
+                ErrorCode::UnknownKind,
+                format!("unknown request kind: {m}"),
+                &[rightsdesk_domain::FieldError {
+                    field: "kind".to_owned(),
+                    code: "unknown_kind",
+                    message: m,
+                }],
+            )),
+        },
+        Some(_) => {
+            r.errors().push("kind", "invalid_type", "must be a string");
+            Ok(None)
+        }
+    }
+}
+
+fn object_reader<'a>(body: &Value, errors: &'a mut ValidationErrors) -> Result<ObjectReader<'a>, Error> {
+    if !body.is_object() {
+        return Err(Error::new(ErrorCode::InvalidBody, "the body must be a JSON object"));
+    }
+    ObjectReader::new(Some(body), "", false, errors)
+        .ok_or_else(|| Error::new(ErrorCode::InvalidBody, "the body must be a JSON object"))
+}
+
+/// Reads `{kind, requester, details}` plus whatever `extra` reads; every problem is
+/// reported at once.
+fn read_filing<T>(
+    body: &Value,
+    extra: impl FnOnce(&mut ObjectReader<'_>) -> Option<T>,
+) -> Result<(Filing, T), Error> {
+    let mut errors = ValidationErrors::default();
+    let mut r = object_reader(body, &mut errors)?;
+    let kind = read_kind(&mut r)?;
+    let requester_value = r.take("requester");
+    let details_value = r.take("details");
+    let extra = extra(&mut r);
+    r.deny_unknown();
+    let requester = Requester::read(requester_value.as_ref(), "requester", &mut errors);
+    let details = kind.and_then(|k| Details::read(k, details_value.as_ref(), &mut errors));
+    match (kind, requester, details, extra) {
+        (Some(kind), Some(requester), Some(details), Some(extra)) if errors.is_empty() => Ok((
+            Filing {
+                kind,
+                requester,
+                details,
+            },
+            extra,
+        )),
+        _ => Err(errors.into()),
+    }
+}
+
+impl Filing {
+    /// Reads the body of `POST /api/v1/requests`.
+    pub fn read(body: &Value) -> Result<Self, Error> {
+        read_filing(body, |_| Some(())).map(|(f, ())| f)
+    }
+}
+
+impl Registration {
+    /// Reads the body of `POST /api/v1/officer/requests`; `received_at` must not be in
+    /// the future nor more than a year ago.
+    pub fn read(body: &Value, now: DateTime<Utc>) -> Result<Self, Error> {
+        let (filing, (channel, received_at)) = read_filing(body, |r| {
+            let channel_path = r.field_path("channel");
+            let channel = r.string("channel", true, limits::SHORT_TEXT).and_then(|c| {
+                match c.parse::<Channel>() {
+                    Ok(Channel::Api) => {
+                        r.errors().push(
+                            channel_path,
+                            "invalid_value",
+                            "requests filed over the API are filed by the requester; use phone, post, in_person or email",
+                        );
+                        None
+                    }
+                    Ok(c) => Some(c),
+                    Err(m) => {
+                        r.errors().push(channel_path, "invalid_value", m);
+                        None
+                    }
+                }
+            });
+            let at_path = r.field_path("received_at");
+            let received_at = r.string("received_at", true, limits::SHORT_TEXT).and_then(|s| {
+                match DateTime::parse_from_rfc3339(&s) {
+                    Ok(t) => {
+                        let t = t.with_timezone(&Utc);
+                        if t > now + Duration::minutes(5) {
+                            r.errors().push(at_path, "in_future", "must not be in the future");
+                            None
+                        } else if t < now - Duration::days(366) {
+                            r.errors().push(at_path, "too_old", "must be within the last year");
+                            None
+                        } else {
+                            Some(t)
+                        }
+                    }
+                    Err(_) => {
+                        r.errors().push(
+                            at_path,
+                            "invalid_timestamp",
+                            "must be an RFC 3339 timestamp such as 2026-03-01T09:30:00+08:00",
+                        );
+                        None
+                    }
+                }
+            });
+            Some((channel?, received_at?))
+        })?;
+        Ok(Self {
+            filing,
+            channel,
+            received_at,
+        })
+    }
+}
+
+/// An `Idempotency-Key` with the fingerprint of the body it came with.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    pub key: String,
+    pub fingerprint: String,
+}
+
+impl Idempotency {
+    pub fn new(key: &str, body: &[u8]) -> Result<Self, Error> {
+        if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Error::new(
+                ErrorCode::InvalidIdempotencyKey,
+                "Idempotency-Key must be 1 to 255 visible ASCII characters",
+            ));
+        }
+        Ok(Self {
+            key: key.to_owned(),
+            fingerprint: sha256_hex(body),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Output
+
+/// The answer to a filing: the reference and due date, and the requester's secret
+/// token (returned here only).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Filed {
+    pub id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "PR-2026-048213"))]
+    pub reference: Reference,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "access"))]
+    pub kind: RequestKind,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "received"))]
+    pub state: State,
+    pub received_at: DateTime<Utc>,
+    /// The local date by the end of which the request must be answered.
+    pub due_date: NaiveDate,
+    /// The time zone of `due_date`.
+    pub time_zone: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub requester_token: String,
+}
+
+/// Where the deadline stands now.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeadlineView {
+    pub due_date: NaiveDate,
+    pub time_zone: String,
+    pub pack: String,
+    pub pack_version: i32,
+    /// Whole local days left (0 on the due date, negative when late); absent once closed.
+    pub days_left: Option<i64>,
+    pub overdue: bool,
+}
+
+/// One step in a request's history as the requester may see it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PublicEvent {
+    pub at: DateTime<Utc>,
+    pub event: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub state: Option<State>,
+    /// What the company said to the requester at this step, if anything.
+    pub message: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub reason_code: Option<ReasonCode>,
+}
+
+/// A request as its requester sees it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RequesterView {
+    pub id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub reference: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub kind: RequestKind,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub state: State,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub channel: Channel,
+    pub received_at: DateTime<Utc>,
+    pub due_date: NaiveDate,
+    pub time_zone: String,
+    pub days_left: Option<i64>,
+    pub closed_at: Option<DateTime<Utc>>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub details: Value,
+    pub history: Vec<PublicEvent>,
+}
+
+/// The requester's contact details as officers see them.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RequesterContact {
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub language: String,
+}
+
+/// A row of the queue.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct QueueItem {
+    pub id: Uuid,
+    pub reference: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub kind: RequestKind,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub state: State,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub channel: Channel,
+    pub requester_name: String,
+    pub assignee_id: Option<Uuid>,
+    pub received_at: DateTime<Utc>,
+    pub deadline: DeadlineView,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct QueuePage {
+    pub items: Vec<QueueItem>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One entry of a request's timeline: an event of its hash chain.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TimelineEntry {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    /// `requester`, `system` or `officer:<id>`.
+    pub actor: String,
+    pub event: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub data: Value,
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CommentView {
+    pub id: Uuid,
+    pub author_id: Uuid,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A request with everything an officer needs to work it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RequestDetail {
+    pub id: Uuid,
+    pub reference: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub kind: RequestKind,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub state: State,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub channel: Channel,
+    pub requester: RequesterContact,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub details: Value,
+    pub subject_id: Option<Uuid>,
+    pub assignee_id: Option<Uuid>,
+    pub related_request_id: Option<Uuid>,
+    pub received_at: DateTime<Utc>,
+    pub clock_started_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub deadline: DeadlineView,
+    /// The actions this officer may take now.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub allowed_actions: Vec<Action>,
+    pub timeline: Vec<TimelineEntry>,
+    pub comments: Vec<CommentView>,
+}
+
+// ---------------------------------------------------------------------------------
+// Helpers
+
+fn parse_stored<T: std::str::FromStr>(s: &str) -> Result<T, Error> {
+    s.parse().map_err(|_| {
+        tracing::error!(value = s, "unreadable stored enum value");
+        Error::internal()
+    })
+}
+
+fn pack_of(row: &requests::Model) -> &'static RulePack {
+    deadlines::pack(&row.deadline_pack).unwrap_or(&deadlines::PIPL)
+}
+
+fn deadline_view(row: &requests::Model, state: State, now: DateTime<Utc>) -> DeadlineView {
+    let status = pack_of(row).status(row.due_date, now);
+    let open = state.is_open();
+    DeadlineView {
+        due_date: row.due_date,
+        time_zone: row.time_zone.clone(),
+        pack: row.deadline_pack.clone(),
+        pack_version: row.deadline_pack_version,
+        days_left: open.then_some(status.days_left),
+        overdue: open && status.overdue,
+    }
+}
+
+fn event_type(action: Action) -> &'static str {
+    match action {
+        Action::RequestVerification => "verification_requested",
+        Action::Verify => "verified",
+        Action::Expire => "expired",
+        Action::Assign => "assigned",
+        Action::Start => "started",
+        Action::RequestInfo => "info_requested",
+        Action::Resume => "resumed",
+        Action::RequesterReply => "requester_replied",
+        Action::Complete => "completed",
+        Action::Reject => "rejected",
+        Action::Withdraw => "withdrawn",
+        Action::Reopen => "reopened",
+    }
+}
+
+/// Encodes a queue position for clients; opaque to them.
+fn encode_cursor(c: Cursor) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}|{}", c.due_date, c.id))
+}
+
+fn decode_cursor(s: &str) -> Result<Cursor, Error> {
+    let bad = || Error::new(ErrorCode::InvalidCursor, "the cursor is not one this service issued");
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
+    let raw = String::from_utf8(raw).map_err(|_| bad())?;
+    let (date, id) = raw.split_once('|').ok_or_else(bad)?;
+    Ok(Cursor {
+        due_date: date.parse().map_err(|_| bad())?,
+        id: id.parse().map_err(|_| bad())?,
+    })
+}
+
+/// The inputs of one lifecycle action, validated.
+struct ActionInput {
+    data: serde_json::Map<String, Value>,
+    assignee: Option<Option<Uuid>>,
+}
+
+const VERIFY_METHODS: &[&str] = &["call_back", "document_review", "in_person", "account_login", "other"];
+
+fn read_action_input(action: Action, body: &Value) -> Result<ActionInput, Error> {
+    let mut errors = ValidationErrors::default();
+    let body = if body.is_null() { json!({}) } else { body.clone() };
+    let mut r = object_reader(&body, &mut errors)?;
+    let mut data = serde_json::Map::new();
+    let mut assignee = None;
+    let text = |r: &mut ObjectReader<'_>, name: &str, required: bool, data: &mut serde_json::Map<String, Value>| {
+        if let Some(v) = r.string(name, required, limits::LONG_TEXT) {
+            data.insert(name.to_owned(), Value::String(v));
+        }
+    };
+    match action {
+        Action::Assign => {
+            let path = r.field_path("assignee_id");
+            match r.take("assignee_id") {
+                Some(Value::Null) => assignee = Some(None),
+                Some(Value::String(s)) => match s.parse::<Uuid>() {
+                    Ok(id) => assignee = Some(Some(id)),
+                    Err(_) => r.errors().push(path, "invalid_uuid", "must be an officer id"),
+                },
+                Some(_) => r.errors().push(path, "invalid_type", "must be an officer id or null"),
+                None => r.errors().push(path, "required", "this field is required (null to unassign)"),
+            }
+        }
+        Action::Verify => {
+            let path = r.field_path("method");
+            if let Some(m) = r.string("method", true, limits::SHORT_TEXT) {
+                if VERIFY_METHODS.contains(&m.as_str()) {
+                    data.insert("method".to_owned(), Value::String(m));
+                } else {
+                    r.errors().push(path, "invalid_value", format!("must be one of {}", VERIFY_METHODS.join(", ")));
+                }
+            }
+            text(&mut r, "note", false, &mut data);
+        }
+        Action::RequestInfo => text(&mut r, "message", true, &mut data),
+        Action::Complete => text(&mut r, "summary", true, &mut data),
+        Action::Reject => {
+            let path = r.field_path("reason_code");
+            if let Some(code) = r.string("reason_code", true, limits::SHORT_TEXT) {
+                match code.parse::<ReasonCode>() {
+                    Ok(c) => {
+                        data.insert("reason_code".to_owned(), json!(c));
+                    }
+                    Err(m) => r.errors().push(path, "invalid_value", m),
+                }
+            }
+            text(&mut r, "explanation", true, &mut data);
+        }
+        Action::Reopen => text(&mut r, "reason", true, &mut data),
+        Action::Start | Action::Resume | Action::Withdraw | Action::RequesterReply => {
+            text(&mut r, "note", false, &mut data)
+        }
+        Action::RequestVerification | Action::Expire => {}
+    }
+    r.deny_unknown();
+    errors.finish(ActionInput { data, assignee }).map_err(Error::from)
+}
+
+// ---------------------------------------------------------------------------------
+// Use-cases
+
+/// The most attempts a use-case makes when a concurrent writer got there first.
+const ATTEMPTS: usize = 5;
+
+impl Services {
+    fn default_pack(&self) -> &'static RulePack {
+        deadlines::pack(&self.config().deadlines.default_pack).unwrap_or(&deadlines::PIPL)
+    }
+
+    /// Files a request received over the API now.
+    pub async fn file_request(&self, filing: Filing, idempotency: Option<Idempotency>) -> Result<Filed, Error> {
+        let now = self.now();
+        self.store_filing(filing, Channel::Api, now, Actor::Requester, "requester".to_owned(), idempotency)
+            .await
+    }
+
+    /// Registers a request an officer received by phone, post, in person or email,
+    /// with its real receipt time.
+    pub async fn register_request(
+        &self,
+        officer: &Officer,
+        body: &Value,
+        idempotency: Option<Idempotency>,
+    ) -> Result<Filed, Error> {
+        require(officer, Permission::WorkRequests)?;
+        let reg = Registration::read(body, self.now())?;
+        self.store_filing(
+            reg.filing,
+            reg.channel,
+            reg.received_at,
+            Actor::Officer { id: officer.id },
+            format!("officer:{}", officer.id),
+            idempotency,
+        )
+        .await
+    }
+
+    async fn store_filing(
+        &self,
+        filing: Filing,
+        channel: Channel,
+        received_at: DateTime<Utc>,
+        actor: Actor,
+        idempotency_scope: String,
+        idempotency: Option<Idempotency>,
+    ) -> Result<Filed, Error> {
+        let now = self.now();
+        let pack = self.default_pack();
+        let due_date = pack.due_date(filing.kind, received_at);
+        let year = pack.local_date(received_at).format("%Y").to_string().parse::<i32>().unwrap_or(2026);
+        let details = filing.details.to_json();
+        for _ in 0..ATTEMPTS {
+            let id = Uuid::now_v7();
+            let number = rand::rng().random_range(0..rightsdesk_domain::reference::NUMBERS_PER_YEAR);
+            let reference = Reference::new(year, number).map_err(|_| Error::internal())?;
+            let filed = Filed {
+                id,
+                reference,
+                kind: filing.kind,
+                state: State::Received,
+                received_at,
+                due_date,
+                time_zone: pack.time_zone.name().to_owned(),
+                requester_token: String::new(),
+            };
+            let outcome = self
+                .insert_filing(&filing, &details, channel, &actor, pack, &filed, now, &idempotency_scope, idempotency.as_ref())
+                .await;
+            match outcome {
+                Ok(Some(replayed)) => return self.replay(replayed, idempotency.as_ref()),
+                Ok(None) => {
+                    metrics::counter!(
+                        "rightsdesk_requests_filed_total",
+                        "kind" => filing.kind.as_str(),
+                        "channel" => channel.as_str()
+                    )
+                    .increment(1);
+                    tracing::info!(request_id = %id, reference = %reference, kind = %filing.kind, "request filed");
+                    return Ok(Filed {
+                        requester_token: self.requester_token(id),
+                        ..filed
+                    });
+                }
+                Err(e) if e.is_unique_violation() => {
+                    // Either a concurrent retry with the same key won, or the random
+                    // reference was taken: answer the first, or draw again.
+                    if let Some(idem) = &idempotency
+                        && let Some(row) = idempotency::find(self.db().conn(), &idempotency_scope, &idem.key).await?
+                    {
+                        return self.replay(row, Some(idem));
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        tracing::error!("could not draw a free reference");
+        Err(Error::internal())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn insert_filing(
+        &self,
+        filing: &Filing,
+        details: &Value,
+        channel: Channel,
+        actor: &Actor,
+        pack: &RulePack,
+        filed: &Filed,
+        now: DateTime<Utc>,
+        scope: &str,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<Option<idempotency::Model>, StoreError> {
+        let tx = self.db().begin_write().await?;
+        if let Some(idem) = idempotency
+            && let Some(row) = idempotency::find(&*tx, scope, &idem.key).await?
+        {
+            return Ok(Some(row));
+        }
+        let related = match &filing.details {
+            Details::Complaint { about_reference, .. } => {
+                requests::find_by_reference(&*tx, &about_reference.to_string()).await?.map(|r| r.id)
+            }
+            _ => None,
+        };
+        let (event, head) = events::build(
+            filed.id,
+            &Head::genesis(),
+            NewEvent {
+                at: now,
+                actor: actor.to_stored(),
+                event_type: "filed".to_owned(),
+                data: json!({
+                    "kind": filing.kind,
+                    "channel": channel,
+                    "state": State::Received,
+                    "received_at": filed.received_at,
+                    "deadline": DeadlineEffect::Set { due_date: filed.due_date },
+                    "pack": pack.name,
+                    "pack_version": pack.version,
+                    "clock_start": pack.clock_start,
+                }),
+            },
+        );
+        let r = &filing.requester;
+        requests::insert(
+            &*tx,
+            requests::Model {
+                id: filed.id,
+                reference: filed.reference.to_string(),
+                kind: filing.kind.as_str().to_owned(),
+                state: State::Received.as_str().to_owned(),
+                is_open: true,
+                channel: channel.as_str().to_owned(),
+                language: r.language.as_str().to_owned(),
+                requester_name: r.name.clone(),
+                requester_email: r.email.as_ref().map(|e| e.as_str().to_owned()),
+                requester_phone: r.phone.as_ref().map(|p| p.as_str().to_owned()),
+                details: details.clone(),
+                subject_id: None,
+                assignee_id: None,
+                related_request_id: related,
+                received_at: filed.received_at,
+                clock_started_at: Some(filed.received_at),
+                due_date: filed.due_date,
+                time_zone: filed.time_zone.clone(),
+                deadline_pack: pack.name.to_owned(),
+                deadline_pack_version: pack.version as i32,
+                token_hash: sha256_hex(self.requester_token(filed.id).as_bytes()),
+                event_seq: head.seq,
+                head_hash: head.hash,
+                created_at: now,
+                updated_at: now,
+                closed_at: None,
+            },
+        )
+        .await?;
+        events::insert(&*tx, event).await?;
+        if let Some(idem) = idempotency {
+            idempotency::insert(
+                &*tx,
+                idempotency::Model {
+                    scope: scope.to_owned(),
+                    key: idem.key.clone(),
+                    fingerprint: idem.fingerprint.clone(),
+                    response: serde_json::to_value(filed).map_err(|e| StoreError::Config(e.to_string()))?,
+                    created_at: now,
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(None)
+    }
+
+    /// The first answer to a retried filing, with the token derived again.
+    fn replay(&self, row: idempotency::Model, idem: Option<&Idempotency>) -> Result<Filed, Error> {
+        if idem.is_some_and(|i| i.fingerprint != row.fingerprint) {
+            return Err(Error::new(
+                ErrorCode::IdempotencyKeyReused,
+                "this Idempotency-Key was used with a different body",
+            ));
+        }
+        let filed: Filed = serde_json::from_value(row.response).map_err(|_| Error::internal())?;
+        Ok(Filed {
+            requester_token: self.requester_token(filed.id),
+            ..filed
+        })
+    }
+
+    /// The request `id` if `token` is its requester token; otherwise not found (a
+    /// token never reveals whether another request exists).
+    async fn requester_request(&self, id: Uuid, token: Option<&str>) -> Result<requests::Model, Error> {
+        let token = token.ok_or_else(|| Error::new(ErrorCode::Unauthenticated, "the requester token is required"))?;
+        let row = requests::find(self.db().conn(), id).await?.ok_or_else(Error::not_found)?;
+        let presented = sha256_hex(token.as_bytes());
+        if !constant_time_eq(presented.as_bytes(), row.token_hash.as_bytes()) {
+            return Err(Error::not_found());
+        }
+        Ok(row)
+    }
+
+    /// `GET /api/v1/requests/{id}` for the requester.
+    pub async fn requester_view(&self, id: Uuid, token: Option<&str>) -> Result<RequesterView, Error> {
+        let row = self.requester_request(id, token).await?;
+        self.to_requester_view(row).await
+    }
+
+    async fn to_requester_view(&self, row: requests::Model) -> Result<RequesterView, Error> {
+        let now = self.now();
+        let state: State = parse_stored(&row.state)?;
+        let history = events::for_request(self.db().conn(), row.id)
+            .await?
+            .into_iter()
+            .filter_map(public_event)
+            .collect();
+        let deadline = deadline_view(&row, state, now);
+        Ok(RequesterView {
+            id: row.id,
+            reference: row.reference,
+            kind: parse_stored(&row.kind)?,
+            state,
+            channel: parse_stored(&row.channel)?,
+            received_at: row.received_at,
+            due_date: row.due_date,
+            time_zone: row.time_zone,
+            days_left: deadline.days_left,
+            closed_at: row.closed_at,
+            details: row.details,
+            history,
+        })
+    }
+
+    /// `POST /api/v1/requests/{id}/withdraw`: the requester withdraws an open request.
+    pub async fn withdraw(&self, id: Uuid, token: Option<&str>, body: &Value) -> Result<RequesterView, Error> {
+        self.requester_request(id, token).await?;
+        let input = read_action_input(Action::Withdraw, body)?;
+        let row = self.transition(id, Action::Withdraw, Actor::Requester, input).await?;
+        self.to_requester_view(row).await
+    }
+
+    /// The queue, ordered by due date, oldest first.
+    pub async fn queue(&self, officer: &Officer, query: &QueueQuery) -> Result<QueuePage, Error> {
+        require(officer, Permission::ViewRequests)?;
+        let now = self.now();
+        let (filter, cursor, limit) = query.parse(officer, self.default_pack().local_date(now))?;
+        let (rows, next) = requests::queue(self.db().conn(), &filter, cursor, limit).await?;
+        let items = rows
+            .into_iter()
+            .map(|row| {
+                let state: State = parse_stored(&row.state)?;
+                Ok(QueueItem {
+                    deadline: deadline_view(&row, state, now),
+                    id: row.id,
+                    kind: parse_stored(&row.kind)?,
+                    state,
+                    channel: parse_stored(&row.channel)?,
+                    requester_name: row.requester_name,
+                    assignee_id: row.assignee_id,
+                    received_at: row.received_at,
+                    reference: row.reference,
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(QueuePage {
+            items,
+            next_cursor: next.map(encode_cursor),
+        })
+    }
+
+    /// A request with its timeline and comments.
+    pub async fn request_detail(&self, officer: &Officer, id: Uuid) -> Result<RequestDetail, Error> {
+        require(officer, Permission::ViewRequests)?;
+        let row = requests::find(self.db().conn(), id).await?.ok_or_else(Error::not_found)?;
+        self.to_detail(officer, row).await
+    }
+
+    async fn to_detail(&self, officer: &Officer, row: requests::Model) -> Result<RequestDetail, Error> {
+        let now = self.now();
+        let state: State = parse_stored(&row.state)?;
+        let conn = self.db().conn();
+        let timeline = events::for_request(conn, row.id)
+            .await?
+            .into_iter()
+            .map(|e| TimelineEntry {
+                seq: e.seq,
+                at: e.at,
+                actor: e.actor,
+                event: e.event_type,
+                data: e.data,
+                hash: e.hash,
+            })
+            .collect();
+        let comments = comments::for_request(conn, row.id)
+            .await?
+            .into_iter()
+            .map(|c| CommentView {
+                id: c.id,
+                author_id: c.author_id,
+                body: c.body,
+                created_at: c.created_at,
+            })
+            .collect();
+        Ok(RequestDetail {
+            deadline: deadline_view(&row, state, now),
+            allowed_actions: officer_actions(state, &officer.roles),
+            id: row.id,
+            reference: row.reference,
+            kind: parse_stored(&row.kind)?,
+            state,
+            channel: parse_stored(&row.channel)?,
+            requester: RequesterContact {
+                name: row.requester_name,
+                email: row.requester_email,
+                phone: row.requester_phone,
+                language: row.language,
+            },
+            details: row.details,
+            subject_id: row.subject_id,
+            assignee_id: row.assignee_id,
+            related_request_id: row.related_request_id,
+            received_at: row.received_at,
+            clock_started_at: row.clock_started_at,
+            closed_at: row.closed_at,
+            timeline,
+            comments,
+        })
+    }
+
+    /// `POST /api/v1/officer/requests/{id}/actions/{action}`.
+    pub async fn act(&self, officer: &Officer, id: Uuid, action: &str, body: &Value) -> Result<RequestDetail, Error> {
+        let Ok(action) = action.parse::<Action>() else {
+            let names: Vec<&str> = Action::ALL
+                .iter()
+                .filter(|a| matches!(a.allowed(), Allowed::Roles(_)))
+                .map(|a| a.as_str())
+                .collect();
+            return Err(Error::new(ErrorCode::UnknownAction, format!("unknown action {action:?}"))
+                .with_details(json!({ "actions": names })));
+        };
+        match action.allowed() {
+            Allowed::Roles(_) if action.permits_roles(&officer.roles) => {}
+            Allowed::Roles(roles) => {
+                let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+                return Err(Error::forbidden(format!("{action} needs one of the roles {}", names.join(", "))));
+            }
+            Allowed::Requester => return Err(Error::forbidden(format!("only the requester can {action}"))),
+            Allowed::System => return Err(Error::forbidden(format!("{action} is done by the service itself"))),
+        }
+        let input = read_action_input(action, body)?;
+        if let Some(Some(assignee)) = input.assignee {
+            let ok = officers::find(self.db().conn(), assignee).await?.is_some_and(|o| {
+                o.active && rightsdesk_domain::roles::permits(&parse_roles(&o.roles), Permission::WorkRequests)
+            });
+            if !ok {
+                return Err(Error::from(ValidationErrors::single(
+                    "assignee_id",
+                    "unknown_officer",
+                    "no active officer who works requests has this id",
+                )));
+            }
+        }
+        let row = self.transition(id, action, Actor::Officer { id: officer.id }, input).await?;
+        self.to_detail(officer, row).await
+    }
+
+    /// Applies `action` to request `id`: checks the transition table, changes the row,
+    /// and appends the event, in one transaction; retried when another writer got there
+    /// first. Returns the request as it is now.
+    async fn transition(
+        &self,
+        id: Uuid,
+        action: Action,
+        actor: Actor,
+        input: ActionInput,
+    ) -> Result<requests::Model, Error> {
+        for _ in 0..ATTEMPTS {
+            let now = self.now();
+            let tx = self.db().begin_write().await?;
+            let row = requests::find(&*tx, id).await?.ok_or_else(Error::not_found)?;
+            let from: State = parse_stored(&row.state)?;
+            let to = next_state(from, action)?;
+            let pack = pack_of(&row);
+            let kind: RequestKind = parse_stored(&row.kind)?;
+            let mut change = Change::default();
+            let mut effect = DeadlineEffect::None;
+            if to != from {
+                change.state = Some(to.as_str().to_owned());
+                change.is_open = Some(to.is_open());
+                if !to.is_open() {
+                    change.closed_at = Some(Some(now));
+                    effect = DeadlineEffect::Stopped { due_date: row.due_date };
+                }
+            }
+            if action == Action::Reopen {
+                // Reopened work gets a fresh period from now.
+                let due = pack.due_date(kind, now);
+                change.closed_at = Some(None);
+                change.clock_started_at = Some(Some(now));
+                change.due_date = Some(due);
+                effect = DeadlineEffect::Set { due_date: due };
+            }
+            if let Some(assignee) = input.assignee {
+                change.assignee_id = Some(assignee);
+            }
+            let mut data = input.data.clone();
+            data.insert("action".to_owned(), json!(action));
+            data.insert("from".to_owned(), json!(from));
+            data.insert("to".to_owned(), json!(to));
+            data.insert("deadline".to_owned(), json!(effect));
+            if let Some(assignee) = input.assignee {
+                data.insert("assignee_id".to_owned(), json!(assignee));
+            }
+            if action == Action::Verify {
+                let subject = link_subject(&*tx, &row, now).await?;
+                change.subject_id = Some(Some(subject));
+                data.insert("subject_id".to_owned(), json!(subject));
+            }
+            let head = Head {
+                seq: row.event_seq,
+                hash: row.head_hash.clone(),
+            };
+            let (event, new_head) = events::build(
+                id,
+                &head,
+                NewEvent {
+                    at: now,
+                    actor: actor.to_stored(),
+                    event_type: event_type(action).to_owned(),
+                    data: Json::Object(data),
+                },
+            );
+            match requests::update(&*tx, id, row.event_seq, change, new_head.seq, &new_head.hash, now).await {
+                Ok(()) => {}
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            match events::insert(&*tx, event).await {
+                Ok(()) => {}
+                Err(e) if e.is_unique_violation() => continue,
+                Err(e) => return Err(e.into()),
+            }
+            tx.commit().await?;
+            metrics::counter!("rightsdesk_request_actions_total", "action" => action.as_str()).increment(1);
+            tracing::info!(request_id = %id, reference = %row.reference, action = %action, from = %from, to = %to, "request changed");
+            return requests::find(self.db().conn(), id).await?.ok_or_else(Error::not_found);
+        }
+        Err(StoreError::Conflict.into())
+    }
+
+    /// `POST /api/v1/officer/requests/{id}/comments`: an internal note, recorded in the
+    /// timeline.
+    pub async fn comment(&self, officer: &Officer, id: Uuid, body: &Value) -> Result<CommentView, Error> {
+        require(officer, Permission::WorkRequests)?;
+        let mut errors = ValidationErrors::default();
+        let text = {
+            let mut r = object_reader(body, &mut errors)?;
+            let t = r.string("body", true, limits::LONG_TEXT);
+            r.deny_unknown();
+            t
+        };
+        let text = errors.finish(text).map_err(Error::from)?.ok_or_else(Error::internal)?;
+        for _ in 0..ATTEMPTS {
+            let now = self.now();
+            let tx = self.db().begin_write().await?;
+            let row = requests::find(&*tx, id).await?.ok_or_else(Error::not_found)?;
+            let comment = comments::Model {
+                id: Uuid::now_v7(),
+                request_id: id,
+                author_id: officer.id,
+                body: text.clone(),
+                created_at: now,
+            };
+            let (event, head) = events::build(
+                id,
+                &Head {
+                    seq: row.event_seq,
+                    hash: row.head_hash.clone(),
+                },
+                NewEvent {
+                    at: now,
+                    actor: Actor::Officer { id: officer.id }.to_stored(),
+                    event_type: "comment_added".to_owned(),
+                    data: json!({ "comment_id": comment.id }),
+                },
+            );
+            match requests::update(&*tx, id, row.event_seq, Change::default(), head.seq, &head.hash, now).await {
+                Ok(()) => {}
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            comments::insert(&*tx, comment.clone()).await?;
+            events::insert(&*tx, event).await?;
+            tx.commit().await?;
+            return Ok(CommentView {
+                id: comment.id,
+                author_id: comment.author_id,
+                body: comment.body,
+                created_at: comment.created_at,
+            });
+        }
+        Err(StoreError::Conflict.into())
+    }
+}
+
+/// The subject whose identifiers match the requester's, created when none does.
+async fn link_subject(
+    conn: &impl rightsdesk_store::ConnectionTrait,
+    row: &requests::Model,
+    now: DateTime<Utc>,
+) -> Result<Uuid, Error> {
+    if let Some(s) = subjects::find_matching(conn, None, row.requester_email.as_deref(), row.requester_phone.as_deref()).await? {
+        return Ok(s.id);
+    }
+    let id = Uuid::now_v7();
+    subjects::insert(
+        conn,
+        subjects::Model {
+            id,
+            account_id: None,
+            email: row.requester_email.clone(),
+            phone: row.requester_phone.clone(),
+            created_at: now,
+        },
+    )
+    .await?;
+    Ok(id)
+}
+
+/// The events a requester may see, with what was said to them.
+fn public_event(e: events::Model) -> Option<PublicEvent> {
+    let visible = matches!(
+        e.event_type.as_str(),
+        "filed"
+            | "verification_requested"
+            | "verified"
+            | "started"
+            | "info_requested"
+            | "resumed"
+            | "requester_replied"
+            | "completed"
+            | "rejected"
+            | "withdrawn"
+            | "reopened"
+            | "expired"
+    );
+    if !visible {
+        return None;
+    }
+    let get = |k: &str| e.data.get(k).and_then(Value::as_str).map(str::to_owned);
+    let state = get("to").or_else(|| get("state")).and_then(|s| s.parse().ok());
+    let message = get("message").or_else(|| get("summary")).or_else(|| get("explanation"));
+    let reason_code = get("reason_code").and_then(|s| s.parse().ok());
+    Some(PublicEvent {
+        at: e.at,
+        event: e.event_type,
+        state,
+        message,
+        reason_code,
+    })
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The queue's query parameters as received; parsed by [`QueueQuery::parse`].
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[serde(deny_unknown_fields)]
+pub struct QueueQuery {
+    /// `open` (default), `closed`, `all`, or a comma-separated list of states.
+    pub state: Option<String>,
+    /// A request kind.
+    pub kind: Option<String>,
+    /// `me`, `none`, or an officer id.
+    pub assignee: Option<String>,
+    /// `true`: only open requests past their due date; `false`: only those not yet due.
+    pub overdue: Option<String>,
+    /// `api`, `email`, `phone`, `post` or `in_person`.
+    pub channel: Option<String>,
+    /// A rule pack name.
+    pub pack: Option<String>,
+    /// A reference, an email address or a phone number. Searches every state unless
+    /// `state` is given.
+    pub q: Option<String>,
+    /// 1 to 200; 50 by default.
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl QueueQuery {
+    fn parse(&self, officer: &Officer, today: NaiveDate) -> Result<(QueueFilter, Option<Cursor>, u64), Error> {
+        let mut errors = ValidationErrors::default();
+        let mut f = QueueFilter::default();
+        let nonempty = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+        match nonempty(&self.state).as_deref() {
+            None if nonempty(&self.q).is_some() => {}
+            None | Some("open") => f.open = Some(true),
+            Some("closed") => f.open = Some(false),
+            Some("all") => {}
+            Some(list) => {
+                let mut states = Vec::new();
+                for s in list.split(',') {
+                    match s.trim().parse::<State>() {
+                        Ok(st) => states.push(st.as_str().to_owned()),
+                        Err(m) => errors.push("state", "invalid_value", format!("{s:?}: {m}, or open, closed, all")),
+                    }
+                }
+                f.states = Some(states);
+            }
+        }
+        if let Some(k) = nonempty(&self.kind) {
+            match k.parse::<RequestKind>() {
+                Ok(k) => f.kind = Some(k.as_str().to_owned()),
+                Err(m) => errors.push("kind", "invalid_value", m),
+            }
+        }
+        if let Some(c) = nonempty(&self.channel) {
+            match c.parse::<Channel>() {
+                Ok(c) => f.channel = Some(c.as_str().to_owned()),
+                Err(m) => errors.push("channel", "invalid_value", m),
+            }
+        }
+        if let Some(p) = nonempty(&self.pack) {
+            match deadlines::pack(&p) {
+                Some(p) => f.pack = Some(p.name.to_owned()),
+                None => errors.push("pack", "invalid_value", "unknown rule pack (known: pipl)"),
+            }
+        }
+        match nonempty(&self.assignee).as_deref() {
+            None => {}
+            Some("me") => f.assignee = Some(Some(officer.id)),
+            Some("none") => f.assignee = Some(None),
+            Some(id) => match id.parse::<Uuid>() {
+                Ok(id) => f.assignee = Some(Some(id)),
+                Err(_) => errors.push("assignee", "invalid_value", "must be me, none or an officer id"),
+            },
+        }
+        match nonempty(&self.overdue).as_deref() {
+            None => {}
+            Some("true") => {
+                f.open = Some(true);
+                f.due_before = Some(today);
+            }
+            Some("false") => f.due_on_or_after = Some(today),
+            Some(_) => errors.push("overdue", "invalid_value", "must be true or false"),
+        }
+        if let Some(q) = nonempty(&self.q) {
+            if let Ok(r) = q.parse::<Reference>() {
+                f.reference = Some(r.to_string());
+            } else if q.contains('@') {
+                match Email::parse(&q) {
+                    Ok(e) => f.email = Some(e.as_str().to_owned()),
+                    Err((_, m)) => errors.push("q", "invalid_value", format!("email address {m}")),
+                }
+            } else {
+                match Phone::parse(&q) {
+                    Ok(p) => f.phone = Some(p.as_str().to_owned()),
+                    Err(_) => errors.push(
+                        "q",
+                        "invalid_value",
+                        "must be a reference (PR-2026-000123), an email address or a phone number",
+                    ),
+                }
+            }
+        }
+        let limit = match nonempty(&self.limit) {
+            None => 50,
+            Some(l) => match l.parse::<u64>() {
+                Ok(n) if (1..=200).contains(&n) => n,
+                _ => {
+                    errors.push("limit", "invalid_value", "must be a whole number from 1 to 200");
+                    50
+                }
+            },
+        };
+        if !errors.is_empty() {
+            return Err(Error::fields(ErrorCode::InvalidQuery, "invalid query parameters", &errors.0));
+        }
+        let cursor = nonempty(&self.cursor).map(|c| decode_cursor(&c)).transpose()?;
+        Ok((f, cursor, limit))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_refuse_forgeries() {
+        let c = Cursor {
+            due_date: NaiveDate::from_ymd_opt(2026, 3, 16).unwrap(),
+            id: Uuid::now_v7(),
+        };
+        assert_eq!(decode_cursor(&encode_cursor(c)).unwrap(), c);
+        for bad in ["", "!!", "MjAyNg", "bm90fGF8Y3Vyc29y"] {
+            assert_eq!(decode_cursor(bad).unwrap_err().code, ErrorCode::InvalidCursor, "{bad}");
+        }
+    }
+
+    #[test]
+    fn filings_report_every_field() {
+        let err = Filing::read(&json!({"kind": "correction", "requester": {"name": ""}, "details": {}, "x": 1})).unwrap_err();
+        assert_eq!(err.code, ErrorCode::ValidationFailed);
+        let fields: Vec<String> = err.details.unwrap()["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["field"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(fields, vec!["x", "requester.name", "requester.email", "details.changes"]);
+    }
+
+    #[test]
+    fn unknown_kinds_have_their_own_code() {
+        let err = Filing::read(&json!({"kind": "telepathy", "requester": {"name": "a", "email": "a@b.cn"}})).unwrap_err();
+        assert_eq!(err.code, ErrorCode::UnknownKind);
+        assert_eq!(Filing::read(&json!([1])).unwrap_err().code, ErrorCode::InvalidBody);
+    }
+}

@@ -1,0 +1,19 @@
+//! rightsdesk's pure rules: request kinds and their details, the lifecycle, deadline
+//! maths, references, contacts, roles and refusal reasons. No I/O, no clock: every
+//! function that needs the time takes it as an argument.
+
+pub mod contact;
+pub mod deadlines;
+pub mod kinds;
+pub mod lifecycle;
+pub mod reference;
+pub mod roles;
+pub mod validation;
+
+pub use contact::{Email, Language, Phone, Requester};
+pub use deadlines::{DeadlineEffect, DeadlineStatus, RulePack};
+pub use kinds::{Channel, Details, RequestKind};
+pub use lifecycle::{Action, Actor, IllegalTransition, ReasonCode, State};
+pub use reference::Reference;
+pub use roles::{Permission, Role};
+pub use validation::{FieldError, ValidationErrors};

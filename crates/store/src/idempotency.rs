@@ -1,0 +1,36 @@
+//! Stored first answers for requests retried with an `Idempotency-Key`.
+
+use chrono::{DateTime, Utc};
+use sea_orm::entity::prelude::*;
+use sea_orm::ConnectionTrait;
+
+use crate::StoreError;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "idempotency_keys")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub scope: String,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub key: String,
+    /// SHA-256 of the request body: the same key with another body is refused.
+    pub fingerprint: String,
+    pub response: Json,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+pub async fn find(conn: &impl ConnectionTrait, scope: &str, key: &str) -> Result<Option<Model>, StoreError> {
+    Ok(Entity::find_by_id((scope.to_owned(), key.to_owned())).one(conn).await?)
+}
+
+pub async fn insert(conn: &impl ConnectionTrait, row: Model) -> Result<(), StoreError> {
+    Entity::insert(ActiveModel::from(row))
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,39 @@
+//! rightsdesk's storage: sea-orm entities and queries on SQLite and PostgreSQL. Every
+//! function takes `&impl ConnectionTrait`, so `core` decides what shares a transaction.
+
+pub mod comments;
+pub mod db;
+pub mod events;
+pub mod idempotency;
+pub mod officers;
+pub mod requests;
+pub mod secrets;
+pub mod subjects;
+
+pub use db::{Backend, DatabaseConfig, Db, WriteTx};
+pub use sea_orm::{ConnectionTrait, DbErr};
+pub use sea_orm::prelude::Json;
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sea_orm::DbErr),
+    /// The row changed since it was read; the caller may retry.
+    #[error("concurrent modification")]
+    Conflict,
+    #[error("row not found")]
+    NotFound,
+    #[error("invalid database configuration: {0}")]
+    Config(String),
+}
+
+impl StoreError {
+    /// A unique constraint was violated (e.g. a reference or an idempotency key exists).
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Db(e) => matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))),
+            _ => false,
+        }
+    }
+}

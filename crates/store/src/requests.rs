@@ -1,0 +1,229 @@
+//! The `requests` table: one row per rights request, with the requester's contact
+//! details, the deadline, and the head of the request's event chain.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::Query;
+use sea_orm::{Condition, ConnectionTrait, QueryOrder, QuerySelect};
+
+use crate::StoreError;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "requests")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub reference: String,
+    pub kind: String,
+    pub state: String,
+    pub is_open: bool,
+    pub channel: String,
+    pub language: String,
+    pub requester_name: String,
+    pub requester_email: Option<String>,
+    pub requester_phone: Option<String>,
+    pub details: Json,
+    pub subject_id: Option<Uuid>,
+    pub assignee_id: Option<Uuid>,
+    pub related_request_id: Option<Uuid>,
+    pub received_at: DateTime<Utc>,
+    pub clock_started_at: Option<DateTime<Utc>>,
+    pub due_date: NaiveDate,
+    pub time_zone: String,
+    pub deadline_pack: String,
+    pub deadline_pack_version: i32,
+    pub token_hash: String,
+    pub event_seq: i64,
+    pub head_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+pub async fn insert(conn: &impl ConnectionTrait, row: Model) -> Result<(), StoreError> {
+    Entity::insert(ActiveModel::from(row))
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn find(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<Model>, StoreError> {
+    Ok(Entity::find_by_id(id).one(conn).await?)
+}
+
+pub async fn find_by_reference(conn: &impl ConnectionTrait, reference: &str) -> Result<Option<Model>, StoreError> {
+    Ok(Entity::find()
+        .filter(Column::Reference.eq(reference))
+        .one(conn)
+        .await?)
+}
+
+/// A change to a request, applied only if nobody else changed it since it was read
+/// (`expected_seq` is the event count then). Fields left `None` are not touched.
+#[derive(Debug, Default)]
+pub struct Change {
+    pub state: Option<String>,
+    pub is_open: Option<bool>,
+    pub assignee_id: Option<Option<Uuid>>,
+    pub subject_id: Option<Option<Uuid>>,
+    pub due_date: Option<NaiveDate>,
+    pub clock_started_at: Option<Option<DateTime<Utc>>>,
+    pub closed_at: Option<Option<DateTime<Utc>>>,
+}
+
+/// Applies `change` and moves the chain head to (`new_seq`, `new_hash`). Returns
+/// `StoreError::Conflict` when the request changed since `expected_seq` was read.
+pub async fn update(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    expected_seq: i64,
+    change: Change,
+    new_seq: i64,
+    new_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut q = Query::update();
+    q.table(Entity)
+        .value(Column::EventSeq, new_seq)
+        .value(Column::HeadHash, new_hash)
+        .value(Column::UpdatedAt, now);
+    if let Some(v) = change.state {
+        q.value(Column::State, v);
+    }
+    if let Some(v) = change.is_open {
+        q.value(Column::IsOpen, v);
+    }
+    if let Some(v) = change.assignee_id {
+        q.value(Column::AssigneeId, v);
+    }
+    if let Some(v) = change.subject_id {
+        q.value(Column::SubjectId, v);
+    }
+    if let Some(v) = change.due_date {
+        q.value(Column::DueDate, v);
+    }
+    if let Some(v) = change.clock_started_at {
+        q.value(Column::ClockStartedAt, v);
+    }
+    if let Some(v) = change.closed_at {
+        q.value(Column::ClosedAt, v);
+    }
+    q.and_where(Column::Id.eq(id))
+        .and_where(Column::EventSeq.eq(expected_seq));
+    let result = conn.execute(&q).await?;
+    if result.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict)
+    }
+}
+
+/// The queue's filters; every one optional.
+#[derive(Debug, Default, Clone)]
+pub struct QueueFilter {
+    pub states: Option<Vec<String>>,
+    pub open: Option<bool>,
+    pub kind: Option<String>,
+    pub channel: Option<String>,
+    pub pack: Option<String>,
+    /// `Some(None)`: unassigned requests.
+    pub assignee: Option<Option<Uuid>>,
+    /// Due strictly before this date (overdue), or on/after it (not overdue).
+    pub due_before: Option<NaiveDate>,
+    pub due_on_or_after: Option<NaiveDate>,
+    pub reference: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+/// A position in the queue: the last row of the previous page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub due_date: NaiveDate,
+    pub id: Uuid,
+}
+
+/// One page of the queue, ordered by due date (oldest first), then id. Reads one row
+/// more than `limit` to know whether another page follows.
+pub async fn queue(
+    conn: &impl ConnectionTrait,
+    filter: &QueueFilter,
+    after: Option<Cursor>,
+    limit: u64,
+) -> Result<(Vec<Model>, Option<Cursor>), StoreError> {
+    let mut cond = Condition::all();
+    if let Some(states) = &filter.states {
+        cond = cond.add(Column::State.is_in(states.clone()));
+    }
+    if let Some(open) = filter.open {
+        cond = cond.add(Column::IsOpen.eq(open));
+    }
+    if let Some(kind) = &filter.kind {
+        cond = cond.add(Column::Kind.eq(kind.clone()));
+    }
+    if let Some(channel) = &filter.channel {
+        cond = cond.add(Column::Channel.eq(channel.clone()));
+    }
+    if let Some(pack) = &filter.pack {
+        cond = cond.add(Column::DeadlinePack.eq(pack.clone()));
+    }
+    match filter.assignee {
+        Some(Some(id)) => cond = cond.add(Column::AssigneeId.eq(id)),
+        Some(None) => cond = cond.add(Column::AssigneeId.is_null()),
+        None => {}
+    }
+    if let Some(d) = filter.due_before {
+        cond = cond.add(Column::DueDate.lt(d));
+    }
+    if let Some(d) = filter.due_on_or_after {
+        cond = cond.add(Column::DueDate.gte(d));
+    }
+    if let Some(r) = &filter.reference {
+        cond = cond.add(Column::Reference.eq(r.clone()));
+    }
+    if let Some(e) = &filter.email {
+        cond = cond.add(Column::RequesterEmail.eq(e.clone()));
+    }
+    if let Some(p) = &filter.phone {
+        cond = cond.add(Column::RequesterPhone.eq(p.clone()));
+    }
+    if let Some(c) = after {
+        // Written so that the first term bounds an index range scan.
+        cond = cond.add(Column::DueDate.gte(c.due_date)).add(
+            Condition::any()
+                .add(Column::DueDate.gt(c.due_date))
+                .add(Column::Id.gt(c.id)),
+        );
+    }
+    let mut rows = Entity::find()
+        .filter(cond)
+        .order_by_asc(Column::DueDate)
+        .order_by_asc(Column::Id)
+        .limit(limit + 1)
+        .all(conn)
+        .await?;
+    let next = if rows.len() as u64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| Cursor {
+            due_date: r.due_date,
+            id: r.id,
+        })
+    } else {
+        None
+    };
+    Ok((rows, next))
+}
+
+/// Every request id, in a stable order (for audit verification).
+pub async fn ids_after(conn: &impl ConnectionTrait, after: Option<Uuid>, limit: u64) -> Result<Vec<Model>, StoreError> {
+    let mut find = Entity::find().order_by_asc(Column::Id).limit(limit);
+    if let Some(a) = after {
+        find = find.filter(Column::Id.gt(a));
+    }
+    Ok(find.all(conn).await?)
+}

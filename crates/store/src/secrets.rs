@@ -1,0 +1,45 @@
+//! Service secrets generated on first start and shared by every instance through the
+//! database (token signing keys), unless the configuration provides them.
+
+use chrono::{DateTime, Utc};
+use sea_orm::entity::prelude::*;
+use sea_orm::ConnectionTrait;
+
+use crate::StoreError;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "secrets")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub name: String,
+    pub value: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+/// The stored secret `name`, or `candidate` stored as it. When several instances start
+/// together, the first insert wins and every instance reads the same value.
+pub async fn get_or_insert(
+    conn: &impl ConnectionTrait,
+    name: &str,
+    candidate: String,
+    now: DateTime<Utc>,
+) -> Result<String, StoreError> {
+    Entity::insert(ActiveModel::from(Model {
+        name: name.to_owned(),
+        value: candidate,
+        created_at: now,
+    }))
+    .on_conflict_do_nothing_on([Column::Name])
+    .exec_without_returning(conn)
+    .await?;
+    Entity::find_by_id(name.to_owned())
+        .one(conn)
+        .await?
+        .map(|m| m.value)
+        .ok_or(StoreError::NotFound)
+}
