@@ -107,7 +107,10 @@ enum Secrets {
 }
 
 fn ts(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).timestamp_with_time_zone().not_null().to_owned()
+    ColumnDef::new(col)
+        .timestamp_with_time_zone()
+        .not_null()
+        .to_owned()
 }
 
 fn text(col: impl IntoIden) -> ColumnDef {
@@ -141,8 +144,17 @@ impl MigrationTrait for Migration {
                     .col(text(Officers::PasswordHash))
                     .col(text(Officers::Roles))
                     .col(ColumnDef::new(Officers::Active).boolean().not_null())
-                    .col(ColumnDef::new(Officers::FailedLogins).integer().not_null().default(0))
-                    .col(ColumnDef::new(Officers::LockedUntil).timestamp_with_time_zone().null())
+                    .col(
+                        ColumnDef::new(Officers::FailedLogins)
+                            .integer()
+                            .not_null()
+                            .default(0),
+                    )
+                    .col(
+                        ColumnDef::new(Officers::LockedUntil)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .col(ts(Officers::CreatedAt))
                     .col(ts(Officers::UpdatedAt))
                     .to_owned(),
@@ -166,7 +178,9 @@ impl MigrationTrait for Migration {
             ("subjects_email", "email"),
             ("subjects_phone", "phone"),
         ] {
-            manager.create_index(index(name, Subjects::Table, &[col])).await?;
+            manager
+                .create_index(index(name, Subjects::Table, &[col]))
+                .await?;
         }
 
         manager
@@ -188,17 +202,29 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Requests::AssigneeId).uuid().null())
                     .col(ColumnDef::new(Requests::RelatedRequestId).uuid().null())
                     .col(ts(Requests::ReceivedAt))
-                    .col(ColumnDef::new(Requests::ClockStartedAt).timestamp_with_time_zone().null())
+                    .col(
+                        ColumnDef::new(Requests::ClockStartedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .col(ColumnDef::new(Requests::DueDate).date().not_null())
                     .col(text(Requests::TimeZone))
                     .col(text(Requests::DeadlinePack))
-                    .col(ColumnDef::new(Requests::DeadlinePackVersion).integer().not_null())
+                    .col(
+                        ColumnDef::new(Requests::DeadlinePackVersion)
+                            .integer()
+                            .not_null(),
+                    )
                     .col(text(Requests::TokenHash))
                     .col(ColumnDef::new(Requests::EventSeq).big_integer().not_null())
                     .col(text(Requests::HeadHash))
                     .col(ts(Requests::CreatedAt))
                     .col(ts(Requests::UpdatedAt))
-                    .col(ColumnDef::new(Requests::ClosedAt).timestamp_with_time_zone().null())
+                    .col(
+                        ColumnDef::new(Requests::ClosedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .from(Requests::Table, Requests::SubjectId)
@@ -219,11 +245,16 @@ impl MigrationTrait for Migration {
             ("requests_open_due", &["is_open", "due_date", "id"][..]),
             ("requests_state_due", &["state", "due_date", "id"][..]),
             ("requests_kind_due", &["kind", "due_date", "id"][..]),
-            ("requests_assignee_due", &["assignee_id", "due_date", "id"][..]),
+            (
+                "requests_assignee_due",
+                &["assignee_id", "due_date", "id"][..],
+            ),
             ("requests_requester_email", &["requester_email"][..]),
             ("requests_requester_phone", &["requester_phone"][..]),
         ] {
-            manager.create_index(index(name, Requests::Table, cols)).await?;
+            manager
+                .create_index(index(name, Requests::Table, cols))
+                .await?;
         }
 
         manager
@@ -278,7 +309,11 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(index("comments_request", Comments::Table, &["request_id", "created_at"]))
+            .create_index(index(
+                "comments_request",
+                Comments::Table,
+                &["request_id", "created_at"],
+            ))
             .await?;
 
         manager
@@ -288,7 +323,11 @@ impl MigrationTrait for Migration {
                     .col(text(IdempotencyKeys::Scope))
                     .col(text(IdempotencyKeys::Key))
                     .col(text(IdempotencyKeys::Fingerprint))
-                    .col(ColumnDef::new(IdempotencyKeys::Response).json_binary().not_null())
+                    .col(
+                        ColumnDef::new(IdempotencyKeys::Response)
+                            .json_binary()
+                            .not_null(),
+                    )
                     .col(ts(IdempotencyKeys::CreatedAt))
                     .primary_key(
                         Index::create()
@@ -303,7 +342,12 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Secrets::Table)
-                    .col(ColumnDef::new(Secrets::Name).string().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(Secrets::Name)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(text(Secrets::Value))
                     .col(ts(Secrets::CreatedAt))
                     .to_owned(),
@@ -338,7 +382,9 @@ impl MigrationTrait for Migration {
                 .await?;
             }
             other => {
-                return Err(DbErr::Migration(format!("unsupported database backend {other:?}")));
+                return Err(DbErr::Migration(format!(
+                    "unsupported database backend {other:?}"
+                )));
             }
         }
         Ok(())

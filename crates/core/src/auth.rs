@@ -1,9 +1,9 @@
 //! Who is calling: officers by password and short-lived JWT, requesters by the secret
 //! token of their own request.
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use base64::Engine;
 use chrono::Duration;
 use hmac::{Hmac, Mac};
@@ -54,7 +54,11 @@ pub(crate) fn hash_password(password: &str) -> Result<String, Error> {
 
 fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
-        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -63,7 +67,10 @@ fn verify_password(password: &str, hash: &str) -> bool {
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$1dVEPyTQQM2TDK8RkD3ZG6dnOSm3V6O9VeS4GgtsKm0";
 
 pub(crate) fn parse_roles(stored: &str) -> Vec<Role> {
-    stored.split(',').filter_map(|r| r.trim().parse().ok()).collect()
+    stored
+        .split(',')
+        .filter_map(|r| r.trim().parse().ok())
+        .collect()
 }
 
 pub(crate) fn sha256_hex(data: &[u8]) -> String {
@@ -85,7 +92,12 @@ impl Services {
         let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &stored_hash))
             .await
             .map_err(|_| Error::internal())?;
-        let invalid = || Error::new(ErrorCode::InvalidCredentials, "unknown username or wrong password");
+        let invalid = || {
+            Error::new(
+                ErrorCode::InvalidCredentials,
+                "unknown username or wrong password",
+            )
+        };
         let Some(officer) = officer else {
             return Err(invalid());
         };
@@ -93,8 +105,11 @@ impl Services {
             && until > now
         {
             let retry = (until - now).num_seconds().max(1);
-            return Err(Error::new(ErrorCode::AccountLocked, "too many failed logins; try again later")
-                .with_details(serde_json::json!({ "retry_after": retry })));
+            return Err(Error::new(
+                ErrorCode::AccountLocked,
+                "too many failed logins; try again later",
+            )
+            .with_details(serde_json::json!({ "retry_after": retry })));
         }
         if !ok || !officer.active {
             let failures = officer.failed_logins + 1;
@@ -121,8 +136,12 @@ impl Services {
             iat: now.timestamp(),
             exp: now.timestamp() + sec.token_ttl_secs as i64,
         };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.inner.keys.token_encoding)
-            .map_err(|_| Error::internal())?;
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.inner.keys.token_encoding,
+        )
+        .map_err(|_| Error::internal())?;
         Ok(IssuedToken {
             access_token: token,
             token_type: "Bearer",
@@ -133,7 +152,9 @@ impl Services {
     /// Checks an officer's bearer token (signature, algorithm, issuer, audience, expiry
     /// by the service clock) and loads the officer's current roles.
     pub async fn authenticate_officer(&self, bearer: Option<&str>) -> Result<Officer, Error> {
-        let token = bearer.ok_or_else(|| Error::new(ErrorCode::Unauthenticated, "an officer token is required"))?;
+        let token = bearer.ok_or_else(|| {
+            Error::new(ErrorCode::Unauthenticated, "an officer token is required")
+        })?;
         let invalid = || Error::new(ErrorCode::InvalidToken, "the token is invalid or expired");
         let sec = &self.config().security;
         let mut validation = Validation::new(Algorithm::HS256);
@@ -142,14 +163,17 @@ impl Services {
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         // Expiry is checked against the service clock below.
         validation.validate_exp = false;
-        let data = jsonwebtoken::decode::<Claims>(token, &self.inner.keys.token_decoding, &validation)
-            .map_err(|_| invalid())?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.inner.keys.token_decoding, &validation)
+                .map_err(|_| invalid())?;
         let now = self.now().timestamp();
         if data.claims.exp <= now || data.claims.iat > now + 60 {
             return Err(invalid());
         }
         let id: Uuid = data.claims.sub.parse().map_err(|_| invalid())?;
-        let officer = officers::find(self.db().conn(), id).await?.ok_or_else(invalid)?;
+        let officer = officers::find(self.db().conn(), id)
+            .await?
+            .ok_or_else(invalid)?;
         if !officer.active {
             return Err(invalid());
         }
@@ -188,6 +212,9 @@ mod tests {
 
     #[test]
     fn roles_parse_leniently() {
-        assert_eq!(parse_roles("officer, dpo,unknown"), vec![Role::Officer, Role::Dpo]);
+        assert_eq!(
+            parse_roles("officer, dpo,unknown"),
+            vec![Role::Officer, Role::Dpo]
+        );
     }
 }

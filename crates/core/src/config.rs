@@ -84,7 +84,10 @@ impl CoreConfig {
     pub fn validate(&self) -> Vec<String> {
         let mut problems = Vec::new();
         let s = &self.security;
-        for (name, value) in [("security.token_secret", &s.token_secret), ("security.requester_token_key", &s.requester_token_key)] {
+        for (name, value) in [
+            ("security.token_secret", &s.token_secret),
+            ("security.requester_token_key", &s.requester_token_key),
+        ] {
             if value.as_ref().is_some_and(|v| v.len() < 32) {
                 problems.push(format!("{name}: must be at least 32 bytes"));
             }

@@ -57,7 +57,6 @@ error_codes! {
     Forbidden = ("forbidden", 403, "The officer's roles do not allow this."),
     NotFound = ("not_found", 404, "No such resource, or not one these credentials may see."),
     RouteNotFound = ("route_not_found", 404, "No such endpoint."),
-    MethodNotAllowed = ("method_not_allowed", 405, "The endpoint does not accept this method."),
     UnknownAction = ("unknown_action", 404, "No such action; `details.actions` lists them."),
     IllegalTransition = ("illegal_transition", 409, "The action is not legal in the request's current state, named in `details.state`."),
     ConcurrentModification = ("concurrent_modification", 409, "The request was changed by someone else at the same moment; read it again and retry."),
@@ -115,7 +114,11 @@ impl Error {
 
 impl From<ValidationErrors> for Error {
     fn from(e: ValidationErrors) -> Self {
-        Self::fields(ErrorCode::ValidationFailed, "the request has invalid fields", &e.0)
+        Self::fields(
+            ErrorCode::ValidationFailed,
+            "the request has invalid fields",
+            &e.0,
+        )
     }
 }
 
@@ -166,7 +169,12 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for c in ErrorCode::ALL {
             assert!(seen.insert(c.as_str()), "duplicate {c}");
-            assert!(c.as_str().bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{c}");
+            assert!(
+                c.as_str()
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{c}"
+            );
             assert!((400..600).contains(&c.status()), "{c}");
         }
     }
@@ -175,7 +183,10 @@ mod tests {
     fn every_code_is_documented() {
         let doc = include_str!("../../../docs/errors.md");
         for c in ErrorCode::ALL {
-            assert!(doc.contains(&format!("`{}`", c.as_str())), "docs/errors.md does not list {c}");
+            assert!(
+                doc.contains(&format!("`{}`", c.as_str())),
+                "docs/errors.md does not list {c}"
+            );
         }
     }
 }

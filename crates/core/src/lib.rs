@@ -45,9 +45,20 @@ impl Services {
     /// Loads (or, on first start, generates and stores) the service secrets.
     pub async fn new(db: Db, clock: Arc<dyn Clock>, config: CoreConfig) -> Result<Self, Error> {
         let now = clock.now();
-        let token_secret = secret(&db, "officer_token_secret", &config.security.token_secret, now).await?;
-        let requester_key =
-            secret(&db, "requester_token_key", &config.security.requester_token_key, now).await?;
+        let token_secret = secret(
+            &db,
+            "officer_token_secret",
+            &config.security.token_secret,
+            now,
+        )
+        .await?;
+        let requester_key = secret(
+            &db,
+            "requester_token_key",
+            &config.security.requester_token_key,
+            now,
+        )
+        .await?;
         let key_error = |_| Error::internal();
         Ok(Self {
             inner: Arc::new(Inner {
@@ -82,7 +93,12 @@ impl Services {
 }
 
 /// A configured secret, or the one stored in the database (generated on first use).
-async fn secret(db: &Db, name: &str, configured: &Option<String>, now: DateTime<Utc>) -> Result<Vec<u8>, Error> {
+async fn secret(
+    db: &Db,
+    name: &str,
+    configured: &Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Vec<u8>, Error> {
     if let Some(value) = configured {
         return Ok(value.as_bytes().to_vec());
     }

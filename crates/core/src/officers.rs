@@ -14,13 +14,22 @@ use crate::{Error, ErrorCode, Services};
 
 pub fn check_username(u: &str) -> Result<(), String> {
     let ok = (3..=64).contains(&u.len())
-        && u.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
-    if ok { Ok(()) } else { Err("3 to 64 characters: a-z, 0-9, '.', '_' or '-'".to_owned()) }
+        && u.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err("3 to 64 characters: a-z, 0-9, '.', '_' or '-'".to_owned())
+    }
 }
 
 pub fn check_password(p: &str) -> Result<(), String> {
     let n = p.chars().count();
-    if (12..=256).contains(&n) { Ok(()) } else { Err("must be 12 to 256 characters long".to_owned()) }
+    if (12..=256).contains(&n) {
+        Ok(())
+    } else {
+        Err("must be 12 to 256 characters long".to_owned())
+    }
 }
 
 /// An officer account as shown to administrators (never the password hash).
@@ -63,7 +72,9 @@ pub struct Bootstrapped {
 fn generate_password() -> String {
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rng();
-    (0..20).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    (0..20)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 impl Services {
@@ -113,23 +124,32 @@ impl Services {
     }
 
     /// Creates an officer account (`admin` only).
-    pub async fn create_officer(&self, actor: &Officer, body: &Value) -> Result<OfficerView, Error> {
+    pub async fn create_officer(
+        &self,
+        actor: &Officer,
+        body: &Value,
+    ) -> Result<OfficerView, Error> {
         require(actor, Permission::ManageOfficers)?;
         let mut errors = ValidationErrors::default();
         let input = {
             let Some(mut r) = ObjectReader::new(Some(body), "", false, &mut errors) else {
-                return Err(Error::new(ErrorCode::InvalidBody, "the body must be a JSON object"));
+                return Err(Error::new(
+                    ErrorCode::InvalidBody,
+                    "the body must be a JSON object",
+                ));
             };
             let username = checked(&mut r, "username", check_username);
             let display_name = r.string("display_name", true, limits::NAME);
             let email_path = r.field_path("email");
-            let email = r.string("email", false, Email::MAX_LEN).and_then(|e| match Email::parse(&e) {
-                Ok(e) => Some(e),
-                Err((code, m)) => {
-                    r.errors().push(email_path, code, m);
-                    None
-                }
-            });
+            let email =
+                r.string("email", false, Email::MAX_LEN)
+                    .and_then(|e| match Email::parse(&e) {
+                        Ok(e) => Some(e),
+                        Err((code, m)) => {
+                            r.errors().push(email_path, code, m);
+                            None
+                        }
+                    });
             let password = match r.take("password") {
                 Some(Value::String(p)) => match check_password(&p) {
                     Ok(()) => Some(p),
@@ -139,11 +159,13 @@ impl Services {
                     }
                 },
                 Some(_) => {
-                    r.errors().push("password", "invalid_type", "must be a string");
+                    r.errors()
+                        .push("password", "invalid_type", "must be a string");
                     None
                 }
                 None => {
-                    r.errors().push("password", "required", "this field is required");
+                    r.errors()
+                        .push("password", "required", "this field is required");
                     None
                 }
             };
@@ -153,7 +175,8 @@ impl Services {
             r.deny_unknown();
             (username, display_name, email, password, roles)
         };
-        let (Some(username), Some(display_name), email, Some(password), Some(mut roles)) = input else {
+        let (Some(username), Some(display_name), email, Some(password), Some(mut roles)) = input
+        else {
             return Err(errors.into());
         };
         if !errors.is_empty() {
@@ -169,7 +192,11 @@ impl Services {
             display_name,
             email: email.map(|e| e.as_str().to_owned()),
             password_hash: hash,
-            roles: roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(","),
+            roles: roles
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
             active: true,
             failed_logins: 0,
             locked_until: None,
@@ -180,7 +207,10 @@ impl Services {
         match officers::insert(&*tx, row.clone()).await {
             Ok(()) => {}
             Err(e) if e.is_unique_violation() => {
-                return Err(Error::new(ErrorCode::UsernameTaken, "an officer with this username exists"));
+                return Err(Error::new(
+                    ErrorCode::UsernameTaken,
+                    "an officer with this username exists",
+                ));
             }
             Err(e) => return Err(e.into()),
         }
@@ -199,7 +229,11 @@ impl Services {
     }
 }
 
-fn checked(r: &mut ObjectReader<'_>, name: &str, check: fn(&str) -> Result<(), String>) -> Option<String> {
+fn checked(
+    r: &mut ObjectReader<'_>,
+    name: &str,
+    check: fn(&str) -> Result<(), String>,
+) -> Option<String> {
     let path = r.field_path(name);
     let v = r.string(name, true, limits::SHORT_TEXT)?;
     match check(&v) {

@@ -2,14 +2,14 @@
 //! every lifecycle action. Each change, its event and its chain head commit together.
 
 use base64::Engine;
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, SubsecRound, Utc};
 use rand::Rng;
 use rightsdesk_domain::deadlines::{self, DeadlineEffect, RulePack};
 use rightsdesk_domain::lifecycle::{Allowed, next_state, officer_actions};
 use rightsdesk_domain::validation::{ObjectReader, ValidationErrors, limits};
 use rightsdesk_domain::{
-    Action, Actor, Channel, Details, Email, Permission, Phone, ReasonCode, Reference, RequestKind, Requester,
-    State,
+    Action, Actor, Channel, Details, Email, Permission, Phone, ReasonCode, Reference, RequestKind,
+    Requester, State,
 };
 use rightsdesk_store::events::{self, Head, NewEvent};
 use rightsdesk_store::requests::{self, Change, Cursor, QueueFilter};
@@ -44,7 +44,8 @@ pub struct Registration {
 fn read_kind(r: &mut ObjectReader<'_>) -> Result<Option<RequestKind>, Error> {
     match r.take("kind") {
         None | Some(Value::Null) => {
-            r.errors().push("kind", "required", "this field is required");
+            r.errors()
+                .push("kind", "required", "this field is required");
             Ok(None)
         }
         Some(Value::String(s)) => match s.parse::<RequestKind>() {
@@ -66,9 +67,15 @@ fn read_kind(r: &mut ObjectReader<'_>) -> Result<Option<RequestKind>, Error> {
     }
 }
 
-fn object_reader<'a>(body: &Value, errors: &'a mut ValidationErrors) -> Result<ObjectReader<'a>, Error> {
+fn object_reader<'a>(
+    body: &Value,
+    errors: &'a mut ValidationErrors,
+) -> Result<ObjectReader<'a>, Error> {
     if !body.is_object() {
-        return Err(Error::new(ErrorCode::InvalidBody, "the body must be a JSON object"));
+        return Err(Error::new(
+            ErrorCode::InvalidBody,
+            "the body must be a JSON object",
+        ));
     }
     ObjectReader::new(Some(body), "", false, errors)
         .ok_or_else(|| Error::new(ErrorCode::InvalidBody, "the body must be a JSON object"))
@@ -133,15 +140,18 @@ impl Registration {
                 }
             });
             let at_path = r.field_path("received_at");
-            let received_at = r.string("received_at", true, limits::SHORT_TEXT).and_then(|s| {
-                match DateTime::parse_from_rfc3339(&s) {
+            let received_at = r
+                .string("received_at", true, limits::SHORT_TEXT)
+                .and_then(|s| match DateTime::parse_from_rfc3339(&s) {
                     Ok(t) => {
                         let t = t.with_timezone(&Utc);
                         if t > now + Duration::minutes(5) {
-                            r.errors().push(at_path, "in_future", "must not be in the future");
+                            r.errors()
+                                .push(at_path, "in_future", "must not be in the future");
                             None
                         } else if t < now - Duration::days(366) {
-                            r.errors().push(at_path, "too_old", "must be within the last year");
+                            r.errors()
+                                .push(at_path, "too_old", "must be within the last year");
                             None
                         } else {
                             Some(t)
@@ -155,14 +165,13 @@ impl Registration {
                         );
                         None
                     }
-                }
-            });
+                });
             Some((channel?, received_at?))
         })?;
         Ok(Self {
             filing,
             channel,
-            received_at,
+            received_at: received_at.trunc_subsecs(6),
         })
     }
 }
@@ -401,8 +410,15 @@ fn encode_cursor(c: Cursor) -> String {
 }
 
 fn decode_cursor(s: &str) -> Result<Cursor, Error> {
-    let bad = || Error::new(ErrorCode::InvalidCursor, "the cursor is not one this service issued");
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
+    let bad = || {
+        Error::new(
+            ErrorCode::InvalidCursor,
+            "the cursor is not one this service issued",
+        )
+    };
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .map_err(|_| bad())?;
     let raw = String::from_utf8(raw).map_err(|_| bad())?;
     let (date, id) = raw.split_once('|').ok_or_else(bad)?;
     Ok(Cursor {
@@ -417,15 +433,28 @@ struct ActionInput {
     assignee: Option<Option<Uuid>>,
 }
 
-const VERIFY_METHODS: &[&str] = &["call_back", "document_review", "in_person", "account_login", "other"];
+const VERIFY_METHODS: &[&str] = &[
+    "call_back",
+    "document_review",
+    "in_person",
+    "account_login",
+    "other",
+];
 
 fn read_action_input(action: Action, body: &Value) -> Result<ActionInput, Error> {
     let mut errors = ValidationErrors::default();
-    let body = if body.is_null() { json!({}) } else { body.clone() };
+    let body = if body.is_null() {
+        json!({})
+    } else {
+        body.clone()
+    };
     let mut r = object_reader(&body, &mut errors)?;
     let mut data = serde_json::Map::new();
     let mut assignee = None;
-    let text = |r: &mut ObjectReader<'_>, name: &str, required: bool, data: &mut serde_json::Map<String, Value>| {
+    let text = |r: &mut ObjectReader<'_>,
+                name: &str,
+                required: bool,
+                data: &mut serde_json::Map<String, Value>| {
         if let Some(v) = r.string(name, required, limits::LONG_TEXT) {
             data.insert(name.to_owned(), Value::String(v));
         }
@@ -437,10 +466,18 @@ fn read_action_input(action: Action, body: &Value) -> Result<ActionInput, Error>
                 Some(Value::Null) => assignee = Some(None),
                 Some(Value::String(s)) => match s.parse::<Uuid>() {
                     Ok(id) => assignee = Some(Some(id)),
-                    Err(_) => r.errors().push(path, "invalid_uuid", "must be an officer id"),
+                    Err(_) => r
+                        .errors()
+                        .push(path, "invalid_uuid", "must be an officer id"),
                 },
-                Some(_) => r.errors().push(path, "invalid_type", "must be an officer id or null"),
-                None => r.errors().push(path, "required", "this field is required (null to unassign)"),
+                Some(_) => r
+                    .errors()
+                    .push(path, "invalid_type", "must be an officer id or null"),
+                None => r.errors().push(
+                    path,
+                    "required",
+                    "this field is required (null to unassign)",
+                ),
             }
         }
         Action::Verify => {
@@ -449,7 +486,11 @@ fn read_action_input(action: Action, body: &Value) -> Result<ActionInput, Error>
                 if VERIFY_METHODS.contains(&m.as_str()) {
                     data.insert("method".to_owned(), Value::String(m));
                 } else {
-                    r.errors().push(path, "invalid_value", format!("must be one of {}", VERIFY_METHODS.join(", ")));
+                    r.errors().push(
+                        path,
+                        "invalid_value",
+                        format!("must be one of {}", VERIFY_METHODS.join(", ")),
+                    );
                 }
             }
             text(&mut r, "note", false, &mut data);
@@ -475,7 +516,9 @@ fn read_action_input(action: Action, body: &Value) -> Result<ActionInput, Error>
         Action::RequestVerification | Action::Expire => {}
     }
     r.deny_unknown();
-    errors.finish(ActionInput { data, assignee }).map_err(Error::from)
+    errors
+        .finish(ActionInput { data, assignee })
+        .map_err(Error::from)
 }
 
 // ---------------------------------------------------------------------------------
@@ -490,10 +533,22 @@ impl Services {
     }
 
     /// Files a request received over the API now.
-    pub async fn file_request(&self, filing: Filing, idempotency: Option<Idempotency>) -> Result<Filed, Error> {
-        let now = self.now();
-        self.store_filing(filing, Channel::Api, now, Actor::Requester, "requester".to_owned(), idempotency)
-            .await
+    pub async fn file_request(
+        &self,
+        filing: Filing,
+        idempotency: Option<Idempotency>,
+    ) -> Result<Filed, Error> {
+        // Stored with microseconds, as both databases keep them.
+        let now = self.now().trunc_subsecs(6);
+        self.store_filing(
+            filing,
+            Channel::Api,
+            now,
+            Actor::Requester,
+            "requester".to_owned(),
+            idempotency,
+        )
+        .await
     }
 
     /// Registers a request an officer received by phone, post, in person or email,
@@ -529,11 +584,17 @@ impl Services {
         let now = self.now();
         let pack = self.default_pack();
         let due_date = pack.due_date(filing.kind, received_at);
-        let year = pack.local_date(received_at).format("%Y").to_string().parse::<i32>().unwrap_or(2026);
+        let year = pack
+            .local_date(received_at)
+            .format("%Y")
+            .to_string()
+            .parse::<i32>()
+            .unwrap_or(2026);
         let details = filing.details.to_json();
         for _ in 0..ATTEMPTS {
             let id = Uuid::now_v7();
-            let number = rand::rng().random_range(0..rightsdesk_domain::reference::NUMBERS_PER_YEAR);
+            let number =
+                rand::rng().random_range(0..rightsdesk_domain::reference::NUMBERS_PER_YEAR);
             let reference = Reference::new(year, number).map_err(|_| Error::internal())?;
             let filed = Filed {
                 id,
@@ -546,7 +607,17 @@ impl Services {
                 requester_token: String::new(),
             };
             let outcome = self
-                .insert_filing(&filing, &details, channel, &actor, pack, &filed, now, &idempotency_scope, idempotency.as_ref())
+                .insert_filing(
+                    &filing,
+                    &details,
+                    channel,
+                    &actor,
+                    pack,
+                    &filed,
+                    now,
+                    &idempotency_scope,
+                    idempotency.as_ref(),
+                )
                 .await;
             match outcome {
                 Ok(Some(replayed)) => return self.replay(replayed, idempotency.as_ref()),
@@ -567,7 +638,9 @@ impl Services {
                     // Either a concurrent retry with the same key won, or the random
                     // reference was taken: answer the first, or draw again.
                     if let Some(idem) = &idempotency
-                        && let Some(row) = idempotency::find(self.db().conn(), &idempotency_scope, &idem.key).await?
+                        && let Some(row) =
+                            idempotency::find(self.db().conn(), &idempotency_scope, &idem.key)
+                                .await?
                     {
                         return self.replay(row, Some(idem));
                     }
@@ -600,9 +673,11 @@ impl Services {
             return Ok(Some(row));
         }
         let related = match &filing.details {
-            Details::Complaint { about_reference, .. } => {
-                requests::find_by_reference(&*tx, &about_reference.to_string()).await?.map(|r| r.id)
-            }
+            Details::Complaint {
+                about_reference, ..
+            } => requests::find_by_reference(&*tx, &about_reference.to_string())
+                .await?
+                .map(|r| r.id),
             _ => None,
         };
         let (event, head) = events::build(
@@ -665,7 +740,8 @@ impl Services {
                     scope: scope.to_owned(),
                     key: idem.key.clone(),
                     fingerprint: idem.fingerprint.clone(),
-                    response: serde_json::to_value(filed).map_err(|e| StoreError::Config(e.to_string()))?,
+                    response: serde_json::to_value(filed)
+                        .map_err(|e| StoreError::Config(e.to_string()))?,
                     created_at: now,
                 },
             )
@@ -692,9 +768,20 @@ impl Services {
 
     /// The request `id` if `token` is its requester token; otherwise not found (a
     /// token never reveals whether another request exists).
-    async fn requester_request(&self, id: Uuid, token: Option<&str>) -> Result<requests::Model, Error> {
-        let token = token.ok_or_else(|| Error::new(ErrorCode::Unauthenticated, "the requester token is required"))?;
-        let row = requests::find(self.db().conn(), id).await?.ok_or_else(Error::not_found)?;
+    async fn requester_request(
+        &self,
+        id: Uuid,
+        token: Option<&str>,
+    ) -> Result<requests::Model, Error> {
+        let token = token.ok_or_else(|| {
+            Error::new(
+                ErrorCode::Unauthenticated,
+                "the requester token is required",
+            )
+        })?;
+        let row = requests::find(self.db().conn(), id)
+            .await?
+            .ok_or_else(Error::not_found)?;
         let presented = sha256_hex(token.as_bytes());
         if !constant_time_eq(presented.as_bytes(), row.token_hash.as_bytes()) {
             return Err(Error::not_found());
@@ -703,7 +790,11 @@ impl Services {
     }
 
     /// `GET /api/v1/requests/{id}` for the requester.
-    pub async fn requester_view(&self, id: Uuid, token: Option<&str>) -> Result<RequesterView, Error> {
+    pub async fn requester_view(
+        &self,
+        id: Uuid,
+        token: Option<&str>,
+    ) -> Result<RequesterView, Error> {
         let row = self.requester_request(id, token).await?;
         self.to_requester_view(row).await
     }
@@ -734,10 +825,17 @@ impl Services {
     }
 
     /// `POST /api/v1/requests/{id}/withdraw`: the requester withdraws an open request.
-    pub async fn withdraw(&self, id: Uuid, token: Option<&str>, body: &Value) -> Result<RequesterView, Error> {
+    pub async fn withdraw(
+        &self,
+        id: Uuid,
+        token: Option<&str>,
+        body: &Value,
+    ) -> Result<RequesterView, Error> {
         self.requester_request(id, token).await?;
         let input = read_action_input(Action::Withdraw, body)?;
-        let row = self.transition(id, Action::Withdraw, Actor::Requester, input).await?;
+        let row = self
+            .transition(id, Action::Withdraw, Actor::Requester, input)
+            .await?;
         self.to_requester_view(row).await
     }
 
@@ -771,13 +869,23 @@ impl Services {
     }
 
     /// A request with its timeline and comments.
-    pub async fn request_detail(&self, officer: &Officer, id: Uuid) -> Result<RequestDetail, Error> {
+    pub async fn request_detail(
+        &self,
+        officer: &Officer,
+        id: Uuid,
+    ) -> Result<RequestDetail, Error> {
         require(officer, Permission::ViewRequests)?;
-        let row = requests::find(self.db().conn(), id).await?.ok_or_else(Error::not_found)?;
+        let row = requests::find(self.db().conn(), id)
+            .await?
+            .ok_or_else(Error::not_found)?;
         self.to_detail(officer, row).await
     }
 
-    async fn to_detail(&self, officer: &Officer, row: requests::Model) -> Result<RequestDetail, Error> {
+    async fn to_detail(
+        &self,
+        officer: &Officer,
+        row: requests::Model,
+    ) -> Result<RequestDetail, Error> {
         let now = self.now();
         let state: State = parse_stored(&row.state)?;
         let conn = self.db().conn();
@@ -830,30 +938,54 @@ impl Services {
     }
 
     /// `POST /api/v1/officer/requests/{id}/actions/{action}`.
-    pub async fn act(&self, officer: &Officer, id: Uuid, action: &str, body: &Value) -> Result<RequestDetail, Error> {
+    pub async fn act(
+        &self,
+        officer: &Officer,
+        id: Uuid,
+        action: &str,
+        body: &Value,
+    ) -> Result<RequestDetail, Error> {
         let Ok(action) = action.parse::<Action>() else {
             let names: Vec<&str> = Action::ALL
                 .iter()
                 .filter(|a| matches!(a.allowed(), Allowed::Roles(_)))
                 .map(|a| a.as_str())
                 .collect();
-            return Err(Error::new(ErrorCode::UnknownAction, format!("unknown action {action:?}"))
-                .with_details(json!({ "actions": names })));
+            return Err(Error::new(
+                ErrorCode::UnknownAction,
+                format!("unknown action {action:?}"),
+            )
+            .with_details(json!({ "actions": names })));
         };
         match action.allowed() {
             Allowed::Roles(_) if action.permits_roles(&officer.roles) => {}
             Allowed::Roles(roles) => {
                 let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-                return Err(Error::forbidden(format!("{action} needs one of the roles {}", names.join(", "))));
+                return Err(Error::forbidden(format!(
+                    "{action} needs one of the roles {}",
+                    names.join(", ")
+                )));
             }
-            Allowed::Requester => return Err(Error::forbidden(format!("only the requester can {action}"))),
-            Allowed::System => return Err(Error::forbidden(format!("{action} is done by the service itself"))),
+            Allowed::Requester => {
+                return Err(Error::forbidden(format!("only the requester can {action}")));
+            }
+            Allowed::System => {
+                return Err(Error::forbidden(format!(
+                    "{action} is done by the service itself"
+                )));
+            }
         }
         let input = read_action_input(action, body)?;
         if let Some(Some(assignee)) = input.assignee {
-            let ok = officers::find(self.db().conn(), assignee).await?.is_some_and(|o| {
-                o.active && rightsdesk_domain::roles::permits(&parse_roles(&o.roles), Permission::WorkRequests)
-            });
+            let ok = officers::find(self.db().conn(), assignee)
+                .await?
+                .is_some_and(|o| {
+                    o.active
+                        && rightsdesk_domain::roles::permits(
+                            &parse_roles(&o.roles),
+                            Permission::WorkRequests,
+                        )
+                });
             if !ok {
                 return Err(Error::from(ValidationErrors::single(
                     "assignee_id",
@@ -862,7 +994,9 @@ impl Services {
                 )));
             }
         }
-        let row = self.transition(id, action, Actor::Officer { id: officer.id }, input).await?;
+        let row = self
+            .transition(id, action, Actor::Officer { id: officer.id }, input)
+            .await?;
         self.to_detail(officer, row).await
     }
 
@@ -879,7 +1013,9 @@ impl Services {
         for _ in 0..ATTEMPTS {
             let now = self.now();
             let tx = self.db().begin_write().await?;
-            let row = requests::find(&*tx, id).await?.ok_or_else(Error::not_found)?;
+            let row = requests::find(&*tx, id)
+                .await?
+                .ok_or_else(Error::not_found)?;
             let from: State = parse_stored(&row.state)?;
             let to = next_state(from, action)?;
             let pack = pack_of(&row);
@@ -891,7 +1027,9 @@ impl Services {
                 change.is_open = Some(to.is_open());
                 if !to.is_open() {
                     change.closed_at = Some(Some(now));
-                    effect = DeadlineEffect::Stopped { due_date: row.due_date };
+                    effect = DeadlineEffect::Stopped {
+                        due_date: row.due_date,
+                    };
                 }
             }
             if action == Action::Reopen {
@@ -932,7 +1070,17 @@ impl Services {
                     data: Json::Object(data),
                 },
             );
-            match requests::update(&*tx, id, row.event_seq, change, new_head.seq, &new_head.hash, now).await {
+            match requests::update(
+                &*tx,
+                id,
+                row.event_seq,
+                change,
+                new_head.seq,
+                &new_head.hash,
+                now,
+            )
+            .await
+            {
                 Ok(()) => {}
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
@@ -943,16 +1091,24 @@ impl Services {
                 Err(e) => return Err(e.into()),
             }
             tx.commit().await?;
-            metrics::counter!("rightsdesk_request_actions_total", "action" => action.as_str()).increment(1);
+            metrics::counter!("rightsdesk_request_actions_total", "action" => action.as_str())
+                .increment(1);
             tracing::info!(request_id = %id, reference = %row.reference, action = %action, from = %from, to = %to, "request changed");
-            return requests::find(self.db().conn(), id).await?.ok_or_else(Error::not_found);
+            return requests::find(self.db().conn(), id)
+                .await?
+                .ok_or_else(Error::not_found);
         }
         Err(StoreError::Conflict.into())
     }
 
     /// `POST /api/v1/officer/requests/{id}/comments`: an internal note, recorded in the
     /// timeline.
-    pub async fn comment(&self, officer: &Officer, id: Uuid, body: &Value) -> Result<CommentView, Error> {
+    pub async fn comment(
+        &self,
+        officer: &Officer,
+        id: Uuid,
+        body: &Value,
+    ) -> Result<CommentView, Error> {
         require(officer, Permission::WorkRequests)?;
         let mut errors = ValidationErrors::default();
         let text = {
@@ -961,11 +1117,16 @@ impl Services {
             r.deny_unknown();
             t
         };
-        let text = errors.finish(text).map_err(Error::from)?.ok_or_else(Error::internal)?;
+        let text = errors
+            .finish(text)
+            .map_err(Error::from)?
+            .ok_or_else(Error::internal)?;
         for _ in 0..ATTEMPTS {
             let now = self.now();
             let tx = self.db().begin_write().await?;
-            let row = requests::find(&*tx, id).await?.ok_or_else(Error::not_found)?;
+            let row = requests::find(&*tx, id)
+                .await?
+                .ok_or_else(Error::not_found)?;
             let comment = comments::Model {
                 id: Uuid::now_v7(),
                 request_id: id,
@@ -986,7 +1147,17 @@ impl Services {
                     data: json!({ "comment_id": comment.id }),
                 },
             );
-            match requests::update(&*tx, id, row.event_seq, Change::default(), head.seq, &head.hash, now).await {
+            match requests::update(
+                &*tx,
+                id,
+                row.event_seq,
+                Change::default(),
+                head.seq,
+                &head.hash,
+                now,
+            )
+            .await
+            {
                 Ok(()) => {}
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
@@ -1011,7 +1182,14 @@ async fn link_subject(
     row: &requests::Model,
     now: DateTime<Utc>,
 ) -> Result<Uuid, Error> {
-    if let Some(s) = subjects::find_matching(conn, None, row.requester_email.as_deref(), row.requester_phone.as_deref()).await? {
+    if let Some(s) = subjects::find_matching(
+        conn,
+        None,
+        row.requester_email.as_deref(),
+        row.requester_phone.as_deref(),
+    )
+    .await?
+    {
         return Ok(s.id);
     }
     let id = Uuid::now_v7();
@@ -1050,8 +1228,12 @@ fn public_event(e: events::Model) -> Option<PublicEvent> {
         return None;
     }
     let get = |k: &str| e.data.get(k).and_then(Value::as_str).map(str::to_owned);
-    let state = get("to").or_else(|| get("state")).and_then(|s| s.parse().ok());
-    let message = get("message").or_else(|| get("summary")).or_else(|| get("explanation"));
+    let state = get("to")
+        .or_else(|| get("state"))
+        .and_then(|s| s.parse().ok());
+    let message = get("message")
+        .or_else(|| get("summary"))
+        .or_else(|| get("explanation"));
     let reason_code = get("reason_code").and_then(|s| s.parse().ok());
     Some(PublicEvent {
         at: e.at,
@@ -1093,10 +1275,19 @@ pub struct QueueQuery {
 }
 
 impl QueueQuery {
-    fn parse(&self, officer: &Officer, today: NaiveDate) -> Result<(QueueFilter, Option<Cursor>, u64), Error> {
+    fn parse(
+        &self,
+        officer: &Officer,
+        today: NaiveDate,
+    ) -> Result<(QueueFilter, Option<Cursor>, u64), Error> {
         let mut errors = ValidationErrors::default();
         let mut f = QueueFilter::default();
-        let nonempty = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+        let nonempty = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
         match nonempty(&self.state).as_deref() {
             None if nonempty(&self.q).is_some() => {}
             None | Some("open") => f.open = Some(true),
@@ -1107,7 +1298,11 @@ impl QueueQuery {
                 for s in list.split(',') {
                     match s.trim().parse::<State>() {
                         Ok(st) => states.push(st.as_str().to_owned()),
-                        Err(m) => errors.push("state", "invalid_value", format!("{s:?}: {m}, or open, closed, all")),
+                        Err(m) => errors.push(
+                            "state",
+                            "invalid_value",
+                            format!("{s:?}: {m}, or open, closed, all"),
+                        ),
                     }
                 }
                 f.states = Some(states);
@@ -1137,7 +1332,11 @@ impl QueueQuery {
             Some("none") => f.assignee = Some(None),
             Some(id) => match id.parse::<Uuid>() {
                 Ok(id) => f.assignee = Some(Some(id)),
-                Err(_) => errors.push("assignee", "invalid_value", "must be me, none or an officer id"),
+                Err(_) => errors.push(
+                    "assignee",
+                    "invalid_value",
+                    "must be me, none or an officer id",
+                ),
             },
         }
         match nonempty(&self.overdue).as_deref() {
@@ -1173,15 +1372,25 @@ impl QueueQuery {
             Some(l) => match l.parse::<u64>() {
                 Ok(n) if (1..=200).contains(&n) => n,
                 _ => {
-                    errors.push("limit", "invalid_value", "must be a whole number from 1 to 200");
+                    errors.push(
+                        "limit",
+                        "invalid_value",
+                        "must be a whole number from 1 to 200",
+                    );
                     50
                 }
             },
         };
         if !errors.is_empty() {
-            return Err(Error::fields(ErrorCode::InvalidQuery, "invalid query parameters", &errors.0));
+            return Err(Error::fields(
+                ErrorCode::InvalidQuery,
+                "invalid query parameters",
+                &errors.0,
+            ));
         }
-        let cursor = nonempty(&self.cursor).map(|c| decode_cursor(&c)).transpose()?;
+        let cursor = nonempty(&self.cursor)
+            .map(|c| decode_cursor(&c))
+            .transpose()?;
         Ok((f, cursor, limit))
     }
 }
@@ -1198,13 +1407,20 @@ mod tests {
         };
         assert_eq!(decode_cursor(&encode_cursor(c)).unwrap(), c);
         for bad in ["", "!!", "MjAyNg", "bm90fGF8Y3Vyc29y"] {
-            assert_eq!(decode_cursor(bad).unwrap_err().code, ErrorCode::InvalidCursor, "{bad}");
+            assert_eq!(
+                decode_cursor(bad).unwrap_err().code,
+                ErrorCode::InvalidCursor,
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn filings_report_every_field() {
-        let err = Filing::read(&json!({"kind": "correction", "requester": {"name": ""}, "details": {}, "x": 1})).unwrap_err();
+        let err = Filing::read(
+            &json!({"kind": "correction", "requester": {"name": ""}, "details": {}, "x": 1}),
+        )
+        .unwrap_err();
         assert_eq!(err.code, ErrorCode::ValidationFailed);
         let fields: Vec<String> = err.details.unwrap()["fields"]
             .as_array()
@@ -1212,13 +1428,22 @@ mod tests {
             .iter()
             .map(|f| f["field"].as_str().unwrap().to_owned())
             .collect();
-        assert_eq!(fields, vec!["x", "requester.name", "requester.email", "details.changes"]);
+        assert_eq!(
+            fields,
+            vec!["x", "requester.name", "requester.email", "details.changes"]
+        );
     }
 
     #[test]
     fn unknown_kinds_have_their_own_code() {
-        let err = Filing::read(&json!({"kind": "telepathy", "requester": {"name": "a", "email": "a@b.cn"}})).unwrap_err();
+        let err = Filing::read(
+            &json!({"kind": "telepathy", "requester": {"name": "a", "email": "a@b.cn"}}),
+        )
+        .unwrap_err();
         assert_eq!(err.code, ErrorCode::UnknownKind);
-        assert_eq!(Filing::read(&json!([1])).unwrap_err().code, ErrorCode::InvalidBody);
+        assert_eq!(
+            Filing::read(&json!([1])).unwrap_err().code,
+            ErrorCode::InvalidBody
+        );
     }
 }

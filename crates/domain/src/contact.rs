@@ -227,8 +227,18 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(Email::parse(" Li.Wei@Example.COM ").unwrap().as_str(), "li.wei@example.com");
-        for bad in ["", "no-at", "a@b", "a@[127.0.0.1]", "Li <li@example.com>", "a b@example.com"] {
+        assert_eq!(
+            Email::parse(" Li.Wei@Example.COM ").unwrap().as_str(),
+            "li.wei@example.com"
+        );
+        for bad in [
+            "",
+            "no-at",
+            "a@b",
+            "a@[127.0.0.1]",
+            "Li <li@example.com>",
+            "a b@example.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
         assert!(Email::parse(&format!("{}@example.com", "a".repeat(250))).is_err());
@@ -236,11 +246,31 @@ mod tests {
 
     #[test]
     fn phones() {
-        assert_eq!(Phone::parse("13812345678").unwrap().as_str(), "+8613812345678");
-        assert_eq!(Phone::parse("+86 138-1234-5678").unwrap().as_str(), "+8613812345678");
-        assert_eq!(Phone::parse("0044 7911 123456").unwrap().as_str(), "+447911123456");
-        assert_eq!(Phone::parse("+1 (415) 555-0100").unwrap().as_str(), "+14155550100");
-        for bad in ["", "12345", "+8612345678901", "+86 02112345678", "phone", "+0123456789", "23812345678"] {
+        assert_eq!(
+            Phone::parse("13812345678").unwrap().as_str(),
+            "+8613812345678"
+        );
+        assert_eq!(
+            Phone::parse("+86 138-1234-5678").unwrap().as_str(),
+            "+8613812345678"
+        );
+        assert_eq!(
+            Phone::parse("0044 7911 123456").unwrap().as_str(),
+            "+447911123456"
+        );
+        assert_eq!(
+            Phone::parse("+1 (415) 555-0100").unwrap().as_str(),
+            "+14155550100"
+        );
+        for bad in [
+            "",
+            "12345",
+            "+8612345678901",
+            "+86 02112345678",
+            "phone",
+            "+0123456789",
+            "23812345678",
+        ] {
             assert!(Phone::parse(bad).is_err(), "{bad}");
         }
     }
@@ -264,7 +294,10 @@ mod tests {
         )
         .unwrap();
         let printed = format!("{r:?}");
-        assert!(!printed.contains("李雷") && !printed.contains("example.com"), "{printed}");
+        assert!(
+            !printed.contains("李雷") && !printed.contains("example.com"),
+            "{printed}"
+        );
         assert_eq!(r.language, Language::En);
     }
 }

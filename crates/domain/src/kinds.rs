@@ -200,13 +200,15 @@ fn identifier(s: &str) -> Result<String, (&'static str, String)> {
     let ok = !s.is_empty()
         && s.len() <= 64
         && s.as_bytes()[0].is_ascii_lowercase()
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     if ok {
         Ok(s.to_owned())
     } else {
         Err((
             "invalid_identifier",
-            "must be a lower-case identifier such as marketing_sms (a-z, 0-9, _; at most 64)".to_owned(),
+            "must be a lower-case identifier such as marketing_sms (a-z, 0-9, _; at most 64)"
+                .to_owned(),
         ))
     }
 }
@@ -247,13 +249,20 @@ fn read_parsed<T>(
 }
 
 fn categories(r: &mut ObjectReader<'_>) -> Option<Vec<String>> {
-    Some(r.string_list("categories", false, identifier).unwrap_or_default())
+    Some(
+        r.string_list("categories", false, identifier)
+            .unwrap_or_default(),
+    )
 }
 
 impl Details {
     /// Validates `value` (the `details` member of a filing) for `kind`, recording every
     /// problem under `details.`. Unknown members are refused.
-    pub fn read(kind: RequestKind, value: Option<&Value>, errors: &mut ValidationErrors) -> Option<Self> {
+    pub fn read(
+        kind: RequestKind,
+        value: Option<&Value>,
+        errors: &mut ValidationErrors,
+    ) -> Option<Self> {
         let optional = matches!(
             kind,
             RequestKind::Access
@@ -270,21 +279,30 @@ impl Details {
             RequestKind::Portability => {
                 let recipient = read_recipient(&mut r);
                 let categories = categories(&mut r);
-                recipient.zip(categories).map(|(recipient, categories)| Self::Portability {
-                    recipient,
-                    categories,
-                })
+                recipient
+                    .zip(categories)
+                    .map(|(recipient, categories)| Self::Portability {
+                        recipient,
+                        categories,
+                    })
             }
-            RequestKind::Correction => read_changes(&mut r).map(|changes| Self::Correction { changes }),
+            RequestKind::Correction => {
+                read_changes(&mut r).map(|changes| Self::Correction { changes })
+            }
             RequestKind::ConsentWithdrawal => {
                 let purposes = r.string_list("purposes", true, identifier);
-                let change = match read_parsed(&mut r, "change", false, parse_enum::<ConsentChange>) {
+                let change = match read_parsed(&mut r, "change", false, parse_enum::<ConsentChange>)
+                {
                     Ok(c) => Some(c.unwrap_or(ConsentChange::Withdraw)),
                     Err(()) => None,
                 };
                 let note = r.string("note", false, limits::LONG_TEXT);
                 match (purposes, change) {
-                    (Some(purposes), Some(change)) => Some(Self::ConsentWithdrawal { purposes, change, note }),
+                    (Some(purposes), Some(change)) => Some(Self::ConsentWithdrawal {
+                        purposes,
+                        change,
+                        note,
+                    }),
                     _ => None,
                 }
             }
@@ -304,7 +322,12 @@ impl Details {
                 let rights = r.string_list("rights", true, parse_enum::<NextOfKinRight>);
                 let lawful_interest = r.string("lawful_interest", true, limits::LONG_TEXT);
                 match (relationship, deceased, rights, lawful_interest) {
-                    (Some(relationship), Some(deceased), Some(mut rights), Some(lawful_interest)) => {
+                    (
+                        Some(relationship),
+                        Some(deceased),
+                        Some(mut rights),
+                        Some(lawful_interest),
+                    ) => {
                         rights.dedup();
                         Some(Self::NextOfKin {
                             relationship,
@@ -372,8 +395,11 @@ fn read_recipient(r: &mut ObjectReader<'_>) -> Option<Recipient> {
     });
     if matches!((&email, &endpoint), (Ok(None), Ok(None))) {
         let p = n.field_path("email");
-        n.errors()
-            .push(p, "contact_required", "the recipient needs an email or an endpoint");
+        n.errors().push(
+            p,
+            "contact_required",
+            "the recipient needs an email or an endpoint",
+        );
     }
     n.deny_unknown();
     Some(Recipient {
@@ -399,7 +425,11 @@ fn read_changes(r: &mut ObjectReader<'_>) -> Option<Vec<FieldChange>> {
         let reason = c.string("reason", false, limits::LONG_TEXT);
         c.deny_unknown();
         match (field, new_value) {
-            (Some(field), Some(new_value)) => out.push(FieldChange { field, new_value, reason }),
+            (Some(field), Some(new_value)) => out.push(FieldChange {
+                field,
+                new_value,
+                reason,
+            }),
             _ => ok = false,
         }
     }
@@ -415,8 +445,12 @@ fn read_deceased(r: &mut ObjectReader<'_>) -> Option<Deceased> {
     let phone = read_parsed(&mut d, "phone", false, Phone::parse);
     let account_id = d.string("account_id", false, limits::SHORT_TEXT);
     let date_of_death = read_parsed(&mut d, "date_of_death", false, |s| {
-        NaiveDate::parse_from_str(s, "%Y-%m-%d")
-            .map_err(|_| ("invalid_date", "must be a date such as 2026-03-01".to_owned()))
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+            (
+                "invalid_date",
+                "must be a date such as 2026-03-01".to_owned(),
+            )
+        })
     });
     if matches!((&email, &phone), (Ok(None), Ok(None))) && account_id.is_none() {
         let p = d.field_path("email");
@@ -452,7 +486,13 @@ mod tests {
 
     #[test]
     fn simple_kinds_need_no_details() {
-        for kind in [RequestKind::Access, RequestKind::Copy, RequestKind::Deletion, RequestKind::AccountClosure, RequestKind::Explanation] {
+        for kind in [
+            RequestKind::Access,
+            RequestKind::Copy,
+            RequestKind::Deletion,
+            RequestKind::AccountClosure,
+            RequestKind::Explanation,
+        ] {
             let mut errors = ValidationErrors::default();
             assert!(Details::read(kind, None, &mut errors).is_some(), "{kind}");
         }
@@ -460,9 +500,16 @@ mod tests {
 
     #[test]
     fn correction_names_fields_and_values() {
-        let ok = read(RequestKind::Correction, json!({"changes": [{"field": "address", "new_value": "上海市"}]}));
+        let ok = read(
+            RequestKind::Correction,
+            json!({"changes": [{"field": "address", "new_value": "上海市"}]}),
+        );
         assert!(ok.is_ok());
-        let err = read(RequestKind::Correction, json!({"changes": [{"field": "address"}, 3]})).unwrap_err();
+        let err = read(
+            RequestKind::Correction,
+            json!({"changes": [{"field": "address"}, 3]}),
+        )
+        .unwrap_err();
         assert_eq!(
             err,
             vec![
@@ -470,25 +517,58 @@ mod tests {
                 ("details.changes[1]".to_owned(), "invalid_type"),
             ]
         );
-        assert_eq!(read(RequestKind::Correction, json!({"changes": []})).unwrap_err()[0].1, "required");
+        assert_eq!(
+            read(RequestKind::Correction, json!({"changes": []})).unwrap_err()[0].1,
+            "required"
+        );
     }
 
     #[test]
     fn consent_withdrawal_names_purposes() {
-        let d = read(RequestKind::ConsentWithdrawal, json!({"purposes": ["marketing_sms"]})).unwrap();
-        assert!(matches!(d, Details::ConsentWithdrawal { change: ConsentChange::Withdraw, .. }));
+        let d = read(
+            RequestKind::ConsentWithdrawal,
+            json!({"purposes": ["marketing_sms"]}),
+        )
+        .unwrap();
+        assert!(matches!(
+            d,
+            Details::ConsentWithdrawal {
+                change: ConsentChange::Withdraw,
+                ..
+            }
+        ));
         assert_eq!(
-            read(RequestKind::ConsentWithdrawal, json!({"purposes": ["Marketing SMS"]})).unwrap_err(),
+            read(
+                RequestKind::ConsentWithdrawal,
+                json!({"purposes": ["Marketing SMS"]})
+            )
+            .unwrap_err(),
             vec![("details.purposes[0]".to_owned(), "invalid_identifier")]
         );
-        assert_eq!(read(RequestKind::ConsentWithdrawal, json!({})).unwrap_err()[0].0, "details.purposes");
+        assert_eq!(
+            read(RequestKind::ConsentWithdrawal, json!({})).unwrap_err()[0].0,
+            "details.purposes"
+        );
     }
 
     #[test]
     fn portability_names_the_recipient() {
-        assert!(read(RequestKind::Portability, json!({"recipient": {"name": "B Corp", "email": "dpo@b.example.com"}})).is_ok());
-        let err = read(RequestKind::Portability, json!({"recipient": {"name": "B Corp"}})).unwrap_err();
-        assert_eq!(err, vec![("details.recipient.email".to_owned(), "contact_required")]);
+        assert!(
+            read(
+                RequestKind::Portability,
+                json!({"recipient": {"name": "B Corp", "email": "dpo@b.example.com"}})
+            )
+            .is_ok()
+        );
+        let err = read(
+            RequestKind::Portability,
+            json!({"recipient": {"name": "B Corp"}}),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            vec![("details.recipient.email".to_owned(), "contact_required")]
+        );
         let err = read(RequestKind::Portability, json!({})).unwrap_err();
         assert_eq!(err, vec![("details.recipient".to_owned(), "required")]);
     }
@@ -521,14 +601,31 @@ mod tests {
 
     #[test]
     fn complaint_names_the_request() {
-        assert!(read(RequestKind::Complaint, json!({"about_reference": "PR-2026-000001", "description": "no answer"})).is_ok());
-        let err = read(RequestKind::Complaint, json!({"about_reference": "12", "description": "x"})).unwrap_err();
-        assert_eq!(err, vec![("details.about_reference".to_owned(), "invalid_reference")]);
+        assert!(
+            read(
+                RequestKind::Complaint,
+                json!({"about_reference": "PR-2026-000001", "description": "no answer"})
+            )
+            .is_ok()
+        );
+        let err = read(
+            RequestKind::Complaint,
+            json!({"about_reference": "12", "description": "x"}),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            vec![("details.about_reference".to_owned(), "invalid_reference")]
+        );
     }
 
     #[test]
     fn unknown_members_are_refused() {
-        let err = read(RequestKind::Access, json!({"categories": ["account"], "sql": "drop"})).unwrap_err();
+        let err = read(
+            RequestKind::Access,
+            json!({"categories": ["account"], "sql": "drop"}),
+        )
+        .unwrap_err();
         assert_eq!(err, vec![("details.sql".to_owned(), "unknown_field")]);
     }
 
@@ -539,6 +636,9 @@ mod tests {
             json!({"changes": [{"field": "name", "new_value": "李雷"}]}),
         )
         .unwrap();
-        assert_eq!(Details::from_stored(RequestKind::Correction, &d.to_json()), Some(d));
+        assert_eq!(
+            Details::from_stored(RequestKind::Correction, &d.to_json()),
+            Some(d)
+        );
     }
 }

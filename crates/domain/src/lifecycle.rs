@@ -91,21 +91,88 @@ use State::*;
 
 /// The lifecycle. Read it top to bottom as the diagram in SPEC §3.
 pub const TRANSITIONS: &[Transition] = &[
-    Transition { action: Action::RequestVerification, from: &[Received], to: Some(AwaitingVerification), allowed: Allowed::System },
+    Transition {
+        action: Action::RequestVerification,
+        from: &[Received],
+        to: Some(AwaitingVerification),
+        allowed: Allowed::System,
+    },
     // Identity verified by a code, a link or an account token (system), or by an
     // officer after a call-back or a document review.
-    Transition { action: Action::Verify, from: &[Received, AwaitingVerification], to: Some(Verified), allowed: Allowed::Roles(WORKERS) },
-    Transition { action: Action::Expire, from: &[AwaitingVerification], to: Some(Expired), allowed: Allowed::System },
-    Transition { action: Action::Assign, from: State::OPEN, to: None, allowed: Allowed::Roles(WORKERS) },
-    Transition { action: Action::Start, from: &[Verified, Reopened], to: Some(InProgress), allowed: Allowed::Roles(WORKERS) },
-    Transition { action: Action::RequestInfo, from: &[InProgress], to: Some(AwaitingRequester), allowed: Allowed::Roles(WORKERS) },
-    Transition { action: Action::Resume, from: &[AwaitingRequester], to: Some(InProgress), allowed: Allowed::Roles(WORKERS) },
-    Transition { action: Action::RequesterReply, from: &[AwaitingRequester], to: Some(InProgress), allowed: Allowed::Requester },
-    Transition { action: Action::Complete, from: &[InProgress], to: Some(Completed), allowed: Allowed::Roles(WORKERS) },
+    Transition {
+        action: Action::Verify,
+        from: &[Received, AwaitingVerification],
+        to: Some(Verified),
+        allowed: Allowed::Roles(WORKERS),
+    },
+    Transition {
+        action: Action::Expire,
+        from: &[AwaitingVerification],
+        to: Some(Expired),
+        allowed: Allowed::System,
+    },
+    Transition {
+        action: Action::Assign,
+        from: State::OPEN,
+        to: None,
+        allowed: Allowed::Roles(WORKERS),
+    },
+    Transition {
+        action: Action::Start,
+        from: &[Verified, Reopened],
+        to: Some(InProgress),
+        allowed: Allowed::Roles(WORKERS),
+    },
+    Transition {
+        action: Action::RequestInfo,
+        from: &[InProgress],
+        to: Some(AwaitingRequester),
+        allowed: Allowed::Roles(WORKERS),
+    },
+    Transition {
+        action: Action::Resume,
+        from: &[AwaitingRequester],
+        to: Some(InProgress),
+        allowed: Allowed::Roles(WORKERS),
+    },
+    Transition {
+        action: Action::RequesterReply,
+        from: &[AwaitingRequester],
+        to: Some(InProgress),
+        allowed: Allowed::Requester,
+    },
+    Transition {
+        action: Action::Complete,
+        from: &[InProgress],
+        to: Some(Completed),
+        allowed: Allowed::Roles(WORKERS),
+    },
     // The DPO signs refusals (SPEC §8, §10).
-    Transition { action: Action::Reject, from: &[Received, AwaitingVerification, Verified, InProgress, AwaitingRequester, Reopened], to: Some(Rejected), allowed: Allowed::Roles(DPO) },
-    Transition { action: Action::Withdraw, from: State::OPEN, to: Some(Withdrawn), allowed: Allowed::Requester },
-    Transition { action: Action::Reopen, from: &[Completed, Rejected], to: Some(Reopened), allowed: Allowed::Roles(WORKERS) },
+    Transition {
+        action: Action::Reject,
+        from: &[
+            Received,
+            AwaitingVerification,
+            Verified,
+            InProgress,
+            AwaitingRequester,
+            Reopened,
+        ],
+        to: Some(Rejected),
+        allowed: Allowed::Roles(DPO),
+    },
+    Transition {
+        action: Action::Withdraw,
+        from: State::OPEN,
+        to: Some(Withdrawn),
+        allowed: Allowed::Requester,
+    },
+    Transition {
+        action: Action::Reopen,
+        from: &[Completed, Rejected],
+        to: Some(Reopened),
+        allowed: Allowed::Roles(WORKERS),
+    },
 ];
 
 /// The move is not legal from the current state.
@@ -233,21 +300,40 @@ mod tests {
     #[test]
     fn every_action_has_exactly_one_row() {
         for action in Action::ALL {
-            assert_eq!(TRANSITIONS.iter().filter(|t| t.action == *action).count(), 1, "{action}");
+            assert_eq!(
+                TRANSITIONS.iter().filter(|t| t.action == *action).count(),
+                1,
+                "{action}"
+            );
         }
     }
 
     #[test]
     fn the_diagram() {
-        assert_eq!(next_state(Received, Action::RequestVerification), Ok(AwaitingVerification));
-        assert_eq!(next_state(AwaitingVerification, Action::Verify), Ok(Verified));
+        assert_eq!(
+            next_state(Received, Action::RequestVerification),
+            Ok(AwaitingVerification)
+        );
+        assert_eq!(
+            next_state(AwaitingVerification, Action::Verify),
+            Ok(Verified)
+        );
         assert_eq!(next_state(Verified, Action::Start), Ok(InProgress));
-        assert_eq!(next_state(InProgress, Action::RequestInfo), Ok(AwaitingRequester));
-        assert_eq!(next_state(AwaitingRequester, Action::Resume), Ok(InProgress));
+        assert_eq!(
+            next_state(InProgress, Action::RequestInfo),
+            Ok(AwaitingRequester)
+        );
+        assert_eq!(
+            next_state(AwaitingRequester, Action::Resume),
+            Ok(InProgress)
+        );
         assert_eq!(next_state(InProgress, Action::Complete), Ok(Completed));
         assert_eq!(next_state(Completed, Action::Reopen), Ok(Reopened));
         assert_eq!(next_state(Reopened, Action::Start), Ok(InProgress));
-        assert_eq!(next_state(AwaitingVerification, Action::Expire), Ok(Expired));
+        assert_eq!(
+            next_state(AwaitingVerification, Action::Expire),
+            Ok(Expired)
+        );
         assert_eq!(next_state(InProgress, Action::Assign), Ok(InProgress));
         for s in State::OPEN {
             assert_eq!(next_state(*s, Action::Withdraw), Ok(Withdrawn));
@@ -268,7 +354,10 @@ mod tests {
     #[test]
     fn illegal_moves_name_the_state() {
         let err = next_state(Received, Action::Complete).unwrap_err();
-        assert_eq!(err.to_string(), "cannot complete a request that is received");
+        assert_eq!(
+            err.to_string(),
+            "cannot complete a request that is received"
+        );
     }
 
     #[test]
@@ -278,7 +367,10 @@ mod tests {
         assert!(!Action::Start.permits_roles(&[Role::Auditor, Role::Admin]));
         assert!(!Action::Withdraw.permits_roles(&[Role::Dpo]));
         assert_eq!(officer_actions(Completed, &[Role::Auditor]), vec![]);
-        assert_eq!(officer_actions(Verified, &[Role::Officer]), vec![Action::Assign, Action::Start]);
+        assert_eq!(
+            officer_actions(Verified, &[Role::Officer]),
+            vec![Action::Assign, Action::Start]
+        );
     }
 
     #[test]

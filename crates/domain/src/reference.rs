@@ -90,12 +90,22 @@ mod tests {
         let r = Reference::new(2026, 123).unwrap();
         assert_eq!(r.to_string(), "PR-2026-000123");
         assert_eq!("pr-2026-000123".parse::<Reference>().unwrap(), r);
-        assert_eq!(Reference::new(2026, 1_234_567).unwrap().to_string(), "PR-2026-234567");
+        assert_eq!(
+            Reference::new(2026, 1_234_567).unwrap().to_string(),
+            "PR-2026-234567"
+        );
     }
 
     #[test]
     fn refuses_other_shapes() {
-        for bad in ["", "PR-2026-12345", "PR-26-000123", "XX-2026-000123", "PR-2026-00012a", "PR_2026_000123"] {
+        for bad in [
+            "",
+            "PR-2026-12345",
+            "PR-26-000123",
+            "XX-2026-000123",
+            "PR-2026-00012a",
+            "PR_2026_000123",
+        ] {
             assert!(bad.parse::<Reference>().is_err(), "{bad}");
         }
     }

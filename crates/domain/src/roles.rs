@@ -49,6 +49,9 @@ mod tests {
         assert!(!permits(&[Role::Auditor], Permission::WorkRequests));
         assert!(!permits(&[Role::Admin], Permission::ViewRequests));
         assert!(permits(&[Role::Admin], Permission::ManageOfficers));
-        assert!(!permits(&[Role::Dpo, Role::Officer], Permission::ManageOfficers));
+        assert!(!permits(
+            &[Role::Dpo, Role::Officer],
+            Permission::ManageOfficers
+        ));
     }
 }

@@ -20,7 +20,12 @@ pub struct FieldError {
 pub struct ValidationErrors(pub Vec<FieldError>);
 
 impl ValidationErrors {
-    pub fn push(&mut self, field: impl Into<String>, code: &'static str, message: impl Into<String>) {
+    pub fn push(
+        &mut self,
+        field: impl Into<String>,
+        code: &'static str,
+        message: impl Into<String>,
+    ) {
         self.0.push(FieldError {
             field: field.into(),
             code,
@@ -34,10 +39,18 @@ impl ValidationErrors {
 
     /// `Ok(value)` when nothing was recorded, the collected errors otherwise.
     pub fn finish<T>(self, value: T) -> Result<T, ValidationErrors> {
-        if self.0.is_empty() { Ok(value) } else { Err(self) }
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(self)
+        }
     }
 
-    pub fn single(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn single(
+        field: impl Into<String>,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
         let mut errors = Self::default();
         errors.push(field, code, message);
         errors
@@ -125,12 +138,21 @@ impl<'a> ObjectReader<'a> {
                     }
                     None
                 } else if trimmed.chars().count() > max {
-                    self.errors
-                        .push(path, "too_long", format!("must be at most {max} characters"));
+                    self.errors.push(
+                        path,
+                        "too_long",
+                        format!("must be at most {max} characters"),
+                    );
                     None
-                } else if trimmed.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
-                    self.errors
-                        .push(path, "invalid_characters", "must not contain control characters");
+                } else if trimmed
+                    .chars()
+                    .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+                {
+                    self.errors.push(
+                        path,
+                        "invalid_characters",
+                        "must not contain control characters",
+                    );
                     None
                 } else {
                     Some(trimmed.to_owned())
@@ -199,7 +221,8 @@ impl<'a> ObjectReader<'a> {
                 },
                 _ => {
                     ok = false;
-                    self.errors.push(item_path, "invalid_type", "must be a string");
+                    self.errors
+                        .push(item_path, "invalid_type", "must be a string");
                 }
             }
         }
@@ -216,7 +239,8 @@ impl<'a> ObjectReader<'a> {
             } else {
                 format!("{}.{}", self.path, name)
             };
-            self.errors.push(path, "unknown_field", "this field is not allowed here");
+            self.errors
+                .push(path, "unknown_field", "this field is not allowed here");
         }
     }
 }
@@ -237,7 +261,11 @@ mod tests {
         assert_eq!(r.string("d", true, 10).as_deref(), Some("ok"));
         assert_eq!(r.string("missing", false, 10), None);
         r.deny_unknown();
-        let fields: Vec<_> = errors.0.iter().map(|e| (e.field.as_str(), e.code)).collect();
+        let fields: Vec<_> = errors
+            .0
+            .iter()
+            .map(|e| (e.field.as_str(), e.code))
+            .collect();
         assert_eq!(
             fields,
             vec![

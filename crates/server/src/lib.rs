@@ -1,1 +1,103 @@
+//! The `rightsdesk` binary's library: configuration, telemetry and start-up, shared by
+//! `main` and by the end-to-end tests (which build the same `Application` on port 0).
 
+pub mod config;
+pub mod telemetry;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::HttpServer;
+use actix_web::dev::{Server, ServerHandle};
+use rightsdesk_api::ApiState;
+use rightsdesk_core::{Clock, Services, SystemClock};
+use rightsdesk_store::Db;
+
+pub use config::Config;
+
+/// A running service: its listener, server and use-cases.
+pub struct Application {
+    port: u16,
+    server: Server,
+    services: Services,
+}
+
+impl Application {
+    /// Connects to the database, migrates it, creates the first administrator when
+    /// needed, and binds the listener (port 0 picks a free port).
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let db = Db::connect(&config.database).await?;
+        db.migrate().await?;
+        let services = Services::new(db, clock, config.core()).await?;
+        if let Some(admin) = services.bootstrap_admin().await? {
+            tracing::info!(username = %admin.username, "first administrator created");
+            if let Some(password) = admin.generated_password {
+                // Printed once, on standard output, never logged.
+                println!(
+                    "rightsdesk: created the first administrator {:?} with the one-time password {}\n\
+                     rightsdesk: log in and create officer accounts; this password is not shown again.",
+                    admin.username, password
+                );
+            }
+        }
+        let listener = TcpListener::bind(&config.http.bind)?;
+        let port = listener.local_addr()?.port();
+        let state = ApiState {
+            services: services.clone(),
+            config: config.http.clone(),
+            metrics: telemetry::metrics_handle(),
+            openapi: rightsdesk_api::openapi(),
+        };
+        let mut server = HttpServer::new(move || rightsdesk_api::app(state.clone()))
+            .shutdown_timeout(config.http.shutdown_timeout_secs)
+            .client_request_timeout(Duration::from_secs(30));
+        if config.http.workers > 0 {
+            server = server.workers(config.http.workers);
+        }
+        let server = server.listen(listener)?.run();
+        tracing::info!(port, "listening");
+        Ok(Self {
+            port,
+            server,
+            services,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGINT/SIGTERM (or `handle().stop()`), finishing in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Connects and migrates (for `rightsdesk migrate`).
+pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let db = Db::connect(&config.database).await?;
+    db.migrate().await?;
+    db.close().await?;
+    Ok(())
+}
+
+/// Verifies every request's event chain (for `rightsdesk audit verify`).
+pub async fn audit_verify(config: &Config) -> anyhow::Result<rightsdesk_core::audit::AuditReport> {
+    let db = Db::connect(&config.database).await?;
+    db.migrate().await?;
+    let services = Services::new(db, Arc::new(SystemClock), config.core()).await?;
+    Ok(services.verify_audit_log().await?)
+}

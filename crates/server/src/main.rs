@@ -1,1 +1,97 @@
-fn main() {}
+//! `rightsdesk`: the privacy-rights request service.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use rightsdesk::{Application, Config, telemetry};
+
+#[derive(Parser)]
+#[command(
+    name = "rightsdesk",
+    version,
+    about = "Privacy-rights requests under PIPL: receive, verify, work and prove them"
+)]
+struct Cli {
+    /// Configuration file (TOML). Default: ./rightsdesk.toml when it exists.
+    #[arg(long, short, global = true, env = "RIGHTSDESK_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API (migrates the database first).
+    Serve,
+    /// Bring the database schema up to date and exit.
+    Migrate,
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify every request's hash chain; exits 1 when one is broken.
+    Verify,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(problems) => {
+            eprintln!("rightsdesk: invalid configuration:\n{problems}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init_logs(&config.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rightsdesk: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve => {
+                let app = Application::build(&config).await?;
+                app.run_until_stopped().await?;
+                tracing::info!("stopped");
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Migrate => {
+                rightsdesk::migrate(&config).await?;
+                println!("rightsdesk: the database is up to date");
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Audit {
+                command: AuditCommand::Verify,
+            } => {
+                let report = rightsdesk::audit_verify(&config).await?;
+                println!("{}", serde_json::to_string_pretty(&report)?);
+                Ok(if report.ok() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                })
+            }
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            let e: anyhow::Error = e;
+            tracing::error!(error = %e, "rightsdesk failed");
+            eprintln!("rightsdesk: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -29,7 +29,10 @@ pub async fn insert(conn: &impl ConnectionTrait, row: Model) -> Result<(), Store
     Ok(())
 }
 
-pub async fn for_request(conn: &impl ConnectionTrait, request_id: Uuid) -> Result<Vec<Model>, StoreError> {
+pub async fn for_request(
+    conn: &impl ConnectionTrait,
+    request_id: Uuid,
+) -> Result<Vec<Model>, StoreError> {
     Ok(Entity::find()
         .filter(Column::RequestId.eq(request_id))
         .order_by_asc(Column::CreatedAt)

@@ -48,7 +48,10 @@ impl Default for DatabaseConfig {
 
 impl DatabaseConfig {
     pub fn validate(&self) -> Result<(), String> {
-        if !(self.url.starts_with("sqlite:") || self.url.starts_with("postgres://") || self.url.starts_with("postgresql://")) {
+        if !(self.url.starts_with("sqlite:")
+            || self.url.starts_with("postgres://")
+            || self.url.starts_with("postgresql://"))
+        {
             return Err("database.url must start with sqlite: or postgres://".to_owned());
         }
         if self.max_connections == 0 || self.max_connections > 1_000 {
@@ -141,7 +144,8 @@ impl Db {
             None => None,
         };
         let options = TransactionOptions {
-            sqlite_transaction_mode: (self.backend == Backend::Sqlite).then_some(SqliteTransactionMode::Immediate),
+            sqlite_transaction_mode: (self.backend == Backend::Sqlite)
+                .then_some(SqliteTransactionMode::Immediate),
             ..TransactionOptions::default()
         };
         let tx = self.conn.begin_with_options(options).await?;
@@ -164,7 +168,8 @@ impl Db {
                 // A transaction pins one connection, so the lock and the migrations
                 // run on the same session.
                 let tx = self.conn.begin().await?;
-                tx.execute_unprepared("SELECT pg_advisory_xact_lock(7243816329120358001)").await?;
+                tx.execute_unprepared("SELECT pg_advisory_xact_lock(7243816329120358001)")
+                    .await?;
                 Migrator::up(&tx, None).await?;
                 tx.commit().await?;
             }

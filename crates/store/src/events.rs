@@ -76,7 +76,10 @@ pub fn chain_hash(
     h.update(b"\n");
     h.update(seq.to_string().as_bytes());
     h.update(b"\n");
-    h.update(at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true).as_bytes());
+    h.update(
+        at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            .as_bytes(),
+    );
     h.update(b"\n");
     h.update(actor.as_bytes());
     h.update(b"\n");
@@ -122,7 +125,15 @@ fn canonical_json(value: &Json, h: &mut Sha256) {
 pub fn build(request_id: Uuid, head: &Head, event: NewEvent) -> (Model, Head) {
     let seq = head.seq + 1;
     let at = event.at.trunc_subsecs(6);
-    let hash = chain_hash(&head.hash, request_id, seq, at, &event.actor, &event.event_type, &event.data);
+    let hash = chain_hash(
+        &head.hash,
+        request_id,
+        seq,
+        at,
+        &event.actor,
+        &event.event_type,
+        &event.data,
+    );
     let row = Model {
         id: Uuid::now_v7(),
         request_id,
@@ -144,7 +155,10 @@ pub async fn insert(conn: &impl ConnectionTrait, row: Model) -> Result<(), Store
     Ok(())
 }
 
-pub async fn for_request(conn: &impl ConnectionTrait, request_id: Uuid) -> Result<Vec<Model>, StoreError> {
+pub async fn for_request(
+    conn: &impl ConnectionTrait,
+    request_id: Uuid,
+) -> Result<Vec<Model>, StoreError> {
     Ok(Entity::find()
         .filter(Column::RequestId.eq(request_id))
         .order_by_asc(Column::Seq)
@@ -175,7 +189,15 @@ pub fn verify_chain(request_id: Uuid, events: &[Model], head: &Head) -> Result<(
         if e.prev_hash != prev.hash {
             return Err(ChainError::BrokenLink { seq: e.seq });
         }
-        let expected = chain_hash(&prev.hash, request_id, e.seq, e.at, &e.actor, &e.event_type, &e.data);
+        let expected = chain_hash(
+            &prev.hash,
+            request_id,
+            e.seq,
+            e.at,
+            &e.actor,
+            &e.event_type,
+            &e.data,
+        );
         if expected != e.hash {
             return Err(ChainError::Altered { seq: e.seq });
         }
@@ -223,21 +245,38 @@ mod tests {
 
         let mut altered = rows.clone();
         altered[1].data = json!({"i": 99});
-        assert_eq!(verify_chain(id, &altered, &head), Err(ChainError::Altered { seq: 2 }));
+        assert_eq!(
+            verify_chain(id, &altered, &head),
+            Err(ChainError::Altered { seq: 2 })
+        );
 
         let mut removed = rows.clone();
         removed.pop();
-        assert_eq!(verify_chain(id, &removed, &head), Err(ChainError::HeadMismatch));
+        assert_eq!(
+            verify_chain(id, &removed, &head),
+            Err(ChainError::HeadMismatch)
+        );
 
         let mut gap = rows.clone();
         gap.remove(1);
-        assert_eq!(verify_chain(id, &gap, &head), Err(ChainError::Gap { seq: 3 }));
+        assert_eq!(
+            verify_chain(id, &gap, &head),
+            Err(ChainError::Gap { seq: 3 })
+        );
     }
 
     #[test]
     fn key_order_does_not_matter() {
         let at = Utc::now().trunc_subsecs(6);
-        let a = chain_hash(GENESIS, Uuid::nil(), 1, at, "x", "y", &json!({"a": 1, "b": 2}));
+        let a = chain_hash(
+            GENESIS,
+            Uuid::nil(),
+            1,
+            at,
+            "x",
+            "y",
+            &json!({"a": 1, "b": 2}),
+        );
         let b: Json = serde_json::from_str(r#"{"b": 2, "a": 1}"#).unwrap();
         assert_eq!(a, chain_hash(GENESIS, Uuid::nil(), 1, at, "x", "y", &b));
     }

@@ -1,8 +1,8 @@
 //! Stored first answers for requests retried with an `Idempotency-Key`.
 
 use chrono::{DateTime, Utc};
-use sea_orm::entity::prelude::*;
 use sea_orm::ConnectionTrait;
+use sea_orm::entity::prelude::*;
 
 use crate::StoreError;
 
@@ -24,8 +24,14 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
-pub async fn find(conn: &impl ConnectionTrait, scope: &str, key: &str) -> Result<Option<Model>, StoreError> {
-    Ok(Entity::find_by_id((scope.to_owned(), key.to_owned())).one(conn).await?)
+pub async fn find(
+    conn: &impl ConnectionTrait,
+    scope: &str,
+    key: &str,
+) -> Result<Option<Model>, StoreError> {
+    Ok(Entity::find_by_id((scope.to_owned(), key.to_owned()))
+        .one(conn)
+        .await?)
 }
 
 pub async fn insert(conn: &impl ConnectionTrait, row: Model) -> Result<(), StoreError> {

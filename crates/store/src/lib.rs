@@ -11,8 +11,8 @@ pub mod secrets;
 pub mod subjects;
 
 pub use db::{Backend, DatabaseConfig, Db, WriteTx};
-pub use sea_orm::{ConnectionTrait, DbErr};
 pub use sea_orm::prelude::Json;
+pub use sea_orm::{ConnectionTrait, DbErr};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +32,10 @@ impl StoreError {
     /// A unique constraint was violated (e.g. a reference or an idempotency key exists).
     pub fn is_unique_violation(&self) -> bool {
         match self {
-            StoreError::Db(e) => matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))),
+            StoreError::Db(e) => matches!(
+                e.sql_err(),
+                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+            ),
             _ => false,
         }
     }

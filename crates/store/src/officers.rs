@@ -41,7 +41,10 @@ pub async fn find(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<Model>
     Ok(Entity::find_by_id(id).one(conn).await?)
 }
 
-pub async fn find_by_username(conn: &impl ConnectionTrait, username: &str) -> Result<Option<Model>, StoreError> {
+pub async fn find_by_username(
+    conn: &impl ConnectionTrait,
+    username: &str,
+) -> Result<Option<Model>, StoreError> {
     Ok(Entity::find()
         .filter(Column::Username.eq(username))
         .one(conn)
@@ -53,7 +56,10 @@ pub async fn count(conn: &impl ConnectionTrait) -> Result<u64, StoreError> {
 }
 
 pub async fn list(conn: &impl ConnectionTrait) -> Result<Vec<Model>, StoreError> {
-    Ok(Entity::find().order_by_asc(Column::Username).all(conn).await?)
+    Ok(Entity::find()
+        .order_by_asc(Column::Username)
+        .all(conn)
+        .await?)
 }
 
 /// Records a login outcome: failures count up and may lock the account; a success

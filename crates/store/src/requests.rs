@@ -56,7 +56,10 @@ pub async fn find(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<Model>
     Ok(Entity::find_by_id(id).one(conn).await?)
 }
 
-pub async fn find_by_reference(conn: &impl ConnectionTrait, reference: &str) -> Result<Option<Model>, StoreError> {
+pub async fn find_by_reference(
+    conn: &impl ConnectionTrait,
+    reference: &str,
+) -> Result<Option<Model>, StoreError> {
     Ok(Entity::find()
         .filter(Column::Reference.eq(reference))
         .one(conn)
@@ -220,7 +223,11 @@ pub async fn queue(
 }
 
 /// Every request id, in a stable order (for audit verification).
-pub async fn ids_after(conn: &impl ConnectionTrait, after: Option<Uuid>, limit: u64) -> Result<Vec<Model>, StoreError> {
+pub async fn ids_after(
+    conn: &impl ConnectionTrait,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<Model>, StoreError> {
     let mut find = Entity::find().order_by_asc(Column::Id).limit(limit);
     if let Some(a) = after {
         find = find.filter(Column::Id.gt(a));

@@ -2,8 +2,8 @@
 //! database (token signing keys), unless the configuration provides them.
 
 use chrono::{DateTime, Utc};
-use sea_orm::entity::prelude::*;
 use sea_orm::ConnectionTrait;
+use sea_orm::entity::prelude::*;
 
 use crate::StoreError;
 

@@ -1,0 +1,7 @@
+//! One file per resource, each with its own `router`.
+
+pub mod admin;
+pub mod auth;
+pub mod officer;
+pub mod ops;
+pub mod requests;

@@ -1,0 +1,111 @@
+//! The requester's side: file a request, read it with the requester token, withdraw it.
+
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use rightsdesk_core::requests::{Filed, Filing, RequesterView};
+use rightsdesk_core::{ErrorCode, Services};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{JsonBody, RequesterToken, bearer, idempotency, parse_id};
+
+pub fn router(cfg: &mut ServiceConfig) {
+    cfg.service(file_request)
+        .service(get_request)
+        .service(withdraw);
+}
+
+/// File a rights request.
+///
+/// Body: `{kind, requester: {name, email, phone, language}, details: {...}}`; at least
+/// one of email and phone. The answer carries the reference, the due date and the
+/// requester token, which is shown only here. With an `Idempotency-Key`, a retry with
+/// the same body returns the first answer and stores nothing new.
+#[utoipa::path(
+    tag = "requester",
+    request_body(content = Object, description = "The filing", content_type = "application/json"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    responses(
+        (status = 201, description = "Filed", body = Filed),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "Invalid fields", body = ErrorBody),
+    )
+)]
+#[post("/requests")]
+async fn file_request(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
+    if bearer(&req)?.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidToken,
+            "account-system tokens are not accepted by this deployment; file without Authorization",
+        ));
+    }
+    let idem = idempotency(&req, &body)?;
+    if body.value.is_null() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidBody,
+            "the body must be a JSON object",
+        ));
+    }
+    let filing = Filing::read(&body.value)?;
+    let filed = services.file_request(filing, idem).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/api/v1/requests/{}", filed.id)))
+        .json(filed))
+}
+
+/// Read a request with its requester token.
+///
+/// Without a token: 401. With a token that is not this request's: 404, so that nobody
+/// learns whether another request exists.
+#[utoipa::path(
+    tag = "requester",
+    params(("id" = String, Path, description = "The request id")),
+    security(("requester_token" = [])),
+    responses(
+        (status = 200, body = RequesterView),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+#[get("/requests/{id}")]
+async fn get_request(
+    services: web::Data<Services>,
+    id: web::Path<String>,
+    token: RequesterToken,
+) -> ApiResult<web::Json<RequesterView>> {
+    let id = parse_id(&id)?;
+    Ok(web::Json(
+        services.requester_view(id, token.0.as_deref()).await?,
+    ))
+}
+
+/// Withdraw an open request. Body (optional): `{note}`.
+#[utoipa::path(
+    tag = "requester",
+    params(("id" = String, Path, description = "The request id")),
+    security(("requester_token" = [])),
+    responses(
+        (status = 200, body = RequesterView),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Already closed", body = ErrorBody),
+    )
+)]
+#[post("/requests/{id}/withdraw")]
+async fn withdraw(
+    services: web::Data<Services>,
+    id: web::Path<String>,
+    token: RequesterToken,
+    body: JsonBody,
+) -> ApiResult<web::Json<RequesterView>> {
+    let id = parse_id(&id)?;
+    Ok(web::Json(
+        services
+            .withdraw(id, token.0.as_deref(), &body.value)
+            .await?,
+    ))
+}

@@ -1,0 +1,130 @@
+//! The configuration: built-in defaults, then a TOML file, then `RIGHTSDESK__SECTION__KEY`
+//! environment variables. Each crate owns its section; this file composes them and
+//! validates the whole at start, reporting every problem at once.
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use rightsdesk_api::ApiConfig;
+use rightsdesk_core::config::{BootstrapConfig, CoreConfig, DeadlinesConfig, SecurityConfig};
+use rightsdesk_store::DatabaseConfig;
+use serde::{Deserialize, Serialize};
+
+/// `[log]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter: `info`, `debug`, `rightsdesk_core=debug,info`, …
+    pub level: String,
+    /// `json` (one object per line) or `text`.
+    pub format: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+            format: "json".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub http: ApiConfig,
+    pub database: DatabaseConfig,
+    pub log: LogConfig,
+    pub security: SecurityConfig,
+    pub deadlines: DeadlinesConfig,
+    pub bootstrap: BootstrapConfig,
+}
+
+/// The file read when no `--config` is given and it exists.
+pub const DEFAULT_FILE: &str = "rightsdesk.toml";
+
+impl Config {
+    /// Defaults, then `file` (or `rightsdesk.toml` when present), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, String> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => {
+                if !path.exists() {
+                    return Err(format!(
+                        "configuration file {} does not exist",
+                        path.display()
+                    ));
+                }
+                figment = figment.merge(Toml::file_exact(path));
+            }
+            None => {
+                let default = PathBuf::from(DEFAULT_FILE);
+                if default.exists() {
+                    figment = figment.merge(Toml::file_exact(default));
+                }
+            }
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("RIGHTSDESK__").split("__"))
+            .extract()
+            .map_err(|e| {
+                e.into_iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
+        let problems = config.validate();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(problems.join("\n"))
+        }
+    }
+
+    pub fn validate(&self) -> Vec<String> {
+        let mut problems = self.http.validate();
+        if let Err(m) = self.database.validate() {
+            problems.push(m);
+        }
+        if !matches!(self.log.format.as_str(), "json" | "text") {
+            problems.push("log.format: must be json or text".to_owned());
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            problems.push(format!(
+                "log.level: {:?} is not a valid filter",
+                self.log.level
+            ));
+        }
+        problems.extend(self.core().validate());
+        problems
+    }
+
+    pub fn core(&self) -> CoreConfig {
+        CoreConfig {
+            security: self.security.clone(),
+            deadlines: self.deadlines.clone(),
+            bootstrap: self.bootstrap.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(Config::default().validate(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let mut c = Config::default();
+        c.http.bind = "nowhere".to_owned();
+        c.log.format = "xml".to_owned();
+        c.security.token_secret = Some("short".to_owned());
+        let problems = c.validate();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+    }
+}
