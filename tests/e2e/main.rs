@@ -1,0 +1,4 @@
+//! End-to-end tests: the real service over HTTP, on SQLite or PostgreSQL
+//! (`RIGHTSDESK_TEST_BACKEND`). One binary; one module per area.
+
+mod smoke;
