@@ -26,6 +26,8 @@ enum Command {
     Serve,
     /// Bring the database schema up to date and exit.
     Migrate,
+    /// Print the OpenAPI 3.1 document of the HTTP API.
+    Openapi,
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -65,6 +67,10 @@ fn main() -> ExitCode {
                 let app = Application::build(&config).await?;
                 app.run_until_stopped().await?;
                 tracing::info!("stopped");
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Openapi => {
+                println!("{}", rightsdesk_api::openapi().to_pretty_json()?);
                 Ok(ExitCode::SUCCESS)
             }
             Command::Migrate => {
