@@ -1,1 +1,578 @@
-fn main() {}
+//! `rightsdesk-bench`: measures the release binary `target/release/rightsdesk` over
+//! loopback and writes `docs/performance.md`.
+//!
+//! ```text
+//! cargo build --release -p rightsdesk -p rightsdesk-bench
+//! cargo run --release -p rightsdesk-bench -- [--quick] [--backend sqlite|postgres|all] [--out docs/performance.md]
+//! ```
+//!
+//! Per backend: (1) filing throughput and latency at 1 and 16 clients on an empty
+//! database, rounds alternating; (2) a second database seeded directly with N requests
+//! (1,000,000 by default), then queue pages for several filters, and filing again on
+//! the full table; (3) the server's resident memory at each point.
+
+mod load;
+mod procstat;
+mod queue;
+mod report;
+mod seed;
+mod server;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use chrono::{TimeDelta, Utc};
+use serde_json::json;
+
+use crate::load::{RequestMaker, RunResult};
+use crate::procstat::Memory;
+use crate::queue::{Explained, Variant};
+use crate::seed::SeedReport;
+use crate::server::{Api, Backend, Database, Server, ServerSettings};
+
+const USAGE: &str = "\
+usage: rightsdesk-bench [options]
+
+  --quick               tiny sizes for a smoke run (10,000 rows, 1 s runs, 1 round)
+  --backend B           sqlite, postgres or all (default all)
+  --out PATH            the report (default docs/performance.md; with --quick
+                        target/rightsdesk-bench/quick.md)
+  --rows N              requests seeded for the queue (default 1000000)
+  --rounds N            rounds of every measurement (default 3)
+  --secs S              seconds per filing run (default 5)
+  --queue-secs S        seconds per queue run (default 2)
+  --pg URL              PostgreSQL to create scratch databases on
+                        (default postgres://postgres@127.0.0.1:5432/test)
+  --server-bin PATH     the binary (default: rightsdesk next to this executable)
+  --phases P           filing, queue or all (default all)
+  --env KEY=VALUE       extra environment for the server, e.g.
+                        RIGHTSDESK__DATABASE__MAX_CONNECTIONS=4 (repeatable)
+
+Build first: cargo build --release -p rightsdesk -p rightsdesk-bench";
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub quick: bool,
+    pub backends: Vec<Backend>,
+    pub out: PathBuf,
+    pub rows: u64,
+    pub rounds: usize,
+    pub filing_secs: f64,
+    pub queue_secs: f64,
+    pub warmup_secs: f64,
+    pub pg_admin_url: String,
+    pub server_bin: PathBuf,
+    pub extra_env: Vec<(String, String)>,
+    pub filing: bool,
+    pub queue: bool,
+}
+
+fn default_server_bin() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join("rightsdesk")))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/rightsdesk")
+        })
+}
+
+fn parse_args() -> anyhow::Result<Options> {
+    let mut args = std::env::args().skip(1);
+    let mut quick = false;
+    let mut backend = "all".to_owned();
+    let mut out = None;
+    let mut rows = None;
+    let mut rounds = None;
+    let mut secs = None;
+    let mut queue_secs = None;
+    let mut pg = std::env::var("RIGHTSDESK_BENCH_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let mut server_bin = None;
+    let mut extra_env = Vec::new();
+    let mut phases = "all".to_owned();
+    while let Some(a) = args.next() {
+        let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
+        match a.as_str() {
+            "--quick" => quick = true,
+            "--backend" => backend = value("--backend")?,
+            "--out" => out = Some(PathBuf::from(value("--out")?)),
+            "--rows" => rows = Some(value("--rows")?.parse().context("--rows")?),
+            "--rounds" => rounds = Some(value("--rounds")?.parse().context("--rounds")?),
+            "--secs" => secs = Some(value("--secs")?.parse().context("--secs")?),
+            "--queue-secs" => {
+                queue_secs = Some(value("--queue-secs")?.parse().context("--queue-secs")?)
+            }
+            "--pg" => pg = value("--pg")?,
+            "--phases" => phases = value("--phases")?,
+            "--server-bin" => server_bin = Some(PathBuf::from(value("--server-bin")?)),
+            "--env" => {
+                let kv = value("--env")?;
+                let (k, v) = kv.split_once('=').context("--env takes KEY=VALUE")?;
+                extra_env.push((k.to_owned(), v.to_owned()));
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other:?}\n\n{USAGE}"),
+        }
+    }
+    let backends = match backend.as_str() {
+        "sqlite" => vec![Backend::Sqlite],
+        "postgres" | "postgresql" | "pg" => vec![Backend::Postgres],
+        "all" => vec![Backend::Sqlite, Backend::Postgres],
+        other => bail!("--backend must be sqlite, postgres or all, not {other:?}"),
+    };
+    let (filing, queue) = match phases.as_str() {
+        "filing" => (true, false),
+        "queue" => (false, true),
+        "all" => (true, true),
+        other => bail!("--phases must be filing, queue or all, not {other:?}"),
+    };
+    Ok(Options {
+        filing,
+        queue,
+        quick,
+        backends,
+        out: out.unwrap_or_else(|| {
+            if quick {
+                PathBuf::from("target/rightsdesk-bench/quick.md")
+            } else {
+                PathBuf::from("docs/performance.md")
+            }
+        }),
+        rows: rows.unwrap_or(if quick { 10_000 } else { 1_000_000 }),
+        rounds: rounds.unwrap_or(if quick { 1 } else { 3 }),
+        filing_secs: secs.unwrap_or(if quick { 1.0 } else { 5.0 }),
+        queue_secs: queue_secs.unwrap_or(if quick { 0.5 } else { 2.0 }),
+        warmup_secs: if quick { 0.3 } else { 1.0 },
+        pg_admin_url: pg,
+        server_bin: server_bin.unwrap_or_else(default_server_bin),
+        extra_env,
+    })
+}
+
+/// Everything measured on one backend.
+#[derive(Debug, Clone)]
+pub struct BackendResult {
+    pub backend: Backend,
+    pub ready_empty: Duration,
+    pub mem_idle_empty: Memory,
+    /// Filing runs on the empty database, by concurrency, one per round.
+    pub filing: Vec<(usize, Vec<RunResult>)>,
+    /// `GET /healthz` (no database) at 1 and 16 clients: the HTTP stack's ceiling.
+    pub plain: Vec<RunResult>,
+    /// PostgreSQL: whether the service's connections negotiated TLS.
+    pub pg_tls: Option<String>,
+    /// The machine's idle share in the second before each phase.
+    pub idle_before: Vec<f64>,
+    pub mem_after_filing: Memory,
+    pub seed: SeedReport,
+    pub ready_seeded: Duration,
+    pub mem_idle_seeded: Memory,
+    pub queue: Vec<(Variant, Vec<RunResult>, Option<Explained>)>,
+    /// Filing at 16 clients with the seeded rows in place.
+    pub filing_seeded: Vec<RunResult>,
+    pub mem_after_queue: Memory,
+    /// ERROR log lines of the server, by message.
+    pub server_errors: BTreeMap<String, usize>,
+}
+
+static RUN_TAG: AtomicU64 = AtomicU64::new(0);
+
+const FILING_KINDS: &[&str] = &[
+    "access",
+    "copy",
+    "deletion",
+    "account_closure",
+    "explanation",
+];
+const FILING_NAMES: &[(&str, &str)] = &[
+    ("李雷", "zh-CN"),
+    ("韩梅梅", "zh-CN"),
+    ("王芳", "zh-CN"),
+    ("张伟", "zh-CN"),
+    ("Alice Smith", "en"),
+    ("陈静", "zh-CN"),
+];
+
+/// `POST /api/v1/requests` bodies with a different email every time.
+fn filing_maker(port: u16) -> RequestMaker {
+    let tag = RUN_TAG.fetch_add(1, Ordering::Relaxed);
+    Arc::new(move |client, seq| {
+        let i = client + seq as usize;
+        let (name, language) = FILING_NAMES[i % FILING_NAMES.len()];
+        let body = json!({
+            "kind": FILING_KINDS[i % FILING_KINDS.len()],
+            "requester": {
+                "name": name,
+                "email": format!("bench.{tag}.{client}.{seq}@example.com"),
+                "language": language,
+            }
+        })
+        .to_string();
+        load::post_json(port, "/api/v1/requests", &body, None)
+    })
+}
+
+fn queue_maker(port: u16, token: &str, queries: &[String]) -> RequestMaker {
+    let requests: Vec<Vec<u8>> = queries
+        .iter()
+        .map(|q| load::get(port, &format!("/api/v1/officer/requests?{q}"), Some(token)))
+        .collect();
+    Arc::new(move |client, seq| requests[(client + seq as usize) % requests.len()].clone())
+}
+
+fn merge_errors(into: &mut BTreeMap<String, usize>, from: BTreeMap<String, usize>) {
+    for (k, n) in from {
+        *into.entry(k).or_insert(0) += n;
+    }
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+fn log_run(what: &str, r: &RunResult) {
+    eprintln!(
+        "bench:   {what:<44} c={:<2} {:>8.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms  errors {}  cpu server {:.2} other {:.2} bench {:.2} idle {:.0}%",
+        r.concurrency,
+        r.throughput(),
+        r.quantile_ms(0.50),
+        r.quantile_ms(0.99),
+        r.errors,
+        r.cpu.server_cores,
+        r.cpu.other_cores,
+        r.cpu.bench_cores,
+        r.cpu.idle * 100.0
+    );
+    if r.share_slower_than(5.0 * r.quantile_ms(0.5).max(1.0)) > 0.05 {
+        eprintln!(
+            "bench:     mean {:.2} ms; {:.0} % of the time in requests slower than 5 × p50",
+            r.mean_ms(),
+            100.0 * r.share_slower_than(5.0 * r.quantile_ms(0.5).max(1.0))
+        );
+    }
+    if let Some(e) = &r.first_error {
+        eprintln!(
+            "bench:     first error: {}",
+            e.chars().take(300).collect::<String>()
+        );
+    }
+}
+
+async fn filing_phase(
+    opts: &Options,
+    settings: &ServerSettings,
+    dir: &Path,
+    db: &Database,
+    result: &mut BackendResult,
+) -> anyhow::Result<()> {
+    let server = Server::start(settings, dir, db).await?;
+    result.ready_empty = server.ready_after;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    result.mem_idle_empty = server.memory()?;
+    eprintln!(
+        "bench: {} ready after {:.0} ms, idle RSS {:.1} MiB",
+        db.backend.name(),
+        server.ready_after.as_secs_f64() * 1e3,
+        result.mem_idle_empty.rss_mib()
+    );
+    let health = load::get(server.port, "/healthz", None);
+    for c in [1, 16] {
+        let health = health.clone();
+        let r = load::run(
+            server.addr(),
+            c,
+            secs(opts.warmup_secs * 2.0),
+            200,
+            Arc::new(move |_, _| health.clone()),
+            server.pid,
+        )
+        .await?;
+        log_run("GET /healthz (no database)", &r);
+        result.plain.push(r);
+    }
+    let make = filing_maker(server.port);
+    let warm = load::run(
+        server.addr(),
+        16,
+        secs(opts.warmup_secs),
+        201,
+        make.clone(),
+        server.pid,
+    )
+    .await?;
+    log_run("warm-up (not counted)", &warm);
+    let mut by_c: Vec<(usize, Vec<RunResult>)> = vec![(1, Vec::new()), (16, Vec::new())];
+    for round in 0..opts.rounds {
+        for (c, runs) in by_c.iter_mut() {
+            let r = load::run(
+                server.addr(),
+                *c,
+                secs(opts.filing_secs),
+                201,
+                make.clone(),
+                server.pid,
+            )
+            .await?;
+            log_run(&format!("filing, round {}", round + 1), &r);
+            runs.push(r);
+            if db.backend == Backend::Postgres && result.pg_tls.is_none() {
+                result.pg_tls = db.tls_in_use().await.ok();
+            }
+        }
+    }
+    result.filing = by_c;
+    result.mem_after_filing = server.memory()?;
+    merge_errors(&mut result.server_errors, server.errors());
+    server.stop().await
+}
+
+async fn queue_phase(
+    opts: &Options,
+    settings: &ServerSettings,
+    dir: &Path,
+    db: &Database,
+    result: &mut BackendResult,
+) -> anyhow::Result<()> {
+    // Officers are made through the API (their passwords are hashed by the service);
+    // seeded requests are assigned to them.
+    let server = Server::start(settings, dir, db).await?;
+    let api = Api::new(&server)?;
+    let admin = api.token("admin", &settings.admin_password).await?;
+    let password = "bench-officer-password";
+    let mut officers = vec![
+        api.create_officer(&admin, "bench.officer", password, &["officer", "dpo"])
+            .await?,
+    ];
+    for i in 2..=6 {
+        officers.push(
+            api.create_officer(&admin, &format!("bench.officer{i}"), password, &["officer"])
+                .await?,
+        );
+    }
+    server.stop().await?;
+
+    let now = Utc::now();
+    eprintln!(
+        "bench: seeding {} requests into {}…",
+        opts.rows,
+        db.backend.name()
+    );
+    result.seed = seed::seed(db, opts.rows, officers, now).await?;
+    eprintln!(
+        "bench:   {} rows ({} open, {} in progress, {} overdue) in {:.1} s, analyze {:.1} s, {:.0} MiB",
+        result.seed.rows,
+        result.seed.open,
+        result.seed.in_progress,
+        result.seed.overdue,
+        result.seed.insert_time.as_secs_f64(),
+        result.seed.analyze_time.as_secs_f64(),
+        result.seed.db_bytes as f64 / 1048576.0
+    );
+
+    let server = Server::start(settings, dir, db).await?;
+    result.ready_seeded = server.ready_after;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    result.mem_idle_seeded = server.memory()?;
+    let api = Api::new(&server)?;
+    let token = api.token("bench.officer", password).await?;
+    let today = (Utc::now() + TimeDelta::hours(8)).date_naive();
+    let mut variants = queue::base_variants(today);
+    for v in variants.iter_mut() {
+        let page = queue::check_page(&api, &token, &v.queries[0]).await?;
+        v.items_checked = page["items"].as_array().map_or(0, Vec::len);
+    }
+    if let Some(v) = queue::cursor_variant(
+        &api,
+        &token,
+        "open",
+        "limit=50",
+        vec![queue::Cond::Open(true)],
+        20,
+    )
+    .await?
+    {
+        variants.push(v);
+    }
+    if let Some(v) = queue::cursor_variant(
+        &api,
+        &token,
+        "kind=deletion",
+        "kind=deletion&limit=50",
+        vec![
+            queue::Cond::Open(true),
+            queue::Cond::Kind("deletion".to_owned()),
+        ],
+        10,
+    )
+    .await?
+    {
+        variants.push(v);
+    }
+    let mut busy = variants[0].clone();
+    busy.name = format!("{}, 16 clients", busy.name);
+    busy.concurrency = 16;
+    variants.push(busy);
+
+    // Warm-up: every statement prepared, every plan cached, pages in memory.
+    for v in &variants {
+        let r = load::run(
+            server.addr(),
+            v.concurrency,
+            secs(opts.warmup_secs / 2.0),
+            200,
+            queue_maker(server.port, &token, &v.queries),
+            server.pid,
+        )
+        .await?;
+        log_run(&format!("warm-up {}", v.name), &r);
+    }
+    let mut runs: Vec<Vec<RunResult>> = vec![Vec::new(); variants.len()];
+    let mut filing_seeded = Vec::new();
+    for round in 0..opts.rounds {
+        for (v, runs) in variants.iter().zip(runs.iter_mut()) {
+            let r = load::run(
+                server.addr(),
+                v.concurrency,
+                secs(opts.queue_secs),
+                200,
+                queue_maker(server.port, &token, &v.queries),
+                server.pid,
+            )
+            .await?;
+            log_run(&format!("{}, round {}", v.name, round + 1), &r);
+            runs.push(r);
+        }
+        let r = load::run(
+            server.addr(),
+            16,
+            secs(opts.filing_secs),
+            201,
+            filing_maker(server.port),
+            server.pid,
+        )
+        .await?;
+        log_run(
+            &format!("filing with {} rows, round {}", opts.rows, round + 1),
+            &r,
+        );
+        filing_seeded.push(r);
+    }
+    result.filing_seeded = filing_seeded;
+    result.mem_after_queue = server.memory()?;
+    merge_errors(&mut result.server_errors, server.errors());
+    server.stop().await?;
+
+    // The database side of each variant, with the server stopped.
+    let mut queue = Vec::new();
+    for (v, r) in variants.into_iter().zip(runs) {
+        let explained = if v.concurrency == 1 {
+            match queue::explain(db, &v.conds).await {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    eprintln!("bench: explaining {}: {e:#}", v.name);
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        queue.push((v, r, explained));
+    }
+    result.queue = queue;
+    Ok(())
+}
+
+async fn bench_backend(
+    opts: &Options,
+    settings: &ServerSettings,
+    root: &Path,
+    backend: Backend,
+) -> anyhow::Result<BackendResult> {
+    let dir = root.join(backend.slug());
+    std::fs::create_dir_all(&dir)?;
+    let mut result = BackendResult {
+        backend,
+        ready_empty: Duration::ZERO,
+        mem_idle_empty: Memory::default(),
+        filing: Vec::new(),
+        plain: Vec::new(),
+        pg_tls: None,
+        idle_before: Vec::new(),
+        mem_after_filing: Memory::default(),
+        seed: SeedReport::default(),
+        ready_seeded: Duration::ZERO,
+        mem_idle_seeded: Memory::default(),
+        queue: Vec::new(),
+        filing_seeded: Vec::new(),
+        mem_after_queue: Memory::default(),
+        server_errors: BTreeMap::new(),
+    };
+    eprintln!("bench: == {} ==", backend.name());
+    if opts.filing {
+        result
+            .idle_before
+            .push(procstat::machine_idle(Duration::from_secs(1)).await?);
+        let db = Database::create(backend, &dir, &opts.pg_admin_url, "filing").await?;
+        let outcome = filing_phase(opts, settings, &dir, &db, &mut result).await;
+        db.drop_now().await?;
+        outcome?;
+    }
+    if opts.queue {
+        result
+            .idle_before
+            .push(procstat::machine_idle(Duration::from_secs(1)).await?);
+        let db = Database::create(backend, &dir, &opts.pg_admin_url, "queue").await?;
+        let outcome = queue_phase(opts, settings, &dir, &db, &mut result).await;
+        db.drop_now().await?;
+        outcome?;
+    }
+    Ok(result)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let opts = parse_args()?;
+    if !opts.server_bin.exists() {
+        bail!(
+            "{} not found: build it first with\n  cargo build --release -p rightsdesk -p rightsdesk-bench",
+            opts.server_bin.display()
+        );
+    }
+    let settings = ServerSettings {
+        binary: opts.server_bin.clone(),
+        admin_password: "bench-admin-password".to_owned(),
+        extra_env: opts.extra_env.clone(),
+    };
+    let root = std::env::temp_dir().join(format!("rightsdesk-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&root)?;
+    let machine = report::Machine::collect(&opts).await;
+    let mut results = Vec::new();
+    let mut failure = None;
+    for backend in &opts.backends {
+        match bench_backend(&opts, &settings, &root, *backend).await {
+            Ok(r) => results.push(r),
+            Err(e) => {
+                failure = Some(e.context(format!("benchmarking {}", backend.name())));
+                break;
+            }
+        }
+    }
+    if let Some(e) = failure {
+        eprintln!("bench: failed; server logs are kept in {}", root.display());
+        return Err(e);
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    let text = report::render(&opts, &machine, &results);
+    report::write(&opts.out, &text)?;
+    eprintln!("bench: wrote {}", opts.out.display());
+    println!("{}", report::summary(&results));
+    Ok(())
+}

@@ -1,4 +1,11 @@
 //! End-to-end tests: the real service over HTTP, on SQLite or PostgreSQL
 //! (`RIGHTSDESK_TEST_BACKEND`). One binary; one module per area.
 
+mod audit;
+mod auth;
+mod idempotency;
+mod lifecycle;
+mod queue;
+mod restart;
 mod smoke;
+mod validation;

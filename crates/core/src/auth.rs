@@ -112,12 +112,14 @@ impl Services {
             .with_details(serde_json::json!({ "retry_after": retry })));
         }
         if !ok || !officer.active {
-            let failures = officer.failed_logins + 1;
+            // Counted in the database, so concurrent wrong passwords all count.
+            let tx = self.db().begin_write().await?;
+            let failures = officers::count_failed_login(&*tx, officer.id, now).await?;
             let lock = (failures >= sec.max_failed_logins as i32)
                 .then(|| now + Duration::seconds(sec.lockout_secs as i64));
-            let stored_failures = if lock.is_some() { 0 } else { failures };
-            let tx = self.db().begin_write().await?;
-            officers::record_login(&*tx, officer.id, stored_failures, lock, now).await?;
+            if lock.is_some() {
+                officers::record_login(&*tx, officer.id, 0, lock, now).await?;
+            }
             tx.commit().await?;
             if lock.is_some() {
                 tracing::warn!(officer_id = %officer.id, "officer account locked after repeated failed logins");

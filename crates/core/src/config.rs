@@ -101,6 +101,9 @@ impl CoreConfig {
         if !(60..=86_400).contains(&s.token_ttl_secs) {
             problems.push("security.token_ttl_secs: must be between 60 and 86400".to_owned());
         }
+        if s.lockout_secs == 0 {
+            problems.push("security.lockout_secs: must be at least 1".to_owned());
+        }
         if s.max_failed_logins == 0 {
             problems.push("security.max_failed_logins: must be at least 1".to_owned());
         }

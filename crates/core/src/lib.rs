@@ -7,13 +7,14 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod error;
+mod group_commit;
 pub mod officers;
 pub mod requests;
 
 use std::sync::Arc;
 
 use base64::Engine;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use jsonwebtoken::{DecodingKey, EncodingKey};
 use rand::RngCore;
 use rightsdesk_store::{Db, secrets};
@@ -30,6 +31,7 @@ pub struct Services {
 
 struct Inner {
     db: Db,
+    filings: Arc<group_commit::GroupCommit>,
     clock: Arc<dyn Clock>,
     config: CoreConfig,
     keys: Keys,
@@ -67,6 +69,7 @@ impl Services {
                     token_decoding: DecodingKey::from_secret(&token_secret).map_err(key_error)?,
                     requester_token_key: requester_key,
                 },
+                filings: group_commit::GroupCommit::start(db.clone()),
                 db,
                 clock,
                 config,
@@ -74,8 +77,10 @@ impl Services {
         })
     }
 
+    /// The current time, truncated to microseconds: the precision both databases
+    /// store, so a value reads back exactly as it was written on either backend.
     pub fn now(&self) -> DateTime<Utc> {
-        self.inner.clock.now()
+        self.inner.clock.now().trunc_subsecs(6)
     }
 
     pub fn config(&self) -> &CoreConfig {
@@ -84,6 +89,10 @@ impl Services {
 
     pub(crate) fn db(&self) -> &Db {
         &self.inner.db
+    }
+
+    pub(crate) fn filings(&self) -> &group_commit::GroupCommit {
+        &self.inner.filings
     }
 
     /// Readiness: the database answers.

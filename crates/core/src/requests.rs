@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::auth::{Officer, parse_roles, sha256_hex};
+use crate::group_commit::FilingRows;
 use crate::officers::require;
 use crate::{Error, ErrorCode, Services};
 
@@ -538,12 +539,10 @@ impl Services {
         filing: Filing,
         idempotency: Option<Idempotency>,
     ) -> Result<Filed, Error> {
-        // Stored with microseconds, as both databases keep them.
-        let now = self.now().trunc_subsecs(6);
         self.store_filing(
             filing,
             Channel::Api,
-            now,
+            None,
             Actor::Requester,
             "requester".to_owned(),
             idempotency,
@@ -564,7 +563,7 @@ impl Services {
         self.store_filing(
             reg.filing,
             reg.channel,
-            reg.received_at,
+            Some(reg.received_at),
             Actor::Officer { id: officer.id },
             format!("officer:{}", officer.id),
             idempotency,
@@ -576,12 +575,15 @@ impl Services {
         &self,
         filing: Filing,
         channel: Channel,
-        received_at: DateTime<Utc>,
+        received_at: Option<DateTime<Utc>>,
         actor: Actor,
         idempotency_scope: String,
         idempotency: Option<Idempotency>,
     ) -> Result<Filed, Error> {
+        // One reading of the clock: a request filed now was received at the instant of
+        // its `filed` event.
         let now = self.now();
+        let received_at = received_at.unwrap_or(now);
         let pack = self.default_pack();
         let due_date = pack.due_date(filing.kind, received_at);
         let year = pack
@@ -628,7 +630,7 @@ impl Services {
                         "channel" => channel.as_str()
                     )
                     .increment(1);
-                    tracing::info!(request_id = %id, reference = %reference, kind = %filing.kind, "request filed");
+                    tracing::info!(rights_request_id = %id, reference = %reference, kind = %filing.kind, "request filed");
                     return Ok(Filed {
                         requester_token: self.requester_token(id),
                         ..filed
@@ -666,16 +668,10 @@ impl Services {
         scope: &str,
         idempotency: Option<&Idempotency>,
     ) -> Result<Option<idempotency::Model>, StoreError> {
-        let tx = self.db().begin_write().await?;
-        if let Some(idem) = idempotency
-            && let Some(row) = idempotency::find(&*tx, scope, &idem.key).await?
-        {
-            return Ok(Some(row));
-        }
         let related = match &filing.details {
             Details::Complaint {
                 about_reference, ..
-            } => requests::find_by_reference(&*tx, &about_reference.to_string())
+            } => requests::find_by_reference(self.db().conn(), &about_reference.to_string())
                 .await?
                 .map(|r| r.id),
             _ => None,
@@ -700,55 +696,52 @@ impl Services {
             },
         );
         let r = &filing.requester;
-        requests::insert(
-            &*tx,
-            requests::Model {
-                id: filed.id,
-                reference: filed.reference.to_string(),
-                kind: filing.kind.as_str().to_owned(),
-                state: State::Received.as_str().to_owned(),
-                is_open: true,
-                channel: channel.as_str().to_owned(),
-                language: r.language.as_str().to_owned(),
-                requester_name: r.name.clone(),
-                requester_email: r.email.as_ref().map(|e| e.as_str().to_owned()),
-                requester_phone: r.phone.as_ref().map(|p| p.as_str().to_owned()),
-                details: details.clone(),
-                subject_id: None,
-                assignee_id: None,
-                related_request_id: related,
-                received_at: filed.received_at,
-                clock_started_at: Some(filed.received_at),
-                due_date: filed.due_date,
-                time_zone: filed.time_zone.clone(),
-                deadline_pack: pack.name.to_owned(),
-                deadline_pack_version: pack.version as i32,
-                token_hash: sha256_hex(self.requester_token(filed.id).as_bytes()),
-                event_seq: head.seq,
-                head_hash: head.hash,
+        let request = requests::Model {
+            id: filed.id,
+            reference: filed.reference.to_string(),
+            kind: filing.kind.as_str().to_owned(),
+            state: State::Received.as_str().to_owned(),
+            is_open: true,
+            channel: channel.as_str().to_owned(),
+            language: r.language.as_str().to_owned(),
+            requester_name: r.name.clone(),
+            requester_email: r.email.as_ref().map(|e| e.as_str().to_owned()),
+            requester_phone: r.phone.as_ref().map(|p| p.as_str().to_owned()),
+            details: details.clone(),
+            subject_id: None,
+            assignee_id: None,
+            related_request_id: related,
+            received_at: filed.received_at,
+            clock_started_at: Some(filed.received_at),
+            due_date: filed.due_date,
+            time_zone: filed.time_zone.clone(),
+            deadline_pack: pack.name.to_owned(),
+            deadline_pack_version: pack.version as i32,
+            token_hash: sha256_hex(self.requester_token(filed.id).as_bytes()),
+            event_seq: head.seq,
+            head_hash: head.hash,
+            created_at: now,
+            updated_at: now,
+            closed_at: None,
+        };
+        let idempotency = match idempotency {
+            Some(idem) => Some(idempotency::Model {
+                scope: scope.to_owned(),
+                key: idem.key.clone(),
+                fingerprint: idem.fingerprint.clone(),
+                response: serde_json::to_value(filed)
+                    .map_err(|e| StoreError::Config(e.to_string()))?,
                 created_at: now,
-                updated_at: now,
-                closed_at: None,
-            },
-        )
-        .await?;
-        events::insert(&*tx, event).await?;
-        if let Some(idem) = idempotency {
-            idempotency::insert(
-                &*tx,
-                idempotency::Model {
-                    scope: scope.to_owned(),
-                    key: idem.key.clone(),
-                    fingerprint: idem.fingerprint.clone(),
-                    response: serde_json::to_value(filed)
-                        .map_err(|e| StoreError::Config(e.to_string()))?,
-                    created_at: now,
-                },
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(None)
+            }),
+            None => None,
+        };
+        self.filings()
+            .commit(FilingRows {
+                request,
+                event,
+                idempotency,
+            })
+            .await
     }
 
     /// The first answer to a retried filing, with the token derived again.
@@ -1093,7 +1086,7 @@ impl Services {
             tx.commit().await?;
             metrics::counter!("rightsdesk_request_actions_total", "action" => action.as_str())
                 .increment(1);
-            tracing::info!(request_id = %id, reference = %row.reference, action = %action, from = %from, to = %to, "request changed");
+            tracing::info!(rights_request_id = %id, reference = %row.reference, action = %action, from = %from, to = %to, "request changed");
             return requests::find(self.db().conn(), id)
                 .await?
                 .ok_or_else(Error::not_found);
@@ -1342,7 +1335,8 @@ impl QueueQuery {
         match nonempty(&self.overdue).as_deref() {
             None => {}
             Some("true") => {
-                f.open = Some(true);
+                // Only open requests can be overdue; `state=closed&overdue=true` is empty.
+                f.open = Some(f.open.unwrap_or(true));
                 f.due_before = Some(today);
             }
             Some("false") => f.due_on_or_after = Some(today),

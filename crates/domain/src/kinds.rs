@@ -328,6 +328,7 @@ impl Details {
                         Some(mut rights),
                         Some(lawful_interest),
                     ) => {
+                        rights.sort_by_key(|r| r.as_str());
                         rights.dedup();
                         Some(Self::NextOfKin {
                             relationship,

@@ -57,6 +57,12 @@ impl DatabaseConfig {
         if self.max_connections == 0 || self.max_connections > 1_000 {
             return Err("database.max_connections must be between 1 and 1000".to_owned());
         }
+        if self.acquire_timeout_ms == 0 || self.busy_timeout_ms == 0 {
+            return Err(
+                "database.acquire_timeout_ms and database.busy_timeout_ms must be above 0"
+                    .to_owned(),
+            );
+        }
         Ok(())
     }
 }
@@ -102,7 +108,12 @@ impl std::ops::Deref for WriteTx {
 impl Db {
     pub async fn connect(config: &DatabaseConfig) -> Result<Self, StoreError> {
         config.validate().map_err(StoreError::Config)?;
-        let mut opts = ConnectOptions::new(config.url.clone());
+        // sqlx knows both spellings; sea-orm recognises only `postgres://`.
+        let url = match config.url.strip_prefix("postgresql://") {
+            Some(rest) => format!("postgres://{rest}"),
+            None => config.url.clone(),
+        };
+        let mut opts = ConnectOptions::new(url);
         opts.max_connections(config.max_connections)
             .min_connections(1)
             .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))

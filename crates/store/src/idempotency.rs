@@ -40,3 +40,14 @@ pub async fn insert(conn: &impl ConnectionTrait, row: Model) -> Result<(), Store
         .await?;
     Ok(())
 }
+
+/// Inserts `rows` in one statement (nothing when empty).
+pub async fn insert_many(conn: &impl ConnectionTrait, rows: Vec<Model>) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    Entity::insert_many(rows.into_iter().map(ActiveModel::from))
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::entity::prelude::*;
-use sea_orm::sea_query::Query;
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, PaginatorTrait, QueryOrder};
 
 use crate::StoreError;
@@ -60,6 +60,22 @@ pub async fn list(conn: &impl ConnectionTrait) -> Result<Vec<Model>, StoreError>
         .order_by_asc(Column::Username)
         .all(conn)
         .await?)
+}
+
+/// Adds one failed login and returns the count now (the row stays locked by this
+/// transaction until it ends, so concurrent failures are all counted).
+pub async fn count_failed_login(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<i32, StoreError> {
+    let mut q = Query::update();
+    q.table(Entity)
+        .value(Column::FailedLogins, Expr::col(Column::FailedLogins).add(1))
+        .value(Column::UpdatedAt, now)
+        .and_where(Column::Id.eq(id));
+    conn.execute(&q).await?;
+    Ok(find(conn, id).await?.map(|o| o.failed_logins).unwrap_or(0))
 }
 
 /// Records a login outcome: failures count up and may lock the account; a success

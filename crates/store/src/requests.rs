@@ -52,6 +52,17 @@ pub async fn insert(conn: &impl ConnectionTrait, row: Model) -> Result<(), Store
     Ok(())
 }
 
+/// Inserts `rows` in one statement (nothing when empty).
+pub async fn insert_many(conn: &impl ConnectionTrait, rows: Vec<Model>) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    Entity::insert_many(rows.into_iter().map(ActiveModel::from))
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn find(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<Model>, StoreError> {
     Ok(Entity::find_by_id(id).one(conn).await?)
 }

@@ -1,0 +1,125 @@
+//! Group commit for new requests. Filing is the hottest write: every filing is two rows
+//! (the request and its first event) and, with an `Idempotency-Key`, a third. Rather
+//! than one transaction per filing, committer tasks gather the filings that arrive
+//! while the previous transaction runs and write them with one multi-row INSERT per
+//! table in one transaction. Each caller is answered only after the commit that holds
+//! its rows, so a 201 still means the request survives a crash.
+//!
+//! On SQLite (one writer at a time) one committer runs; on PostgreSQL several do. When a
+//! batch fails (a reference drawn twice, an idempotency key used concurrently), every
+//! filing of it is retried alone, so one bad row never fails the others.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rightsdesk_store::{Backend, Db, StoreError, events, idempotency, requests};
+use tokio::sync::{mpsc, oneshot};
+
+/// The rows of one filing.
+pub(crate) struct FilingRows {
+    pub request: requests::Model,
+    pub event: events::Model,
+    pub idempotency: Option<idempotency::Model>,
+}
+
+/// `Some(row)`: the idempotency key was already used; `row` holds the first answer.
+pub(crate) type Outcome = Result<Option<idempotency::Model>, StoreError>;
+
+type Job = (FilingRows, oneshot::Sender<Outcome>);
+
+/// The most filings written in one transaction.
+const MAX_BATCH: usize = 64;
+
+pub(crate) struct GroupCommit {
+    queues: Vec<mpsc::Sender<Job>>,
+    next: AtomicUsize,
+}
+
+impl GroupCommit {
+    /// Starts the committer tasks on the current runtime; they stop when this is dropped.
+    pub(crate) fn start(db: Db) -> Arc<Self> {
+        let committers = match db.backend() {
+            Backend::Sqlite => 1,
+            Backend::Postgres => 4,
+        };
+        let queues = (0..committers)
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
+                tokio::spawn(run(db.clone(), rx));
+                tx
+            })
+            .collect();
+        Arc::new(Self {
+            queues,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// Writes `rows` and waits for the commit that holds them.
+    pub(crate) async fn commit(&self, rows: FilingRows) -> Outcome {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.queues.len();
+        let (reply, answer) = oneshot::channel();
+        self.queues[i]
+            .send((rows, reply))
+            .await
+            .map_err(|_| StoreError::Config("the filing committer has stopped".to_owned()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Config("the filing committer has stopped".to_owned()))?
+    }
+}
+
+async fn run(db: Db, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if batch.len() > 1 {
+            let rows: Vec<&FilingRows> = batch.iter().map(|(r, _)| r).collect();
+            if let Ok(outcomes) = write(&db, &rows).await {
+                for ((_, reply), outcome) in batch.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+                continue;
+            }
+        }
+        for (rows, reply) in batch {
+            let outcome = write(&db, &[&rows]).await.map(|mut o| o.remove(0));
+            let _ = reply.send(outcome);
+        }
+    }
+}
+
+/// Writes the filings in one transaction; a filing whose idempotency key is already
+/// stored is not written, and its outcome carries the stored answer.
+async fn write(
+    db: &Db,
+    filings: &[&FilingRows],
+) -> Result<Vec<Option<idempotency::Model>>, StoreError> {
+    let tx = db.begin_write().await?;
+    let mut outcomes = Vec::with_capacity(filings.len());
+    let mut new = Vec::with_capacity(filings.len());
+    for f in filings {
+        let stored = match &f.idempotency {
+            Some(key) => idempotency::find(&*tx, &key.scope, &key.key).await?,
+            None => None,
+        };
+        if stored.is_none() {
+            new.push(*f);
+        }
+        outcomes.push(stored);
+    }
+    requests::insert_many(&*tx, new.iter().map(|f| f.request.clone()).collect()).await?;
+    events::insert_many(&*tx, new.iter().map(|f| f.event.clone()).collect()).await?;
+    idempotency::insert_many(
+        &*tx,
+        new.iter().filter_map(|f| f.idempotency.clone()).collect(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(outcomes)
+}
