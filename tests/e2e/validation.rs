@@ -853,7 +853,7 @@ async fn an_id_that_is_not_a_uuid_is_not_found() {
     assert_error(&r, StatusCode::NOT_FOUND, "not_found");
 }
 
-/// Sends `head` then `body` in HTTP/1.1 chunks over a raw connection (reqwest here
+/// Files `body` in HTTP/1.1 chunks over a raw connection (reqwest here
 /// cannot stream a body of unknown length) and returns the status code and the text of
 /// the answer.
 async fn send_chunked(app: &TestApp, body: Vec<u8>) -> (u16, String) {
