@@ -48,6 +48,8 @@ usage: rightsdesk-bench [options]
   --pg URL              PostgreSQL to create scratch databases on
                         (default postgres://postgres@127.0.0.1:5432/test)
   --server-bin PATH     the binary (default: rightsdesk next to this executable)
+  --wait-quiet S        before each phase, wait up to S seconds for the machine to
+                        be at least 90 % idle (default 60; 0: do not wait)
   --phases P           filing, queue or all (default all)
   --env KEY=VALUE       extra environment for the server, e.g.
                         RIGHTSDESK__DATABASE__MAX_CONNECTIONS=4 (repeatable)
@@ -69,6 +71,7 @@ pub struct Options {
     pub extra_env: Vec<(String, String)>,
     pub filing: bool,
     pub queue: bool,
+    pub wait_quiet_secs: f64,
 }
 
 fn default_server_bin() -> PathBuf {
@@ -95,6 +98,7 @@ fn parse_args() -> anyhow::Result<Options> {
     let mut server_bin = None;
     let mut extra_env = Vec::new();
     let mut phases = "all".to_owned();
+    let mut wait_quiet = 60.0;
     while let Some(a) = args.next() {
         let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
         match a.as_str() {
@@ -109,6 +113,9 @@ fn parse_args() -> anyhow::Result<Options> {
             }
             "--pg" => pg = value("--pg")?,
             "--phases" => phases = value("--phases")?,
+            "--wait-quiet" => {
+                wait_quiet = value("--wait-quiet")?.parse().context("--wait-quiet")?
+            }
             "--server-bin" => server_bin = Some(PathBuf::from(value("--server-bin")?)),
             "--env" => {
                 let kv = value("--env")?;
@@ -135,6 +142,7 @@ fn parse_args() -> anyhow::Result<Options> {
         other => bail!("--phases must be filing, queue or all, not {other:?}"),
     };
     Ok(Options {
+        wait_quiet_secs: wait_quiet,
         filing,
         queue,
         quick,
@@ -231,6 +239,28 @@ fn queue_maker(port: u16, token: &str, queries: &[String]) -> RequestMaker {
 fn merge_errors(into: &mut BTreeMap<String, usize>, from: BTreeMap<String, usize>) {
     for (k, n) in from {
         *into.entry(k).or_insert(0) += n;
+    }
+}
+
+/// Waits (bounded) until nothing else is using the CPU; returns the last idle share.
+async fn wait_quiet(opts: &Options) -> anyhow::Result<f64> {
+    let started = std::time::Instant::now();
+    loop {
+        let idle = procstat::machine_idle(Duration::from_secs(1)).await?;
+        if idle >= 0.9 || started.elapsed().as_secs_f64() >= opts.wait_quiet_secs {
+            if idle < 0.9 {
+                eprintln!(
+                    "bench: warning: the machine is only {:.0} % idle; other work will disturb the numbers",
+                    idle * 100.0
+                );
+            }
+            return Ok(idle);
+        }
+        eprintln!(
+            "bench: the machine is {:.0} % idle; waiting for other work to finish…",
+            idle * 100.0
+        );
+        tokio::time::sleep(Duration::from_secs(4)).await;
     }
 }
 
@@ -517,18 +547,14 @@ async fn bench_backend(
     };
     eprintln!("bench: == {} ==", backend.name());
     if opts.filing {
-        result
-            .idle_before
-            .push(procstat::machine_idle(Duration::from_secs(1)).await?);
+        result.idle_before.push(wait_quiet(opts).await?);
         let db = Database::create(backend, &dir, &opts.pg_admin_url, "filing").await?;
         let outcome = filing_phase(opts, settings, &dir, &db, &mut result).await;
         db.drop_now().await?;
         outcome?;
     }
     if opts.queue {
-        result
-            .idle_before
-            .push(procstat::machine_idle(Duration::from_secs(1)).await?);
+        result.idle_before.push(wait_quiet(opts).await?);
         let db = Database::create(backend, &dir, &opts.pg_admin_url, "queue").await?;
         let outcome = queue_phase(opts, settings, &dir, &db, &mut result).await;
         db.drop_now().await?;
