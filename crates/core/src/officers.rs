@@ -150,25 +150,7 @@ impl Services {
                             None
                         }
                     });
-            let password = match r.take("password") {
-                Some(Value::String(p)) => match check_password(&p) {
-                    Ok(()) => Some(p),
-                    Err(m) => {
-                        r.errors().push("password", "weak_password", m);
-                        None
-                    }
-                },
-                Some(_) => {
-                    r.errors()
-                        .push("password", "invalid_type", "must be a string");
-                    None
-                }
-                None => {
-                    r.errors()
-                        .push("password", "required", "this field is required");
-                    None
-                }
-            };
+            let password = r.secret("password", "weak_password", check_password);
             let roles = r.string_list("roles", true, |s| {
                 s.parse::<Role>().map_err(|m| ("invalid_value", m))
             });

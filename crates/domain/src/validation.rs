@@ -165,6 +165,34 @@ impl<'a> ObjectReader<'a> {
         }
     }
 
+    /// A secret such as a password, taken verbatim (never trimmed): a required string,
+    /// checked by `check`, whose failure is recorded with `code`.
+    pub fn secret(
+        &mut self,
+        name: &str,
+        code: &'static str,
+        check: impl Fn(&str) -> Result<(), String>,
+    ) -> Option<String> {
+        let path = self.field_path(name);
+        match self.map.remove(name) {
+            Some(Value::String(s)) => match check(&s) {
+                Ok(()) => Some(s),
+                Err(message) => {
+                    self.errors.push(path, code, message);
+                    None
+                }
+            },
+            None | Some(Value::Null) => {
+                self.errors.push(path, "required", "this field is required");
+                None
+            }
+            Some(_) => {
+                self.errors.push(path, "invalid_type", "must be a string");
+                None
+            }
+        }
+    }
+
     /// A list of values, at most `limits::LIST_ITEMS` long; `None` when absent.
     pub fn array(&mut self, name: &str, required: bool) -> Option<Vec<Value>> {
         let path = self.field_path(name);

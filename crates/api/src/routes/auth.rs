@@ -40,24 +40,13 @@ async fn token(services: web::Data<Services>, body: JsonBody) -> ApiResult<web::
             })?;
         let u = r.string("username", true, 64);
         // The password is compared verbatim: no trimming.
-        let p = match r.take("password") {
-            Some(serde_json::Value::String(p)) if !p.is_empty() && p.len() <= 1024 => Some(p),
-            Some(serde_json::Value::String(_)) => {
-                r.errors()
-                    .push("password", "invalid_value", "must be 1 to 1024 bytes");
-                None
+        let p = r.secret("password", "invalid_value", |p| {
+            if !p.is_empty() && p.len() <= 1024 {
+                Ok(())
+            } else {
+                Err("must be 1 to 1024 bytes".to_owned())
             }
-            Some(_) => {
-                r.errors()
-                    .push("password", "invalid_type", "must be a string");
-                None
-            }
-            None => {
-                r.errors()
-                    .push("password", "required", "this field is required");
-                None
-            }
-        };
+        });
         r.deny_unknown();
         (u, p)
     };
