@@ -628,7 +628,7 @@ What the service does on one small machine: how many requests it files per secon
 officers' queue answers with a million requests stored, and how much memory it holds. The numbers \
 below are written by the bench (`bench/`); rerun it with\n\n\
 ```sh\ncargo build --release -p rightsdesk -p rightsdesk-bench\n\
-cargo run --release -p rightsdesk-bench            # both backends, ~10 minutes\n\
+cargo run --release -p rightsdesk-bench            # both backends, about 6 minutes\n\
 cargo run --release -p rightsdesk-bench -- --quick # smoke run, writes target/rightsdesk-bench/quick.md\n```\n\n\
 PostgreSQL is expected at `postgres://postgres@127.0.0.1:5432/test` (override with `--pg` or \
 `RIGHTSDESK_BENCH_PG`); the bench creates and drops its own databases there.\n\n";
