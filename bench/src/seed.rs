@@ -6,13 +6,18 @@
 //! The rows are generated in Rust from a fixed seed, so both backends hold the same
 //! data: six years of requests, received in time order (so UUIDv7 ids grow as they
 //! would in production), mostly closed, the open ones concentrated in the last weeks.
+//! References are numbered as the service numbers them (the per-year counter through the
+//! keyed permutation, with the key the service stored), and the counters are left where
+//! the service would have left them, so filings on the seeded table never collide.
 
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use base64::Engine;
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
+use rightsdesk_domain::reference::Numbering;
 use sea_orm::sqlx::postgres::PgConnection;
 use sea_orm::sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous,
@@ -179,11 +184,18 @@ pub struct Generator {
     span_us: i64,
     now: DateTime<Utc>,
     officers: Vec<Uuid>,
+    numbering: Numbering,
     per_year: HashMap<i32, u32>,
 }
 
 impl Generator {
-    pub fn new(n: u64, years: i64, now: DateTime<Utc>, officers: Vec<Uuid>) -> Self {
+    pub fn new(
+        n: u64,
+        years: i64,
+        now: DateTime<Utc>,
+        officers: Vec<Uuid>,
+        numbering: Numbering,
+    ) -> Self {
         let end = now - TimeDelta::minutes(10);
         let start = end - TimeDelta::days(365 * years + years / 4);
         Self {
@@ -194,6 +206,7 @@ impl Generator {
             span_us: (end - start).num_microseconds().unwrap_or(i64::MAX),
             now,
             officers,
+            numbering,
             per_year: HashMap::new(),
         }
     }
@@ -277,8 +290,7 @@ impl Iterator for Generator {
         let assignee_id = if assignee { self.officer() } else { None };
         let local = local_date(received_at);
         let counter = self.per_year.entry(local.year()).or_insert(0);
-        // A bijection on 0..1,000,000 (7919 is prime to 10^6): unique per year, spread out.
-        let number = (u64::from(*counter) * 7919 + 104_729) % 1_000_000;
+        let reference = self.numbering.reference(local.year(), *counter)?;
         *counter += 1;
         let r = &mut self.rng;
         let mut rand_a = [0u8; 10];
@@ -292,7 +304,7 @@ impl Iterator for Generator {
         .into_uuid();
         Some(Row {
             id,
-            reference: format!("PR-{:04}-{number:06}", local.year()),
+            reference: reference.to_string(),
             kind,
             state,
             is_open,
@@ -345,11 +357,45 @@ pub async fn seed(
     officers: Vec<Uuid>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<SeedReport> {
-    let generator = Generator::new(rows, 6, now, officers);
+    let key = reference_key(db).await?;
+    let generator = Generator::new(rows, 6, now, officers, Numbering::new(&key));
     match db.backend {
         Backend::Sqlite => seed_sqlite(db, generator, now).await,
         Backend::Postgres => seed_postgres(db, generator, now).await,
     }
+}
+
+/// The key the service numbers references with (stored at its first start).
+async fn reference_key(db: &Database) -> anyhow::Result<Vec<u8>> {
+    const SQL: &str = "SELECT value FROM secrets WHERE name = 'reference_key'";
+    let value: String = match db.backend {
+        Backend::Sqlite => {
+            let mut conn = sqlite_connect(db).await?;
+            let v = sqlx::query_scalar(SQL).fetch_one(&mut conn).await;
+            conn.close().await?;
+            v
+        }
+        Backend::Postgres => {
+            let mut conn = PgConnection::connect(&db.url).await?;
+            let v = sqlx::query_scalar(SQL).fetch_one(&mut conn).await;
+            conn.close().await?;
+            v
+        }
+    }
+    .context("reading the service's reference key (start the service once first)")?;
+    Ok(base64::engine::general_purpose::STANDARD.decode(value)?)
+}
+
+/// `INSERT INTO reference_counters`: each seeded year's counter, past its last row.
+fn counters_sql(per_year: &HashMap<i32, u32>) -> String {
+    let values: Vec<String> = per_year
+        .iter()
+        .map(|(year, next)| format!("({year}, {next})"))
+        .collect();
+    format!(
+        "INSERT INTO reference_counters (year, next_counter) VALUES {}",
+        values.join(", ")
+    )
 }
 
 pub async fn sqlite_connect(db: &Database) -> anyhow::Result<SqliteConnection> {
@@ -374,10 +420,11 @@ async fn seed_sqlite(
     let t = Instant::now();
     sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut conn).await?;
     let mut batch = Vec::with_capacity(1000);
-    let mut generator = generator.peekable();
-    while generator.peek().is_some() {
+    let mut generator = generator;
+    let mut rows = generator.by_ref().peekable();
+    while rows.peek().is_some() {
         batch.clear();
-        batch.extend(generator.by_ref().take(1000));
+        batch.extend(rows.by_ref().take(1000));
         let mut qb = QueryBuilder::<Sqlite>::new(format!("INSERT INTO requests ({COLUMNS}) "));
         qb.push_values(batch.iter(), |mut b, r| {
             b.push_bind(r.id)
@@ -415,6 +462,10 @@ async fn seed_sqlite(
             tally(&mut report, r, today);
         }
     }
+    drop(rows);
+    sqlx::raw_sql(sqlx::AssertSqlSafe(counters_sql(&generator.per_year)))
+        .execute(&mut conn)
+        .await?;
     sqlx::raw_sql("COMMIT").execute(&mut conn).await?;
     report.insert_time = t.elapsed();
     let t = Instant::now();
@@ -460,7 +511,8 @@ async fn seed_postgres(
         .copy_in_raw(&format!("COPY requests ({COLUMNS}) FROM STDIN"))
         .await?;
     let mut buf = String::with_capacity(2 << 20);
-    for r in generator {
+    let mut generator = generator;
+    for r in generator.by_ref() {
         tally(&mut report, &r, today);
         let id = r.id.to_string();
         let assignee = r.assignee_id.map(|u| u.to_string());
@@ -513,6 +565,9 @@ async fn seed_postgres(
         copy.send(buf.into_bytes()).await?;
     }
     copy.finish().await.context("COPY into requests")?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(counters_sql(&generator.per_year)))
+        .execute(&mut conn)
+        .await?;
     report.insert_time = t.elapsed();
     let t = Instant::now();
     sqlx::raw_sql("VACUUM (ANALYZE) requests")

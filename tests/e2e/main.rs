@@ -6,6 +6,7 @@ mod auth;
 mod idempotency;
 mod lifecycle;
 mod queue;
+mod references;
 mod restart;
 mod smoke;
 mod validation;

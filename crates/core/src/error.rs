@@ -62,6 +62,7 @@ error_codes! {
     ConcurrentModification = ("concurrent_modification", 409, "The request was changed by someone else at the same moment; read it again and retry."),
     UsernameTaken = ("username_taken", 409, "An officer with this username exists."),
     Internal = ("internal", 500, "Something failed inside the service; the `request_id` finds it in the logs."),
+    ReferencesExhausted = ("references_exhausted", 503, "Every request reference of the year (PR-<year>-000000 to 999999) is in use; no further request can be filed for that year."),
     Unavailable = ("unavailable", 503, "A dependency (the database) is unavailable; retry later."),
 }
 

@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 mod group_commit;
 pub mod officers;
+mod references;
 pub mod requests;
 
 use std::sync::Arc;
@@ -35,6 +36,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     config: CoreConfig,
     keys: Keys,
+    references: references::References,
 }
 
 struct Keys {
@@ -61,6 +63,9 @@ impl Services {
             now,
         )
         .await?;
+        // Never configured: a changed key would renumber the rest of the year onto
+        // references already issued.
+        let reference_key = secret(&db, "reference_key", &None, now).await?;
         let key_error = |_| Error::internal();
         Ok(Self {
             inner: Arc::new(Inner {
@@ -69,6 +74,7 @@ impl Services {
                     token_decoding: DecodingKey::from_secret(&token_secret).map_err(key_error)?,
                     requester_token_key: requester_key,
                 },
+                references: references::References::new(&reference_key),
                 filings: group_commit::GroupCommit::start(db.clone()),
                 db,
                 clock,
@@ -89,6 +95,10 @@ impl Services {
 
     pub(crate) fn db(&self) -> &Db {
         &self.inner.db
+    }
+
+    pub(crate) fn references(&self) -> &references::References {
+        &self.inner.references
     }
 
     pub(crate) fn filings(&self) -> &group_commit::GroupCommit {

@@ -3,7 +3,6 @@
 
 use base64::Engine;
 use chrono::{DateTime, Duration, NaiveDate, SubsecRound, Utc};
-use rand::Rng;
 use rightsdesk_domain::deadlines::{self, DeadlineEffect, RulePack};
 use rightsdesk_domain::lifecycle::{Allowed, next_state, officer_actions};
 use rightsdesk_domain::validation::{ObjectReader, ValidationErrors, limits};
@@ -528,6 +527,9 @@ fn read_action_input(action: Action, body: &Value) -> Result<ActionInput, Error>
 /// The most attempts a use-case makes when a concurrent writer got there first.
 const ATTEMPTS: usize = 5;
 
+/// The most references a filing tries when the ones it draws are already taken.
+const REFERENCE_ATTEMPTS: usize = 20;
+
 impl Services {
     fn default_pack(&self) -> &'static RulePack {
         deadlines::pack(&self.config().deadlines.default_pack).unwrap_or(&deadlines::PIPL)
@@ -586,18 +588,14 @@ impl Services {
         let received_at = received_at.unwrap_or(now);
         let pack = self.default_pack();
         let due_date = pack.due_date(filing.kind, received_at);
-        let year = pack
-            .local_date(received_at)
-            .format("%Y")
-            .to_string()
-            .parse::<i32>()
-            .unwrap_or(2026);
+        let year = chrono::Datelike::year(&pack.local_date(received_at));
         let details = filing.details.to_json();
-        for _ in 0..ATTEMPTS {
+        // References come from a counter and never collide with each other; a number
+        // can be taken only by a request written some other way (a restored backup, a
+        // changed key), and then the next one is used.
+        for _ in 0..REFERENCE_ATTEMPTS {
             let id = Uuid::now_v7();
-            let number =
-                rand::rng().random_range(0..rightsdesk_domain::reference::NUMBERS_PER_YEAR);
-            let reference = Reference::new(year, number).map_err(|_| Error::internal())?;
+            let reference = self.references().next(self.db(), year).await?;
             let filed = Filed {
                 id,
                 reference,
@@ -637,8 +635,8 @@ impl Services {
                     });
                 }
                 Err(e) if e.is_unique_violation() => {
-                    // Either a concurrent retry with the same key won, or the random
-                    // reference was taken: answer the first, or draw again.
+                    // Either a concurrent retry with the same key won, or the
+                    // reference was taken: answer the first, or take the next one.
                     if let Some(idem) = &idempotency
                         && let Some(row) =
                             idempotency::find(self.db().conn(), &idempotency_scope, &idem.key)
@@ -651,7 +649,7 @@ impl Services {
                 Err(e) => return Err(e.into()),
             }
         }
-        tracing::error!("could not draw a free reference");
+        tracing::error!("could not find a free reference");
         Err(Error::internal())
     }
 

@@ -6,6 +6,7 @@ pub mod db;
 pub mod events;
 pub mod idempotency;
 pub mod officers;
+pub mod reference_counters;
 pub mod requests;
 pub mod secrets;
 pub mod subjects;
