@@ -124,7 +124,9 @@ async fn secret(
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let candidate = base64::engine::general_purpose::STANDARD.encode(bytes);
-    let stored = secrets::get_or_insert(db.conn(), name, candidate, now).await?;
+    let tx = db.begin_write().await?;
+    let stored = secrets::get_or_insert(&*tx, name, candidate, now).await?;
+    tx.commit().await?;
     base64::engine::general_purpose::STANDARD
         .decode(stored)
         .map_err(|_| Error::internal())
