@@ -171,13 +171,22 @@ pub fn get(port: u16, path_and_query: &str, bearer: Option<&str>) -> Vec<u8> {
     format!("GET {path_and_query} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}\r\n").into_bytes()
 }
 
-/// A POST request with a JSON body.
-pub fn post_json(port: u16, path: &str, body: &str, bearer: Option<&str>) -> Vec<u8> {
+/// A POST request with a JSON body and, optionally, an `Idempotency-Key`.
+pub fn post_json(
+    port: u16,
+    path: &str,
+    body: &str,
+    bearer: Option<&str>,
+    idempotency_key: Option<&str>,
+) -> Vec<u8> {
     let auth = bearer
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
+    let key = idempotency_key
+        .map(|k| format!("Idempotency-Key: {k}\r\n"))
+        .unwrap_or_default();
     format!(
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n{auth}{key}Content-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()

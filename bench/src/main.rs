@@ -171,8 +171,9 @@ pub struct BackendResult {
     pub backend: Backend,
     pub ready_empty: Duration,
     pub mem_idle_empty: Memory,
-    /// Filing runs on the empty database, by concurrency, one per round.
-    pub filing: Vec<(usize, Vec<RunResult>)>,
+    /// Filing runs on the empty database, by concurrency and whether each filing sent
+    /// an `Idempotency-Key`, one per round.
+    pub filing: Vec<(usize, bool, Vec<RunResult>)>,
     /// `GET /healthz` (no database) at 1 and 16 clients: the HTTP stack's ceiling.
     pub plain: Vec<RunResult>,
     /// PostgreSQL: whether the service's connections negotiated TLS.
@@ -209,8 +210,9 @@ const FILING_NAMES: &[(&str, &str)] = &[
     ("陈静", "zh-CN"),
 ];
 
-/// `POST /api/v1/requests` bodies with a different email every time.
-fn filing_maker(port: u16) -> RequestMaker {
+/// `POST /api/v1/requests` bodies with a different email every time, and with a fresh
+/// `Idempotency-Key` each when `keyed` (as a careful client sends).
+fn filing_maker(port: u16, keyed: bool) -> RequestMaker {
     let tag = RUN_TAG.fetch_add(1, Ordering::Relaxed);
     Arc::new(move |client, seq| {
         let i = client + seq as usize;
@@ -224,7 +226,8 @@ fn filing_maker(port: u16) -> RequestMaker {
             }
         })
         .to_string();
-        load::post_json(port, "/api/v1/requests", &body, None)
+        let key = keyed.then(|| format!("bench-{tag}-{client}-{seq}"));
+        load::post_json(port, "/api/v1/requests", &body, None, key.as_deref())
     })
 }
 
@@ -328,7 +331,7 @@ async fn filing_phase(
         log_run("GET /healthz (no database)", &r);
         result.plain.push(r);
     }
-    let make = filing_maker(server.port);
+    let make = filing_maker(server.port, false);
     let warm = load::run(
         server.addr(),
         16,
@@ -339,19 +342,29 @@ async fn filing_phase(
     )
     .await?;
     log_run("warm-up (not counted)", &warm);
-    let mut by_c: Vec<(usize, Vec<RunResult>)> = vec![(1, Vec::new()), (16, Vec::new())];
+    let keyed = filing_maker(server.port, true);
+    let mut by_c: Vec<(usize, bool, Vec<RunResult>)> = vec![
+        (1, false, Vec::new()),
+        (16, false, Vec::new()),
+        (16, true, Vec::new()),
+    ];
     for round in 0..opts.rounds {
-        for (c, runs) in by_c.iter_mut() {
+        for (c, with_key, runs) in by_c.iter_mut() {
             let r = load::run(
                 server.addr(),
                 *c,
                 secs(opts.filing_secs),
                 201,
-                make.clone(),
+                if *with_key {
+                    keyed.clone()
+                } else {
+                    make.clone()
+                },
                 server.pid,
             )
             .await?;
-            log_run(&format!("filing, round {}", round + 1), &r);
+            let what = if *with_key { ", Idempotency-Key" } else { "" };
+            log_run(&format!("filing, round {}{what}", round + 1), &r);
             runs.push(r);
             if db.backend == Backend::Postgres && result.pg_tls.is_none() {
                 result.pg_tls = db.tls_in_use().await.ok();
@@ -485,7 +498,7 @@ async fn queue_phase(
             16,
             secs(opts.filing_secs),
             201,
-            filing_maker(server.port),
+            filing_maker(server.port, false),
             server.pid,
         )
         .await?;

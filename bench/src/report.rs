@@ -227,8 +227,8 @@ fn verdict(value: f64, ok: bool) -> &'static str {
 fn filing_c16(r: &BackendResult) -> Stat {
     r.filing
         .iter()
-        .find(|(c, _)| *c == 16)
-        .map_or(stat([]), |(_, runs)| {
+        .find(|(c, keyed, _)| *c == 16 && !keyed)
+        .map_or(stat([]), |(_, _, runs)| {
             stat(runs.iter().map(RunResult::throughput))
         })
 }
@@ -323,7 +323,7 @@ pub fn render_generated(opts: &Options, m: &Machine, results: &[BackendResult]) 
     let _ = writeln!(
         o,
         "Medians of {} rounds of {} s each, min–max in brackets; the 1- and 16-client runs alternate \
-         within each round. CPU is in cores (this machine has {}): the server process, everything \
+         within each round, followed by 16 clients that send an `Idempotency-Key` with every filing. CPU is in cores (this machine has {}): the server process, everything \
          else (PostgreSQL's backends, the kernel) and the load generator.\n",
         opts.rounds, opts.filing_secs, m.cores
     );
@@ -339,7 +339,14 @@ pub fn render_generated(opts: &Options, m: &Machine, results: &[BackendResult]) 
         let mut rows_list: Vec<(String, usize, &Vec<RunResult>)> = r
             .filing
             .iter()
-            .map(|(c, runs)| ("empty".to_owned(), *c, runs))
+            .map(|(c, keyed, runs)| {
+                let table = if *keyed {
+                    "empty, each with `Idempotency-Key`"
+                } else {
+                    "empty"
+                };
+                (table.to_owned(), *c, runs)
+            })
             .collect();
         if !r.filing_seeded.is_empty() {
             rows_list.push((format!("{rows} rows"), 16, &r.filing_seeded));
@@ -592,12 +599,14 @@ pub fn render_generated(opts: &Options, m: &Machine, results: &[BackendResult]) 
          - Load: closed loop — each client sends its next request as soon as the previous answer arrived, over its \
          own keep-alive connection. The load generator is a minimal HTTP/1.1 client on one thread in the bench \
          process (like `wrk -t1`), so that it takes little of the two cores; its own CPU use is reported.\n\
-         - Filing: {} s of warm-up at 16 clients, then {} rounds of 1 client and 16 clients, {} s each, on a fresh \
-         database per backend. Every filing has a different email address and one of five kinds.\n\
+         - Filing: {} s of warm-up at 16 clients, then {} rounds of 1 client, 16 clients, and 16 clients each \
+         sending a fresh `Idempotency-Key`, {} s each, on a fresh database per backend. Every filing has a \
+         different email address and one of five kinds.\n\
          - Queue: a second fresh database. Six officers are created through the API, the server is stopped, \
          {} requests are written directly (SQLite: multi-row INSERTs of 1,000 rows in one transaction; PostgreSQL: \
          COPY), then ANALYZE. The rows are generated from a fixed seed (identical on both backends): received over \
-         six years in time order with UUIDv7 ids; references `PR-<year>-<6 digits>` unique per year; kinds, \
+         six years in time order with UUIDv7 ids; references numbered as the service numbers them (the year's counter through the keyed \
+         permutation, with the service's stored key) and the year counters set past them; kinds, \
          channels and languages varied; 85 % of the requests received in the last 15 days open, 15 % of those \
          15–60 days old and 0.3 % of older ones (stuck, long overdue); open states received, awaiting_verification \
          (unassigned), verified, in_progress, awaiting_requester, reopened (assigned); closed states completed, \
@@ -662,8 +671,8 @@ pub fn summary(results: &[BackendResult]) -> String {
         let c1 = r
             .filing
             .iter()
-            .find(|(c, _)| *c == 1)
-            .map_or(stat([]), |(_, runs)| {
+            .find(|(c, keyed, _)| *c == 1 && !keyed)
+            .map_or(stat([]), |(_, _, runs)| {
                 stat(runs.iter().map(RunResult::throughput))
             });
         let c16 = filing_c16(r);

@@ -5,14 +5,17 @@
 //! table in one transaction. Each caller is answered only after the commit that holds
 //! its rows, so a 201 still means the request survives a crash.
 //!
-//! On SQLite (one writer at a time) one committer runs; on PostgreSQL several do. When a
-//! batch fails (a reference drawn twice, an idempotency key used concurrently), every
-//! filing of it is retried alone, so one bad row never fails the others.
+//! On SQLite (one writer at a time) one committer runs; on PostgreSQL several do, and each
+//! batch is one statement (see `write`). When a batch fails (an idempotency key used
+//! concurrently, a reference taken by a restored row), every filing of it is retried
+//! alone, so one bad row never fails the others.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rightsdesk_store::{Backend, Db, StoreError, events, idempotency, requests};
+use rightsdesk_store::{
+    Backend, ConnectionTrait, Db, StoreError, events, filings, idempotency, requests,
+};
 use tokio::sync::{mpsc, oneshot};
 
 /// The rows of one filing.
@@ -94,32 +97,58 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-/// Writes the filings in one transaction; a filing whose idempotency key is already
-/// stored is not written, and its outcome carries the stored answer.
+/// Writes the filings atomically; a filing whose idempotency key is already stored is
+/// not written, and its outcome carries the stored answer. On PostgreSQL that is one
+/// query for the stored keys and one statement for the rows, outside a transaction: a
+/// key stored concurrently between the two fails the statement, and `run` then retries
+/// each filing alone. On SQLite, one transaction under the write lock.
 async fn write(
     db: &Db,
     filings: &[&FilingRows],
 ) -> Result<Vec<Option<idempotency::Model>>, StoreError> {
-    let tx = db.begin_write().await?;
-    let mut outcomes = Vec::with_capacity(filings.len());
-    let mut new = Vec::with_capacity(filings.len());
-    for f in filings {
-        let stored = match &f.idempotency {
-            Some(key) => idempotency::find(&*tx, &key.scope, &key.key).await?,
-            None => None,
-        };
-        if stored.is_none() {
-            new.push(*f);
+    match db.backend() {
+        Backend::Postgres => write_on(db.conn(), filings).await,
+        Backend::Sqlite => {
+            let tx = db.begin_write().await?;
+            let outcomes = write_on(&*tx, filings).await?;
+            tx.commit().await?;
+            Ok(outcomes)
         }
-        outcomes.push(stored);
     }
-    requests::insert_many(&*tx, new.iter().map(|f| f.request.clone()).collect()).await?;
-    events::insert_many(&*tx, new.iter().map(|f| f.event.clone()).collect()).await?;
-    idempotency::insert_many(
-        &*tx,
+}
+
+async fn write_on(
+    conn: &impl ConnectionTrait,
+    filings: &[&FilingRows],
+) -> Result<Vec<Option<idempotency::Model>>, StoreError> {
+    let keys: Vec<(&str, &str)> = filings
+        .iter()
+        .filter_map(|f| f.idempotency.as_ref())
+        .map(|k| (k.scope.as_str(), k.key.as_str()))
+        .collect();
+    let stored = idempotency::find_many(conn, &keys).await?;
+    let outcomes: Vec<Option<idempotency::Model>> = filings
+        .iter()
+        .map(|f| {
+            let key = f.idempotency.as_ref()?;
+            stored
+                .iter()
+                .find(|s| s.scope == key.scope && s.key == key.key)
+                .cloned()
+        })
+        .collect();
+    let new: Vec<&FilingRows> = filings
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, stored)| stored.is_none())
+        .map(|(f, _)| *f)
+        .collect();
+    filings::insert(
+        conn,
+        new.iter().map(|f| f.request.clone()).collect(),
+        new.iter().map(|f| f.event.clone()).collect(),
         new.iter().filter_map(|f| f.idempotency.clone()).collect(),
     )
     .await?;
-    tx.commit().await?;
     Ok(outcomes)
 }

@@ -1,8 +1,8 @@
 //! Stored first answers for requests retried with an `Idempotency-Key`.
 
 use chrono::{DateTime, Utc};
-use sea_orm::ConnectionTrait;
 use sea_orm::entity::prelude::*;
+use sea_orm::{Condition, ConnectionTrait};
 
 use crate::StoreError;
 
@@ -32,6 +32,24 @@ pub async fn find(
     Ok(Entity::find_by_id((scope.to_owned(), key.to_owned()))
         .one(conn)
         .await?)
+}
+
+/// The stored records among `keys` (scope, key), in one query.
+pub async fn find_many(
+    conn: &impl ConnectionTrait,
+    keys: &[(&str, &str)],
+) -> Result<Vec<Model>, StoreError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let any = keys.iter().fold(Condition::any(), |c, (scope, key)| {
+        c.add(
+            Condition::all()
+                .add(Column::Scope.eq(*scope))
+                .add(Column::Key.eq(*key)),
+        )
+    });
+    Ok(Entity::find().filter(any).all(conn).await?)
 }
 
 pub async fn insert(conn: &impl ConnectionTrait, row: Model) -> Result<(), StoreError> {

@@ -4,6 +4,7 @@
 pub mod comments;
 pub mod db;
 pub mod events;
+pub mod filings;
 pub mod idempotency;
 pub mod officers;
 pub mod reference_counters;
