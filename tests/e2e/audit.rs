@@ -314,3 +314,32 @@ async fn deleting_the_last_event_fails_verification_with_a_head_mismatch() {
         failure.problem
     );
 }
+
+/// `audit verify` is a check: on a database the service never migrated it refuses,
+/// rather than creating the schema.
+#[tokio::test]
+async fn audit_verify_does_not_migrate() {
+    let db = rightsdesk_tests::TestDb::fresh().await;
+    let mut config = rightsdesk::Config::default();
+    config.database.url = db.url.clone();
+    let err = rightsdesk::audit_verify(&config)
+        .await
+        .expect_err("an unmigrated database is refused");
+    assert!(err.to_string().contains("rightsdesk migrate"), "{err}");
+    let conn = db.connect().await;
+    let tables = conn
+        .query_all_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            match rightsdesk_tests::backend() {
+                rightsdesk_tests::Backend::Sqlite => {
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'requests'"
+                }
+                rightsdesk_tests::Backend::Postgres => {
+                    "SELECT tablename AS name FROM pg_tables WHERE tablename = 'requests'"
+                }
+            },
+        ))
+        .await
+        .expect("list tables");
+    assert!(tables.is_empty(), "audit verify created the schema");
+}

@@ -97,7 +97,13 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
 /// Verifies every request's event chain (for `rightsdesk audit verify`).
 pub async fn audit_verify(config: &Config) -> anyhow::Result<rightsdesk_core::audit::AuditReport> {
     let db = Db::connect(&config.database).await?;
-    db.migrate().await?;
+    // A check changes nothing, not even the schema.
+    let pending = db.pending_migrations().await?;
+    if pending > 0 {
+        anyhow::bail!(
+            "the database schema is not up to date ({pending} migrations pending): run `rightsdesk migrate` first"
+        );
+    }
     let services = Services::new(db, Arc::new(SystemClock), config.core()).await?;
     Ok(services.verify_audit_log().await?)
 }

@@ -29,7 +29,7 @@ pub struct DatabaseConfig {
     /// `sqlite://rightsdesk.db` (a file in the working directory, created when missing)
     /// or `postgres://user:password@host:5432/dbname`.
     pub url: String,
-    /// Connections in the pool. SQLite: readers (writes are serialised anyway).
+    /// Connections in the pool. SQLite: readers; writes use one more connection of their own.
     pub max_connections: u32,
     /// How long to wait for a connection from the pool, in milliseconds.
     pub acquire_timeout_ms: u64,
@@ -218,6 +218,12 @@ impl Db {
             }
         }
         Ok(())
+    }
+
+    /// How many migrations this binary knows that the database has not run yet.
+    pub async fn pending_migrations(&self) -> Result<usize, StoreError> {
+        use rightsdesk_migrations::{Migrator, MigratorTrait};
+        Ok(Migrator::get_pending_migrations(&self.conn).await?.len())
     }
 
     /// Readiness: the database answers.
