@@ -1,0 +1,14 @@
+//! rightsdesk's outgoing messages: the templates every notice is written from
+//! (`templates/<language>/<name>.{subject,txt,html}`, Chinese and English), and their
+//! delivery, over SMTP or, on the embedded defaults, as `.eml` files in a folder.
+//!
+//! This crate knows nothing of requests or the database: `core` decides what to send and
+//! when (the outbox), and calls [`Templates::render`] and [`Mailer::send`].
+
+pub mod config;
+pub mod templates;
+pub mod transport;
+
+pub use config::{CompanyConfig, MailConfig, SmtpConfig, SmtpTls, TransportKind};
+pub use templates::{Rendered, Template, TemplateError, Templates};
+pub use transport::{Email, Mailer, SendError};

@@ -1,0 +1,146 @@
+//! Delivering one message: over SMTP (lettre, pooled, STARTTLS/TLS), or as an `.eml`
+//! file in a folder on the embedded defaults. Failures say whether a retry can help.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lettre::message::{Mailbox, MultiPart, header};
+use lettre::transport::smtp::PoolConfig;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::config::{MailConfig, SmtpTls, TransportKind};
+use crate::templates::Rendered;
+
+/// One message to one recipient.
+#[derive(Debug, Clone)]
+pub struct Email {
+    pub to: String,
+    pub rendered: Rendered,
+    /// The `Message-ID` without angle brackets, stable across retries, so a receiver
+    /// can recognise a message delivered twice after a crash.
+    pub message_id: String,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SendError {
+    /// The server is down or answered 4xx: retry later.
+    #[error("temporary failure: {0}")]
+    Transient(String),
+    /// The server refused the message (5xx) or it cannot be built: do not retry.
+    #[error("permanent failure: {0}")]
+    Permanent(String),
+}
+
+enum Transport {
+    Folder(PathBuf),
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+pub struct Mailer {
+    from: Mailbox,
+    transport: Transport,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.transport {
+            Transport::Folder(p) => write!(f, "Mailer(folder {})", p.display()),
+            Transport::Smtp(_) => f.write_str("Mailer(smtp)"),
+        }
+    }
+}
+
+impl Mailer {
+    pub fn new(config: &MailConfig) -> Result<Self, String> {
+        config.validate()?;
+        let from: Mailbox = config.from.parse().map_err(|e| format!("mail.from: {e}"))?;
+        let transport = match config.transport {
+            TransportKind::Folder => Transport::Folder(config.folder.clone()),
+            TransportKind::Smtp => {
+                let s = &config.smtp;
+                let builder = match s.tls {
+                    SmtpTls::None => {
+                        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
+                    }
+                    SmtpTls::Starttls => {
+                        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host)
+                            .map_err(|e| format!("mail.smtp: {e}"))?
+                    }
+                    SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host)
+                        .map_err(|e| format!("mail.smtp: {e}"))?,
+                };
+                let mut builder = builder
+                    .port(s.port)
+                    .timeout(Some(Duration::from_secs(s.timeout_secs)))
+                    .pool_config(PoolConfig::new().max_size(s.pool_size));
+                if let (Some(user), Some(password)) = (&s.username, &s.password) {
+                    builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+                }
+                Transport::Smtp(builder.build())
+            }
+        };
+        Ok(Self { from, transport })
+    }
+
+    /// The domain `Message-ID`s are made in: the `From:` address's.
+    pub fn message_id_domain(&self) -> String {
+        self.from.email.domain().to_owned()
+    }
+
+    /// Sends `email`. A folder transport writes `<message id>.eml` once: a second send of
+    /// the same message finds the file and does nothing.
+    pub async fn send(&self, email: &Email) -> Result<(), SendError> {
+        let to: Mailbox = email
+            .to
+            .parse()
+            .map_err(|e| SendError::Permanent(format!("invalid recipient address: {e}")))?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(email.rendered.subject.clone())
+            .message_id(Some(format!("<{}>", email.message_id)))
+            .raw_header(header::HeaderValue::new(
+                header::HeaderName::new_from_ascii_str("Auto-Submitted"),
+                "auto-generated".to_owned(),
+            ))
+            .multipart(MultiPart::alternative_plain_html(
+                email.rendered.text.clone(),
+                email.rendered.html.clone(),
+            ))
+            .map_err(|e| SendError::Permanent(format!("cannot build the message: {e}")))?;
+        match &self.transport {
+            Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|e| {
+                if e.is_permanent() {
+                    SendError::Permanent(e.to_string())
+                } else {
+                    SendError::Transient(e.to_string())
+                }
+            }),
+            Transport::Folder(dir) => write_eml(dir, &email.message_id, &message.formatted()).await,
+        }
+    }
+}
+
+async fn write_eml(dir: &std::path::Path, message_id: &str, bytes: &[u8]) -> Result<(), SendError> {
+    let name: String = message_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let path = dir.join(format!("{name}.eml"));
+    if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+        return Ok(());
+    }
+    let io = |e: std::io::Error| SendError::Transient(format!("writing to {}: {e}", dir.display()));
+    tokio::fs::create_dir_all(dir).await.map_err(io)?;
+    // Written whole, then renamed: a reader never sees half a message.
+    let tmp = dir.join(format!(".{name}.tmp"));
+    tokio::fs::write(&tmp, bytes).await.map_err(io)?;
+    tokio::fs::rename(&tmp, &path).await.map_err(io)
+}
