@@ -3,8 +3,10 @@
 
 pub use sea_orm_migration::prelude::*;
 
+mod columns;
 mod m20261129_000001_foundation;
 mod m20261129_000002_reference_counters;
+mod m20261129_000003_notifications_and_verifications;
 
 pub struct Migrator;
 
@@ -14,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261129_000001_foundation::Migration),
             Box::new(m20261129_000002_reference_counters::Migration),
+            Box::new(m20261129_000003_notifications_and_verifications::Migration),
         ]
     }
 }

@@ -202,8 +202,9 @@ async fn the_chain_verifies_after_a_full_lifecycle() {
     assert_eq!(report.requests, 3);
     let stored = w.app.count("events").await;
     assert_eq!(report.events as i64, stored);
-    // filed + 9 actions + a comment; filed + reject; filed + withdraw.
-    assert_eq!(stored, 11 + 2 + 2);
+    // Filing records `filed` and `verification_requested`: 2 + 9 actions + a comment;
+    // 2 + reject; 2 + withdraw.
+    assert_eq!(stored, 12 + 3 + 3);
 }
 
 #[tokio::test]

@@ -707,7 +707,7 @@ async fn a_requester_cannot_withdraw_another_request() {
         .get(&format!("/api/v1/requests/{her_id}"), Some(&her_token))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    assert_eq!(r.body["state"], "received");
+    assert_eq!(r.body["state"], "awaiting_verification");
     assert!(r.body["closed_at"].is_null());
 
     // Her own token withdraws it.

@@ -14,12 +14,16 @@ const FILE: &str = "/api/v1/requests";
 const REGISTER: &str = "/api/v1/officer/requests";
 
 /// Rows of `requests`, `events` and `idempotency_keys`.
+/// Requests, idempotency records, and events per request (filing records two).
 async fn counts(app: &TestApp) -> [i64; 3] {
-    [
-        app.count("requests").await,
-        app.count("events").await,
-        app.count("idempotency_keys").await,
-    ]
+    let requests = app.count("requests").await;
+    let events = app.count("events").await;
+    assert_eq!(
+        events,
+        2 * requests,
+        "filing records `filed` and `verification_requested`"
+    );
+    [requests, events / 2, app.count("idempotency_keys").await]
 }
 
 fn bytes(body: &Value) -> Vec<u8> {
@@ -286,7 +290,7 @@ async fn concurrent_retries_with_one_key_file_one_request() {
         .expect("a token");
     let r = app.get(&format!("{FILE}/{id}"), Some(token)).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    assert_eq!(r.body["history"].as_array().map(Vec::len), Some(1));
+    assert_eq!(r.body["history"].as_array().map(Vec::len), Some(2));
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use rightsdesk_tests::{OFFICER_PASSWORD, Reply, TestApp, filing, start_time, val
 
 /// Every state a request can be driven into over the API today.
 const REACHABLE: &[&str] = &[
-    "received",
+    "awaiting_verification",
     "verified",
     "in_progress",
     "awaiting_requester",
@@ -27,7 +27,7 @@ const REACHABLE: &[&str] = &[
 
 /// The reachable states in which the request still needs work.
 const OPEN: &[&str] = &[
-    "received",
+    "awaiting_verification",
     "verified",
     "in_progress",
     "awaiting_requester",
@@ -56,14 +56,19 @@ const COMMENT: &str = "internal: called the requester back, no answer";
 fn expected_move(action: &str, state: &'static str) -> Option<&'static str> {
     match (action, state) {
         ("assign", s) if OPEN.contains(&s) => Some(s),
-        ("verify", "received") => Some("verified"),
+        ("verify", "awaiting_verification") => Some("verified"),
         ("start", "verified" | "reopened") => Some("in_progress"),
         ("request_info", "in_progress") => Some("awaiting_requester"),
         ("resume", "awaiting_requester") => Some("in_progress"),
         ("complete", "in_progress") => Some("completed"),
-        ("reject", "received" | "verified" | "in_progress" | "awaiting_requester" | "reopened") => {
-            Some("rejected")
-        }
+        (
+            "reject",
+            "awaiting_verification"
+            | "verified"
+            | "in_progress"
+            | "awaiting_requester"
+            | "reopened",
+        ) => Some("rejected"),
         ("reopen", "completed" | "rejected") => Some("reopened"),
         _ => None,
     }
@@ -202,7 +207,7 @@ impl Desk {
     async fn request_in(&self, state: &str) -> Req {
         let req = self.file().await;
         let steps: &[&str] = match state {
-            "received" | "withdrawn" => &[],
+            "awaiting_verification" | "withdrawn" => &[],
             "verified" => &["verify"],
             "in_progress" => &["verify", "start"],
             "awaiting_requester" => &["verify", "start", "request_info"],
@@ -504,7 +509,7 @@ async fn an_officer_cannot_reject() {
 async fn an_auditor_reads_the_queue_and_detail_but_cannot_act_or_comment() {
     let desk = Desk::new().await;
     let (_, auditor) = desk.app.officer("auditor1", &["auditor"]).await;
-    let received = desk.request_in("received").await;
+    let received = desk.request_in("awaiting_verification").await;
     let completed = desk.request_in("completed").await;
 
     let page = desk.queue(&auditor, "state=all").await;
@@ -901,6 +906,7 @@ async fn the_requester_sees_the_public_history_but_never_comments_or_the_assigne
         events,
         vec![
             "filed",
+            "verification_requested",
             "verified",
             "started",
             "info_requested",
@@ -916,6 +922,7 @@ async fn the_requester_sees_the_public_history_but_never_comments_or_the_assigne
         states,
         vec![
             "received",
+            "awaiting_verification",
             "verified",
             "in_progress",
             "awaiting_requester",
@@ -923,9 +930,9 @@ async fn the_requester_sees_the_public_history_but_never_comments_or_the_assigne
             "completed"
         ]
     );
-    assert_eq!(history[3]["message"], INFO_MESSAGE);
-    assert_eq!(history[5]["message"], SUMMARY);
-    assert!(history[5]["reason_code"].is_null());
+    assert_eq!(history[4]["message"], INFO_MESSAGE);
+    assert_eq!(history[6]["message"], SUMMARY);
+    assert!(history[6]["reason_code"].is_null());
 
     let obj = seen.as_object().expect("an object");
     for key in [
@@ -990,7 +997,7 @@ async fn an_officer_registers_a_phone_request_with_its_real_receipt_time() {
         .post("/api/v1/officer/requests", Some(&desk.officer), &body)
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    assert_eq!(r.body["state"], "received");
+    assert_eq!(r.body["state"], "awaiting_verification");
     assert_eq!(parse_time(&r.body["received_at"]), received_at);
     // 15 days from 27 February (Shanghai), not from today.
     assert_eq!(r.body["due_date"], "2026-03-14");

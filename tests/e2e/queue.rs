@@ -172,7 +172,7 @@ async fn the_queue_is_ordered_by_due_date_oldest_first() {
     assert_eq!(first["reference"], b["reference"]);
     assert_eq!(first["kind"], "deletion");
     assert_eq!(first["channel"], "post");
-    assert_eq!(first["state"], "received");
+    assert_eq!(first["state"], "awaiting_verification");
     assert_eq!(first["received_at"], b["received_at"]);
     assert_eq!(first["deadline"]["time_zone"], "Asia/Shanghai");
     assert_eq!(first["deadline"]["days_left"], 5);
@@ -307,18 +307,21 @@ async fn the_state_filter_takes_one_state_a_list_open_closed_or_all() {
         assert_eq!(&id_set(&app, &token, query).await, expected, "{query}");
     }
     for (query, expected) in [
-        ("state=received", set(&[&received])),
+        ("state=awaiting_verification", set(&[&received])),
         ("state=verified", set(&[&verified])),
         ("state=withdrawn", set(&[&withdrawn])),
         (
-            "state=received,in_progress",
+            "state=awaiting_verification,in_progress",
             set(&[&received, &in_progress]),
         ),
         (
-            "state=received%2C%20in_progress",
+            "state=awaiting_verification%2C%20in_progress",
             set(&[&received, &in_progress]),
         ),
-        ("state=completed,received", set(&[&completed, &received])),
+        (
+            "state=completed,awaiting_verification",
+            set(&[&completed, &received]),
+        ),
     ] {
         assert_eq!(id_set(&app, &token, query).await, expected, "{query}");
     }

@@ -5,7 +5,7 @@ use rightsdesk_tests::{TestApp, valid_details};
 async fn a_filed_request_is_readable_by_its_requester() {
     let app = TestApp::spawn().await;
     let filed = app.file("access", valid_details("access")).await;
-    assert_eq!(filed["state"], "received");
+    assert_eq!(filed["state"], "awaiting_verification");
     assert_eq!(filed["due_date"], "2026-03-16");
     assert_eq!(filed["time_zone"], "Asia/Shanghai");
     let id = filed["id"].as_str().unwrap();

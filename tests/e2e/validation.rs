@@ -5,13 +5,10 @@
 
 use std::sync::Arc;
 
-use rightsdesk::Config;
 use rightsdesk_core::ManualClock;
 use rightsdesk_tests::reqwest::{Method, StatusCode, header};
 use rightsdesk_tests::serde_json::{Value, json};
-use rightsdesk_tests::{
-    ADMIN_PASSWORD, KINDS, Reply, TestApp, TestDb, filing, start_time, valid_details,
-};
+use rightsdesk_tests::{KINDS, Reply, TestApp, TestDb, filing, start_time, valid_details};
 
 const FILE: &str = "/api/v1/requests";
 
@@ -129,7 +126,7 @@ async fn every_kind_files_with_valid_details() {
         let r = send(&app, &filing(kind, valid_details(kind))).await;
         assert_eq!(r.status, StatusCode::CREATED, "{kind}: {:?}", r.body);
         assert_eq!(r.body["kind"], *kind);
-        assert_eq!(r.body["state"], "received", "{kind}");
+        assert_eq!(r.body["state"], "awaiting_verification", "{kind}");
         assert_eq!(r.body["due_date"], "2026-03-16", "{kind}");
         assert_eq!(r.body["time_zone"], "Asia/Shanghai", "{kind}");
         let reference = r.body["reference"].as_str().expect("a reference");
@@ -150,7 +147,7 @@ async fn every_kind_files_with_valid_details() {
         );
     }
     assert_eq!(app.count("requests").await, KINDS.len() as i64);
-    assert_eq!(app.count("events").await, KINDS.len() as i64);
+    assert_eq!(app.count("events").await, 2 * KINDS.len() as i64);
 }
 
 #[tokio::test]
@@ -639,13 +636,8 @@ async fn a_body_over_the_default_size_limit_is_refused_with_413() {
 /// The harness's configuration with `http.max_body_bytes` set to `limit`.
 async fn spawn_with_body_limit(limit: usize) -> TestApp {
     let db = TestDb::fresh().await;
-    let mut config = Config::default();
-    config.database.url = db.url.clone();
-    config.database.max_connections = 4;
-    config.http.bind = "127.0.0.1:0".to_owned();
-    config.http.workers = 1;
+    let mut config = rightsdesk_tests::base_config(&db);
     config.http.max_body_bytes = limit;
-    config.bootstrap.admin_password = Some(ADMIN_PASSWORD.to_owned());
     TestApp::spawn_with(db, Arc::new(ManualClock::new(start_time())), config).await
 }
 
@@ -683,7 +675,7 @@ async fn the_body_size_limit_is_configurable() {
 
     let r = send_raw(&app, Some("application/json"), filing_of_length(2048)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    assert_eq!(stored(&app).await, (before.0 + 1, before.1 + 1));
+    assert_eq!(stored(&app).await, (before.0 + 1, before.1 + 2));
 }
 
 #[tokio::test]

@@ -140,6 +140,19 @@ impl Drop for TestDb {
     }
 }
 
+/// The harness's configuration for `db`: a free loopback port, one worker, a known
+/// administrator password, and the outbox sender off (tests deliver explicitly).
+pub fn base_config(db: &TestDb) -> Config {
+    let mut config = Config::default();
+    config.database.url = db.url.clone();
+    config.database.max_connections = 4;
+    config.http.bind = "127.0.0.1:0".to_owned();
+    config.http.workers = 1;
+    config.bootstrap.admin_password = Some(ADMIN_PASSWORD.to_owned());
+    config.outbox.enabled = false;
+    config
+}
+
 /// The instant every test starts at: 1 March 2026, 10:00 in Shanghai.
 pub fn start_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 2, 0, 0)
@@ -154,6 +167,11 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub config: Config,
     pub db: TestDb,
+    /// The use-cases of the running service, to drive background work (the outbox
+    /// sender is off in tests: they call `deliver_notifications` when they mean to).
+    pub services: rightsdesk_core::Services,
+    /// Holds the outbox folder (`config.mail.folder`) and anything else a test writes.
+    pub dir: Arc<TempDir>,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -194,22 +212,30 @@ impl TestApp {
     }
 
     async fn spawn_on(db: TestDb, clock: Arc<ManualClock>) -> Self {
-        let mut config = Config::default();
-        config.database.url = db.url.clone();
-        config.database.max_connections = 4;
-        config.http.bind = "127.0.0.1:0".to_owned();
-        config.http.workers = 1;
-        config.bootstrap.admin_password = Some(ADMIN_PASSWORD.to_owned());
+        let config = base_config(&db);
         Self::spawn_with(db, clock, config).await
     }
 
-    /// Starts the service with `config` (whose database URL must be `db`'s).
-    pub async fn spawn_with(db: TestDb, clock: Arc<ManualClock>, config: Config) -> Self {
+    /// Starts the service with `config` (whose database URL must be `db`'s). Mail goes
+    /// to a folder of the test's own, `dir/outbox`, unless `config` sends it over SMTP.
+    pub async fn spawn_with(db: TestDb, clock: Arc<ManualClock>, mut config: Config) -> Self {
+        let dir = Arc::new(TempDir::new());
+        config.mail.folder = dir.0.join("outbox");
+        Self::spawn_in(db, clock, config, dir).await
+    }
+
+    async fn spawn_in(
+        db: TestDb,
+        clock: Arc<ManualClock>,
+        config: Config,
+        dir: Arc<TempDir>,
+    ) -> Self {
         let app = Application::build_with_clock(&config, clock.clone())
             .await
             .expect("the service starts");
         let base = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
+        let services = app.services().clone();
         tokio::spawn(app.run_until_stopped());
         Self {
             base,
@@ -217,6 +243,8 @@ impl TestApp {
             clock,
             config,
             db,
+            services,
+            dir,
             handle,
         }
     }
@@ -226,9 +254,13 @@ impl TestApp {
     pub async fn restart(self) -> Self {
         self.handle.stop(true).await;
         let TestApp {
-            db, clock, config, ..
+            db,
+            clock,
+            config,
+            dir,
+            ..
         } = self;
-        Self::spawn_with(db, clock, config).await
+        Self::spawn_in(db, clock, config, dir).await
     }
 
     pub async fn request(

@@ -158,6 +158,8 @@ pub fn app(
             app.service(routes::ops::healthz)
                 .service(routes::ops::readyz)
                 .service(routes::ops::metrics)
+                .service(routes::verification::show)
+                .service(routes::verification::redeem)
                 .service(SwaggerUi::new("/api/v1/docs/{_:.*}").url("/api/v1/openapi.json", openapi))
                 .service(web::redirect("/api/v1/docs", "/api/v1/docs/"))
         })

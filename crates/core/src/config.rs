@@ -72,11 +72,80 @@ impl Default for BootstrapConfig {
     }
 }
 
+/// `[verification]`: one-time codes and links (SPEC §5).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VerificationConfig {
+    /// How long a code (and the link sent with it) is valid, in seconds.
+    pub code_ttl_secs: u64,
+    /// Wrong codes before a code is burned and a new one must be requested.
+    pub max_attempts: u32,
+    /// Seconds before another code can be requested for the same request.
+    pub resend_cooldown_secs: u64,
+    /// The public address of this service, for the link in the verification email
+    /// (`<link_base_url>/verify/<token>`).
+    pub link_base_url: String,
+    /// Days after which a request whose requester never verified expires (with a
+    /// notice).
+    pub expire_after_days: u32,
+}
+
+impl Default for VerificationConfig {
+    fn default() -> Self {
+        Self {
+            code_ttl_secs: 900,
+            max_attempts: 5,
+            resend_cooldown_secs: 60,
+            link_base_url: "http://127.0.0.1:8080".to_owned(),
+            expire_after_days: 30,
+        }
+    }
+}
+
+/// `[outbox]`: delivering notifications.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// Run the sender inside `rightsdesk serve`.
+    pub enabled: bool,
+    /// Attempts before a notification is marked failed.
+    pub max_attempts: u32,
+    /// The first retry waits this long; each next one twice as long.
+    pub backoff_base_secs: u64,
+    /// The longest wait between two attempts.
+    pub backoff_max_secs: u64,
+    /// How often the sender looks for due notifications when idle, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// Notifications claimed at a time.
+    pub batch_size: u32,
+    /// How long a claimed notification stays reserved for its sender, in seconds;
+    /// after a crash another sender takes it over when this runs out.
+    pub lease_secs: u64,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_attempts: 10,
+            backoff_base_secs: 30,
+            backoff_max_secs: 3_600,
+            poll_interval_ms: 1_000,
+            batch_size: 20,
+            lease_secs: 120,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CoreConfig {
     pub security: SecurityConfig,
     pub deadlines: DeadlinesConfig,
     pub bootstrap: BootstrapConfig,
+    pub verification: VerificationConfig,
+    pub outbox: OutboxConfig,
+    pub mail: rightsdesk_mail::MailConfig,
+    pub company: rightsdesk_mail::CompanyConfig,
 }
 
 impl CoreConfig {
@@ -112,6 +181,34 @@ impl CoreConfig {
                 "deadlines.default_pack: unknown pack {:?} (known: pipl)",
                 self.deadlines.default_pack
             ));
+        }
+        let v = &self.verification;
+        if !(60..=86_400).contains(&v.code_ttl_secs) {
+            problems.push("verification.code_ttl_secs: must be between 60 and 86400".to_owned());
+        }
+        if !(1..=20).contains(&v.max_attempts) {
+            problems.push("verification.max_attempts: must be between 1 and 20".to_owned());
+        }
+        if !(v.link_base_url.starts_with("http://") || v.link_base_url.starts_with("https://")) {
+            problems
+                .push("verification.link_base_url: must start with http:// or https://".to_owned());
+        }
+        let o = &self.outbox;
+        if o.max_attempts == 0 || o.batch_size == 0 || o.poll_interval_ms == 0 || o.lease_secs == 0
+        {
+            problems.push(
+                "outbox: max_attempts, batch_size, poll_interval_ms and lease_secs must be above 0"
+                    .to_owned(),
+            );
+        }
+        if o.backoff_base_secs == 0 || o.backoff_max_secs < o.backoff_base_secs {
+            problems.push(
+                "outbox.backoff_base_secs: must be above 0 and at most outbox.backoff_max_secs"
+                    .to_owned(),
+            );
+        }
+        if let Err(m) = self.mail.validate() {
+            problems.push(m);
         }
         if let Err(m) = crate::officers::check_username(&self.bootstrap.admin_username) {
             problems.push(format!("bootstrap.admin_username: {m}"));

@@ -14,15 +14,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rightsdesk_store::{
-    Backend, ConnectionTrait, Db, StoreError, events, filings, idempotency, requests,
+    Backend, ConnectionTrait, Db, StoreError, events, filings, idempotency, notifications,
+    requests, verifications,
 };
 use tokio::sync::{mpsc, oneshot};
 
 /// The rows of one filing.
 pub(crate) struct FilingRows {
     pub request: requests::Model,
-    pub event: events::Model,
+    /// `filed`, then `verification_requested` when a code is sent.
+    pub events: Vec<events::Model>,
     pub idempotency: Option<idempotency::Model>,
+    pub verification: Option<verifications::Model>,
+    pub notifications: Vec<notifications::Model>,
 }
 
 /// `Some(row)`: the idempotency key was already used; `row` holds the first answer.
@@ -143,12 +147,16 @@ async fn write_on(
         .filter(|(_, stored)| stored.is_none())
         .map(|(f, _)| *f)
         .collect();
-    filings::insert(
-        conn,
-        new.iter().map(|f| f.request.clone()).collect(),
-        new.iter().map(|f| f.event.clone()).collect(),
-        new.iter().filter_map(|f| f.idempotency.clone()).collect(),
-    )
-    .await?;
+    let batch = filings::Batch {
+        requests: new.iter().map(|f| f.request.clone()).collect(),
+        events: new.iter().flat_map(|f| f.events.iter().cloned()).collect(),
+        keys: new.iter().filter_map(|f| f.idempotency.clone()).collect(),
+        verifications: new.iter().filter_map(|f| f.verification.clone()).collect(),
+        notifications: new
+            .iter()
+            .flat_map(|f| f.notifications.iter().cloned())
+            .collect(),
+    };
+    filings::insert(conn, batch).await?;
     Ok(outcomes)
 }

@@ -8,9 +8,11 @@ pub mod clock;
 pub mod config;
 pub mod error;
 mod group_commit;
+pub mod notifications;
 pub mod officers;
 mod references;
 pub mod requests;
+pub mod verification;
 
 use std::sync::Arc;
 
@@ -37,12 +39,20 @@ struct Inner {
     config: CoreConfig,
     keys: Keys,
     references: references::References,
+    templates: rightsdesk_mail::Templates,
+    mailer: rightsdesk_mail::Mailer,
+    /// Woken when notifications are written, so the sender need not wait for its poll.
+    outbox_wake: tokio::sync::Notify,
 }
 
 struct Keys {
     token_encoding: EncodingKey,
     token_decoding: DecodingKey,
     requester_token_key: Vec<u8>,
+    /// AES-256-GCM key for the secrets an outbox row carries until it is sent.
+    outbox_key: Vec<u8>,
+    /// HMAC key for verification codes and links.
+    verification_key: Vec<u8>,
 }
 
 impl Services {
@@ -66,6 +76,12 @@ impl Services {
         // Never configured: a changed key would renumber the rest of the year onto
         // references already issued.
         let reference_key = secret(&db, "reference_key", &None, now).await?;
+        let outbox_key = secret(&db, "outbox_key", &None, now).await?;
+        let verification_key = secret(&db, "verification_key", &None, now).await?;
+        let templates = rightsdesk_mail::Templates::load(config.mail.templates_dir.as_deref())
+            .map_err(|e| Error::new(ErrorCode::Internal, format!("mail templates: {e}")))?;
+        let mailer = rightsdesk_mail::Mailer::new(&config.mail)
+            .map_err(|e| Error::new(ErrorCode::Internal, e))?;
         let key_error = |_| Error::internal();
         Ok(Self {
             inner: Arc::new(Inner {
@@ -73,7 +89,12 @@ impl Services {
                     token_encoding: EncodingKey::from_secret(&token_secret).map_err(key_error)?,
                     token_decoding: DecodingKey::from_secret(&token_secret).map_err(key_error)?,
                     requester_token_key: requester_key,
+                    outbox_key,
+                    verification_key,
                 },
+                templates,
+                mailer,
+                outbox_wake: tokio::sync::Notify::new(),
                 references: references::References::new(&reference_key),
                 filings: group_commit::GroupCommit::start(db.clone()),
                 db,

@@ -12,7 +12,9 @@ use rightsdesk_domain::{
 };
 use rightsdesk_store::events::{self, Head, NewEvent};
 use rightsdesk_store::requests::{self, Change, Cursor, QueueFilter};
-use rightsdesk_store::{Json, StoreError, comments, idempotency, officers, subjects};
+use rightsdesk_store::{
+    Json, StoreError, comments, idempotency, notifications, officers, subjects, verifications,
+};
 use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -67,7 +69,7 @@ fn read_kind(r: &mut ObjectReader<'_>) -> Result<Option<RequestKind>, Error> {
     }
 }
 
-fn object_reader<'a>(
+pub(crate) fn object_reader<'a>(
     body: &Value,
     errors: &'a mut ValidationErrors,
 ) -> Result<ObjectReader<'a>, Error> {
@@ -358,19 +360,21 @@ pub struct RequestDetail {
     pub allowed_actions: Vec<Action>,
     pub timeline: Vec<TimelineEntry>,
     pub comments: Vec<CommentView>,
+    /// Every message sent or queued about this request, with its delivery status.
+    pub notifications: Vec<crate::notifications::NotificationView>,
 }
 
 // ---------------------------------------------------------------------------------
 // Helpers
 
-fn parse_stored<T: std::str::FromStr>(s: &str) -> Result<T, Error> {
+pub(crate) fn parse_stored<T: std::str::FromStr>(s: &str) -> Result<T, Error> {
     s.parse().map_err(|_| {
         tracing::error!(value = s, "unreadable stored enum value");
         Error::internal()
     })
 }
 
-fn pack_of(row: &requests::Model) -> &'static RulePack {
+pub(crate) fn pack_of(row: &requests::Model) -> &'static RulePack {
     deadlines::pack(&row.deadline_pack).unwrap_or(&deadlines::PIPL)
 }
 
@@ -428,9 +432,26 @@ fn decode_cursor(s: &str) -> Result<Cursor, Error> {
 }
 
 /// The inputs of one lifecycle action, validated.
-struct ActionInput {
+pub(crate) struct ActionInput {
     data: serde_json::Map<String, Value>,
     assignee: Option<Option<Uuid>>,
+    /// The verification challenge this action redeems (a code or a link).
+    verification: Option<Uuid>,
+}
+
+impl ActionInput {
+    /// Verification by the requester: `method` (`email_code`, `sms_link`, …) redeeming
+    /// challenge `id`.
+    pub(crate) fn verification(method: &str, id: Uuid) -> Self {
+        let mut data = serde_json::Map::new();
+        data.insert("method".to_owned(), json!(method));
+        data.insert("verification_id".to_owned(), json!(id));
+        Self {
+            data,
+            assignee: None,
+            verification: Some(id),
+        }
+    }
 }
 
 const VERIFY_METHODS: &[&str] = &[
@@ -517,7 +538,11 @@ fn read_action_input(action: Action, body: &Value) -> Result<ActionInput, Error>
     }
     r.deny_unknown();
     errors
-        .finish(ActionInput { data, assignee })
+        .finish(ActionInput {
+            data,
+            assignee,
+            verification: None,
+        })
         .map_err(Error::from)
 }
 
@@ -525,7 +550,7 @@ fn read_action_input(action: Action, body: &Value) -> Result<ActionInput, Error>
 // Use-cases
 
 /// The most attempts a use-case makes when a concurrent writer got there first.
-const ATTEMPTS: usize = 5;
+pub(crate) const ATTEMPTS: usize = 5;
 
 /// The most references a filing tries when the ones it draws are already taken.
 const REFERENCE_ATTEMPTS: usize = 20;
@@ -600,7 +625,7 @@ impl Services {
                 id,
                 reference,
                 kind: filing.kind,
-                state: State::Received,
+                state: State::AwaitingVerification,
                 received_at,
                 due_date,
                 time_zone: pack.time_zone.name().to_owned(),
@@ -629,6 +654,7 @@ impl Services {
                     )
                     .increment(1);
                     tracing::info!(rights_request_id = %id, reference = %reference, kind = %filing.kind, "request filed");
+                    self.outbox_written();
                     return Ok(Filed {
                         requester_token: self.requester_token(id),
                         ..filed
@@ -693,12 +719,29 @@ impl Services {
                 }),
             },
         );
+        // Every filing names an email address or a mobile number; the code goes there.
         let r = &filing.requester;
+        let code_channel = if r.email.is_some() { "email" } else { "sms" };
+        let (requested, head) = events::build(
+            filed.id,
+            &head,
+            NewEvent {
+                at: now,
+                actor: Actor::System.to_stored(),
+                event_type: event_type(Action::RequestVerification).to_owned(),
+                data: json!({
+                    "action": Action::RequestVerification,
+                    "from": State::Received,
+                    "to": State::AwaitingVerification,
+                    "channel": code_channel,
+                }),
+            },
+        );
         let request = requests::Model {
             id: filed.id,
             reference: filed.reference.to_string(),
             kind: filing.kind.as_str().to_owned(),
-            state: State::Received.as_str().to_owned(),
+            state: State::AwaitingVerification.as_str().to_owned(),
             is_open: true,
             channel: channel.as_str().to_owned(),
             language: r.language.as_str().to_owned(),
@@ -733,11 +776,35 @@ impl Services {
             }),
             None => None,
         };
+        let challenge = self.new_challenge(filed.id, code_channel, now);
+        let mut acknowledgement = crate::notifications::request_params(&request, pack);
+        acknowledgement["verification_pending"] = json!(true);
+        let notices = [
+            crate::notifications::Notice {
+                template: rightsdesk_mail::Template::Acknowledgement,
+                to: crate::notifications::Recipient::of_request(&request),
+                language: request.language.clone(),
+                request_id: Some(request.id),
+                params: acknowledgement,
+                secret: None,
+                dedupe_key: format!("acknowledgement:{}", request.id),
+            },
+            self.code_notice(&request, &challenge),
+        ];
+        let mut outbox = Vec::new();
+        for notice in notices {
+            outbox.extend(
+                self.outbox_row(notice, now)
+                    .map_err(|e| StoreError::Config(e.message))?,
+            );
+        }
         self.filings()
             .commit(FilingRows {
                 request,
-                event,
+                events: vec![event, requested],
                 idempotency,
+                verification: Some(challenge.row),
+                notifications: outbox,
             })
             .await
     }
@@ -759,7 +826,7 @@ impl Services {
 
     /// The request `id` if `token` is its requester token; otherwise not found (a
     /// token never reveals whether another request exists).
-    async fn requester_request(
+    pub(crate) async fn requester_request(
         &self,
         id: Uuid,
         token: Option<&str>,
@@ -790,7 +857,10 @@ impl Services {
         self.to_requester_view(row).await
     }
 
-    async fn to_requester_view(&self, row: requests::Model) -> Result<RequesterView, Error> {
+    pub(crate) async fn to_requester_view(
+        &self,
+        row: requests::Model,
+    ) -> Result<RequesterView, Error> {
         let now = self.now();
         let state: State = parse_stored(&row.state)?;
         let history = events::for_request(self.db().conn(), row.id)
@@ -925,6 +995,11 @@ impl Services {
             closed_at: row.closed_at,
             timeline,
             comments,
+            notifications: notifications::for_request(conn, row.id)
+                .await?
+                .into_iter()
+                .map(Into::into)
+                .collect(),
         })
     }
 
@@ -994,7 +1069,7 @@ impl Services {
     /// Applies `action` to request `id`: checks the transition table, changes the row,
     /// and appends the event, in one transaction; retried when another writer got there
     /// first. Returns the request as it is now.
-    async fn transition(
+    pub(crate) async fn transition(
         &self,
         id: Uuid,
         action: Action,
@@ -1047,6 +1122,11 @@ impl Services {
                 change.subject_id = Some(Some(subject));
                 data.insert("subject_id".to_owned(), json!(subject));
             }
+            if let Some(challenge) = input.verification {
+                // Redeemed once: a second use of the code or link finds it settled.
+                verifications::settle(&*tx, challenge, verifications::USED, None, Some(now))
+                    .await?;
+            }
             let head = Head {
                 seq: row.event_seq,
                 hash: row.head_hash.clone(),
@@ -1058,7 +1138,7 @@ impl Services {
                     at: now,
                     actor: actor.to_stored(),
                     event_type: event_type(action).to_owned(),
-                    data: Json::Object(data),
+                    data: Json::Object(data.clone()),
                 },
             );
             match requests::update(
@@ -1081,7 +1161,19 @@ impl Services {
                 Err(e) if e.is_unique_violation() => continue,
                 Err(e) => return Err(e.into()),
             }
+            let mut outbox = Vec::new();
+            for notice in self
+                .transition_notices(&*tx, action, &row, &data, new_head.seq)
+                .await?
+            {
+                outbox.extend(self.outbox_row(notice, now)?);
+            }
+            let notify = !outbox.is_empty();
+            notifications::insert_many(&*tx, outbox).await?;
             tx.commit().await?;
+            if notify {
+                self.outbox_written();
+            }
             metrics::counter!("rightsdesk_request_actions_total", "action" => action.as_str())
                 .increment(1);
             tracing::info!(rights_request_id = %id, reference = %row.reference, action = %action, from = %from, to = %to, "request changed");
@@ -1235,7 +1327,7 @@ fn public_event(e: events::Model) -> Option<PublicEvent> {
     })
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -6,6 +6,7 @@
 //! when (the outbox), and calls [`Templates::render`] and [`Mailer::send`].
 
 pub mod config;
+pub mod labels;
 pub mod templates;
 pub mod transport;
 

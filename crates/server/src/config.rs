@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use rightsdesk_api::ApiConfig;
-use rightsdesk_core::config::{BootstrapConfig, CoreConfig, DeadlinesConfig, SecurityConfig};
+use rightsdesk_core::config::{
+    BootstrapConfig, CoreConfig, DeadlinesConfig, OutboxConfig, SecurityConfig, VerificationConfig,
+};
+use rightsdesk_mail::{CompanyConfig, MailConfig};
 use rightsdesk_store::DatabaseConfig;
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +42,10 @@ pub struct Config {
     pub security: SecurityConfig,
     pub deadlines: DeadlinesConfig,
     pub bootstrap: BootstrapConfig,
+    pub verification: VerificationConfig,
+    pub outbox: OutboxConfig,
+    pub mail: MailConfig,
+    pub company: CompanyConfig,
 }
 
 /// The file read when no `--config` is given and it exists.
@@ -105,6 +112,10 @@ impl Config {
             security: self.security.clone(),
             deadlines: self.deadlines.clone(),
             bootstrap: self.bootstrap.clone(),
+            verification: self.verification.clone(),
+            outbox: self.outbox.clone(),
+            mail: self.mail.clone(),
+            company: self.company.clone(),
         }
     }
 }

@@ -21,6 +21,8 @@ pub struct Application {
     port: u16,
     server: Server,
     services: Services,
+    /// Whether `run_until_stopped` also runs the outbox sender (`outbox.enabled`).
+    sender: bool,
 }
 
 impl Application {
@@ -65,6 +67,7 @@ impl Application {
             port,
             server,
             services,
+            sender: config.outbox.enabled,
         })
     }
 
@@ -80,9 +83,20 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until SIGINT/SIGTERM (or `handle().stop()`), finishing in-flight requests.
+    /// Serves until SIGINT/SIGTERM (or `handle().stop()`), finishing in-flight requests,
+    /// with the outbox sender running beside it unless switched off. The sender stops
+    /// after the server, between two messages.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let stop = tokio_util::sync::CancellationToken::new();
+        let sender = self
+            .sender
+            .then(|| tokio::spawn(self.services.clone().run_outbox(stop.clone())));
+        let served = self.server.await;
+        stop.cancel();
+        if let Some(sender) = sender {
+            let _ = sender.await;
+        }
+        served
     }
 }
 

@@ -6,11 +6,13 @@ pub mod db;
 pub mod events;
 pub mod filings;
 pub mod idempotency;
+pub mod notifications;
 pub mod officers;
 pub mod reference_counters;
 pub mod requests;
 pub mod secrets;
 pub mod subjects;
+pub mod verifications;
 
 pub use db::{Backend, DatabaseConfig, Db, WriteTx};
 pub use sea_orm::prelude::Json;

@@ -5,3 +5,4 @@ pub mod auth;
 pub mod officer;
 pub mod ops;
 pub mod requests;
+pub mod verification;

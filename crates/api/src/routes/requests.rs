@@ -1,7 +1,9 @@
-//! The requester's side: file a request, read it with the requester token, withdraw it.
+//! The requester's side: file a request, verify it with the code sent, read it with the
+//! requester token, withdraw it.
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use rightsdesk_core::requests::{Filed, Filing, RequesterView};
+use rightsdesk_core::verification::CodeSent;
 use rightsdesk_core::{ErrorCode, Services};
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -11,6 +13,8 @@ use crate::extract::{JsonBody, RequesterToken, bearer, idempotency, parse_id};
 pub fn router(cfg: &mut ServiceConfig) {
     cfg.service(file_request)
         .service(get_request)
+        .service(verify)
+        .service(resend_code)
         .service(withdraw);
 }
 
@@ -108,4 +112,66 @@ async fn withdraw(
             .withdraw(id, token.0.as_deref(), &body.value)
             .await?,
     ))
+}
+
+/// Verify the request with the 6-digit code sent to the requester.
+///
+/// Body: `{code}`. A right code moves the request to `verified`. A wrong one answers
+/// `422 verification_code_invalid` with `details.attempts_left`; after
+/// `verification.max_attempts` wrong codes the code is burned (`429
+/// verification_locked`) and a new one must be requested.
+#[utoipa::path(
+    tag = "requester",
+    params(("id" = String, Path, description = "The request id")),
+    security(("requester_token" = [])),
+    request_body(content = Object, description = "`{\"code\": \"123456\"}`", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Verified", body = RequesterView),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Not waiting for verification", body = ErrorBody),
+        (status = 422, description = "Wrong, expired or malformed code", body = ErrorBody),
+        (status = 429, description = "Code burned by too many wrong tries", body = ErrorBody),
+    )
+)]
+#[post("/requests/{id}/verification")]
+async fn verify(
+    services: web::Data<Services>,
+    id: web::Path<String>,
+    token: RequesterToken,
+    body: JsonBody,
+) -> ApiResult<web::Json<RequesterView>> {
+    let id = parse_id(&id)?;
+    Ok(web::Json(
+        services
+            .verify_code(id, token.0.as_deref(), &body.value)
+            .await?,
+    ))
+}
+
+/// Send a new verification code (and link); the previous one stops working.
+///
+/// Allowed once per `verification.resend_cooldown_secs`; earlier asks answer `429
+/// verification_resend_too_soon` with `Retry-After`.
+#[utoipa::path(
+    tag = "requester",
+    params(("id" = String, Path, description = "The request id")),
+    security(("requester_token" = [])),
+    responses(
+        (status = 202, description = "A new code is on its way", body = CodeSent),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Not waiting for verification", body = ErrorBody),
+        (status = 429, description = "Asked too soon", body = ErrorBody),
+    )
+)]
+#[post("/requests/{id}/verification/resend")]
+async fn resend_code(
+    services: web::Data<Services>,
+    id: web::Path<String>,
+    token: RequesterToken,
+) -> ApiResult<HttpResponse> {
+    let id = parse_id(&id)?;
+    let sent = services.resend_code(id, token.0.as_deref()).await?;
+    Ok(HttpResponse::Accepted().json(sent))
 }

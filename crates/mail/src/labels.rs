@@ -1,0 +1,86 @@
+//! Words that notices put in front of people: request kinds and refusal reasons, in
+//! Chinese and English (the API keeps the stable codes).
+
+use crate::templates::language_of;
+
+/// The name of a request kind (`access`, `deletion`, …) in `language`.
+pub fn kind(code: &str, language: &str) -> String {
+    let zh = language_of(language) == "zh-CN";
+    let (zh_label, en_label) = match code {
+        "access" => ("查阅个人信息", "access to your personal information"),
+        "copy" => ("复制个人信息", "a copy of your personal information"),
+        "portability" => ("转移个人信息", "transfer of your personal information"),
+        "correction" => (
+            "更正、补充个人信息",
+            "correction of your personal information",
+        ),
+        "consent_withdrawal" => ("撤回同意", "withdrawal of consent"),
+        "deletion" => ("删除个人信息", "deletion of your personal information"),
+        "account_closure" => ("注销账户", "closing your account"),
+        "next_of_kin" => (
+            "近亲属行使已故用户的权利",
+            "a next of kin's request for a deceased user",
+        ),
+        "explanation" => (
+            "解释说明个人信息处理规则",
+            "an explanation of how we process personal information",
+        ),
+        "complaint" => ("投诉", "a complaint"),
+        other => return other.to_owned(),
+    };
+    if zh { zh_label } else { en_label }.to_owned()
+}
+
+/// The reason for a refusal (SPEC §8) in `language`.
+pub fn reason(code: &str, language: &str) -> String {
+    let zh = language_of(language) == "zh-CN";
+    let (zh_label, en_label) = match code {
+        "identity_not_verified" => ("无法核验您的身份", "we could not verify your identity"),
+        "manifestly_unfounded" => (
+            "请求明显缺乏依据或因重复而过度",
+            "the request is manifestly unfounded or excessive by repetition",
+        ),
+        "disproportionate_effort" => (
+            "需要付出不成比例的技术手段",
+            "it would need disproportionate technical means",
+        ),
+        "harms_others" => (
+            "将损害他人的合法权益",
+            "it would harm the lawful rights and interests of others",
+        ),
+        "impractical" => (
+            "客观上无法实现",
+            "it is impractical (for example, data only on backups)",
+        ),
+        "legal_exemption" => (
+            "法律、行政法规规定的例外情形（如国家安全、公共安全、刑事侦查）",
+            "a legal exemption applies (national security, public safety, criminal investigation)",
+        ),
+        "deceased_arrangement" => (
+            "已故用户生前另有安排",
+            "the deceased user's own arrangement forbids it",
+        ),
+        "outside_jurisdiction" => (
+            "不属于本服务的处理范围",
+            "it is outside the scope of this service",
+        ),
+        other => return other.to_owned(),
+    };
+    if zh { zh_label } else { en_label }.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_follow_the_language_and_keep_unknown_codes() {
+        assert_eq!(kind("deletion", "zh-CN"), "删除个人信息");
+        assert_eq!(
+            kind("deletion", "en"),
+            "deletion of your personal information"
+        );
+        assert_eq!(kind("something_new", "en"), "something_new");
+        assert_eq!(reason("harms_others", "zh"), "将损害他人的合法权益");
+    }
+}

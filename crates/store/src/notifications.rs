@@ -1,0 +1,159 @@
+//! The outbox: every notification is a row written in the same transaction as the change
+//! that causes it; a sender claims due rows, delivers them, and marks each one.
+
+use chrono::{DateTime, Utc};
+use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ConnectionTrait, DbBackend, QueryOrder, Statement};
+
+use crate::StoreError;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "notifications")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub request_id: Option<Uuid>,
+    /// `email` or `sms`.
+    pub channel: String,
+    pub recipient: String,
+    pub language: String,
+    pub template: String,
+    /// The template's values, except secrets.
+    pub params: Json,
+    /// Secrets the message carries (a verification code, a link), encrypted; erased once
+    /// the message is sent or has failed for good.
+    pub sealed: Option<String>,
+    /// At most one notification per key, however often the cause is retried.
+    pub dedupe_key: String,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    /// While set and in the future, a sender is delivering this row.
+    pub lease_until: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+pub const PENDING: &str = "pending";
+pub const SENT: &str = "sent";
+pub const FAILED: &str = "failed";
+
+/// Inserts `rows` in one statement (nothing when empty).
+pub async fn insert_many(conn: &impl ConnectionTrait, rows: Vec<Model>) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    Entity::insert_many(rows.into_iter().map(ActiveModel::from))
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+/// Claims up to `limit` pending rows that are due and not leased by another sender:
+/// each gets a lease until `lease_until` and one more attempt. On PostgreSQL concurrent
+/// senders skip each other's rows (`FOR UPDATE SKIP LOCKED`); on SQLite the caller holds
+/// the write lock.
+pub async fn claim_due(
+    conn: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<Model>, StoreError> {
+    let backend = conn.get_database_backend();
+    let (p, lock) = match backend {
+        DbBackend::Postgres => (["$1", "$2", "$3", "$4"], " FOR UPDATE SKIP LOCKED"),
+        _ => (["?", "?", "?", "?"], ""),
+    };
+    let sql = format!(
+        "UPDATE notifications SET lease_until = {lease}, attempts = attempts + 1 \
+         WHERE id IN (SELECT id FROM notifications \
+           WHERE status = '{PENDING}' AND next_attempt_at <= {now} \
+             AND (lease_until IS NULL OR lease_until <= {now2}) \
+           ORDER BY next_attempt_at LIMIT {limit}{lock}) \
+         RETURNING *",
+        lease = p[0],
+        now = p[1],
+        now2 = p[2],
+        limit = p[3],
+    );
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    Ok(Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [lease_until.into(), now.into(), now.into(), limit.into()],
+        ))
+        .all(conn)
+        .await?)
+}
+
+/// Delivered: the secrets are erased.
+pub async fn mark_sent(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    Entity::update_many()
+        .col_expr(Column::Status, Expr::value(SENT))
+        .col_expr(Column::SentAt, Expr::value(Some(now)))
+        .col_expr(Column::LeaseUntil, Expr::value(None::<DateTime<Utc>>))
+        .col_expr(Column::Sealed, Expr::value(None::<String>))
+        .col_expr(Column::LastError, Expr::value(None::<String>))
+        .filter(Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// A temporary failure: tried again at `next_attempt_at`.
+pub async fn mark_retry(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    next_attempt_at: DateTime<Utc>,
+    error: &str,
+) -> Result<(), StoreError> {
+    Entity::update_many()
+        .col_expr(Column::NextAttemptAt, Expr::value(next_attempt_at))
+        .col_expr(Column::LeaseUntil, Expr::value(None::<DateTime<Utc>>))
+        .col_expr(Column::LastError, Expr::value(Some(error.to_owned())))
+        .filter(Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// A permanent failure, or too many attempts: never tried again; officers see it.
+pub async fn mark_failed(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    error: &str,
+) -> Result<(), StoreError> {
+    Entity::update_many()
+        .col_expr(Column::Status, Expr::value(FAILED))
+        .col_expr(Column::LeaseUntil, Expr::value(None::<DateTime<Utc>>))
+        .col_expr(Column::Sealed, Expr::value(None::<String>))
+        .col_expr(Column::LastError, Expr::value(Some(error.to_owned())))
+        .filter(Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn for_request(
+    conn: &impl ConnectionTrait,
+    request_id: Uuid,
+) -> Result<Vec<Model>, StoreError> {
+    Ok(Entity::find()
+        .filter(Column::RequestId.eq(request_id))
+        .order_by_asc(Column::CreatedAt)
+        .order_by_asc(Column::Id)
+        .all(conn)
+        .await?)
+}
