@@ -16,6 +16,8 @@ use rightsdesk_core::ManualClock;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
 
+pub mod mail;
+
 pub use reqwest;
 pub use serde_json;
 
@@ -362,6 +364,31 @@ impl TestApp {
             &body,
         )
         .await
+    }
+
+    /// A service that sends its mail to the SMTP server on `port` (no TLS, loopback).
+    pub async fn spawn_with_smtp(port: u16) -> Self {
+        let db = TestDb::fresh().await;
+        let mut config = base_config(&db);
+        config.mail.transport = rightsdesk_mail::TransportKind::Smtp;
+        config.mail.smtp.host = "127.0.0.1".to_owned();
+        config.mail.smtp.port = port;
+        config.mail.smtp.tls = rightsdesk_mail::SmtpTls::None;
+        config.mail.smtp.timeout_secs = 5;
+        Self::spawn_with(db, Arc::new(ManualClock::new(start_time())), config).await
+    }
+
+    /// One pass of the outbox sender.
+    pub async fn deliver(&self) -> rightsdesk_core::notifications::DeliveryReport {
+        self.services
+            .deliver_notifications()
+            .await
+            .expect("a delivery pass")
+    }
+
+    /// The messages the service wrote into its outbox folder so far.
+    pub fn outbox_messages(&self) -> Vec<mail::Received> {
+        mail::folder_messages(&self.config.mail.folder)
     }
 
     /// Counts rows of `table` (for "nothing was stored" checks).

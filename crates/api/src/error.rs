@@ -55,12 +55,12 @@ impl ResponseError for ApiError {
         };
         let mut res = HttpResponse::build(self.status_code());
         res.content_type("application/problem+json");
-        if e.code == ErrorCode::AccountLocked
-            && let Some(secs) = e
-                .details
-                .as_ref()
-                .and_then(|d| d.get("retry_after"))
-                .and_then(Value::as_i64)
+        // Any error that says how long to wait says it in `Retry-After` too.
+        if let Some(secs) = e
+            .details
+            .as_ref()
+            .and_then(|d| d.get("retry_after"))
+            .and_then(Value::as_i64)
         {
             res.insert_header(("Retry-After", secs.to_string()));
         }
