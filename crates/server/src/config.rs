@@ -130,6 +130,17 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_loads_and_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rightsdesk.example.toml");
+        let config = Config::load(Some(&path)).expect("the example configuration loads");
+        // "Every key, set to its built-in default": using it as it is changes nothing.
+        assert_eq!(
+            serde_json::to_value(&config).ok(),
+            serde_json::to_value(Config::default()).ok()
+        );
+    }
+
+    #[test]
     fn every_problem_is_reported() {
         let mut c = Config::default();
         c.http.bind = "nowhere".to_owned();
