@@ -258,17 +258,21 @@ impl Services {
                 notifications::claim_due(self.db().conn(), now, lease, limit).await?
             }
         };
+        // Delivered side by side (the SMTP pool bounds the connections), then every
+        // outcome is recorded in one transaction.
+        let outcomes = futures_util::future::join_all(claimed.into_iter().map(|row| async move {
+            let (id, template, attempts) = (row.id, row.template.clone(), row.attempts);
+            (id, template, attempts, self.deliver_one(row).await)
+        }))
+        .await;
+        let now = self.now();
         let mut report = DeliveryReport::default();
-        for row in claimed {
-            let id = row.id;
-            let template = row.template.clone();
-            let attempts = row.attempts;
-            let outcome = self.deliver_one(row).await;
-            let now = self.now();
-            let tx = self.db().begin_write().await?;
+        let mut sent = Vec::new();
+        let tx = self.db().begin_write().await?;
+        for (id, template, attempts, outcome) in outcomes {
             let status = match outcome {
                 Ok(()) => {
-                    notifications::mark_sent(&*tx, id, now).await?;
+                    sent.push(id);
                     report.sent += 1;
                     "sent"
                 }
@@ -286,10 +290,11 @@ impl Services {
                     "failed"
                 }
             };
-            tx.commit().await?;
             metrics::counter!("rightsdesk_notifications_total", "template" => template, "outcome" => status)
                 .increment(1);
         }
+        notifications::mark_sent(&*tx, &sent, now).await?;
+        tx.commit().await?;
         Ok(report)
     }
 

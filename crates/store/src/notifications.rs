@@ -94,19 +94,22 @@ pub async fn claim_due(
         .await?)
 }
 
-/// Delivered: the secrets are erased.
+/// Delivered: the secrets are erased. One statement for all of `ids`.
 pub async fn mark_sent(
     conn: &impl ConnectionTrait,
-    id: Uuid,
+    ids: &[Uuid],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
     Entity::update_many()
         .col_expr(Column::Status, Expr::value(SENT))
         .col_expr(Column::SentAt, Expr::value(Some(now)))
         .col_expr(Column::LeaseUntil, Expr::value(None::<DateTime<Utc>>))
         .col_expr(Column::Sealed, Expr::value(None::<String>))
         .col_expr(Column::LastError, Expr::value(None::<String>))
-        .filter(Column::Id.eq(id))
+        .filter(Column::Id.is_in(ids.iter().copied()))
         .exec(conn)
         .await?;
     Ok(())
