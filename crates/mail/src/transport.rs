@@ -117,12 +117,16 @@ impl Mailer {
                     SendError::Transient(e.to_string())
                 }
             }),
-            Transport::Folder(dir) => write_eml(dir, &email.message_id, &message.formatted()).await,
+            Transport::Folder(dir) => write_eml(dir, &email.message_id, message.formatted()).await,
         }
     }
 }
 
-async fn write_eml(dir: &std::path::Path, message_id: &str, bytes: &[u8]) -> Result<(), SendError> {
+async fn write_eml(
+    dir: &std::path::Path,
+    message_id: &str,
+    bytes: Vec<u8>,
+) -> Result<(), SendError> {
     let name: String = message_id
         .chars()
         .map(|c| {
@@ -133,14 +137,21 @@ async fn write_eml(dir: &std::path::Path, message_id: &str, bytes: &[u8]) -> Res
             }
         })
         .collect();
-    let path = dir.join(format!("{name}.eml"));
-    if tokio::fs::try_exists(&path).await.unwrap_or(false) {
-        return Ok(());
-    }
-    let io = |e: std::io::Error| SendError::Transient(format!("writing to {}: {e}", dir.display()));
-    tokio::fs::create_dir_all(dir).await.map_err(io)?;
-    // Written whole, then renamed: a reader never sees half a message.
-    let tmp = dir.join(format!(".{name}.tmp"));
-    tokio::fs::write(&tmp, bytes).await.map_err(io)?;
-    tokio::fs::rename(&tmp, &path).await.map_err(io)
+    let dir = dir.to_path_buf();
+    // One trip to the blocking pool for the whole file, not one per call.
+    tokio::task::spawn_blocking(move || {
+        let path = dir.join(format!("{name}.eml"));
+        if path.exists() {
+            return Ok(());
+        }
+        let io =
+            |e: std::io::Error| SendError::Transient(format!("writing to {}: {e}", dir.display()));
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        // Written whole, then renamed: a reader never sees half a message.
+        let tmp = dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, bytes).map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)
+    })
+    .await
+    .map_err(|e| SendError::Transient(format!("writing the message: {e}")))?
 }
