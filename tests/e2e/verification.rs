@@ -261,3 +261,36 @@ async fn the_link_verifies_once_and_a_tampered_or_late_link_fails() {
     assert_eq!(post_link(&app, &path).await.status(), StatusCode::GONE);
     assert_eq!(state(&app, &late).await, "awaiting_verification");
 }
+
+#[tokio::test]
+async fn an_unverified_request_expires_after_thirty_days_with_a_notice() {
+    let app = TestApp::spawn().await;
+    let stale = file(&app, "stale@example.com", "zh-CN").await;
+    let fresh_enough = file(&app, "verified@example.com", "en").await;
+    app.deliver().await;
+    let code = code_message(&app, "verified@example.com").code();
+    assert_eq!(
+        enter(&app, &fresh_enough, &code).await.status,
+        StatusCode::OK
+    );
+
+    app.clock.advance(Duration::days(30) - Duration::seconds(1));
+    assert_eq!(app.services.expire_unverified().await.unwrap(), 0);
+    app.clock.advance(Duration::seconds(2));
+    assert_eq!(app.services.expire_unverified().await.unwrap(), 1);
+    assert_eq!(app.services.expire_unverified().await.unwrap(), 0, "once");
+
+    assert_eq!(state(&app, &stale).await, "expired");
+    assert_eq!(state(&app, &fresh_enough).await, "verified");
+    app.deliver().await;
+    let notice = app
+        .outbox_messages()
+        .into_iter()
+        .find(|m| m.to == "stale@example.com" && m.subject.contains("已关闭"))
+        .expect("an expiry notice");
+    assert!(notice.text.contains("30 天"), "{}", notice.text);
+    assert!(notice.subject.contains(&stale.reference));
+    // Its code no longer does anything.
+    let r = enter(&app, &stale, "000000").await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+}

@@ -143,7 +143,7 @@ impl Drop for TestDb {
 }
 
 /// The harness's configuration for `db`: a free loopback port, one worker, a known
-/// administrator password, and the outbox sender off (tests deliver explicitly).
+/// administrator password, and no background work (tests run it explicitly).
 pub fn base_config(db: &TestDb) -> Config {
     let mut config = Config::default();
     config.database.url = db.url.clone();
@@ -151,7 +151,7 @@ pub fn base_config(db: &TestDb) -> Config {
     config.http.bind = "127.0.0.1:0".to_owned();
     config.http.workers = 1;
     config.bootstrap.admin_password = Some(ADMIN_PASSWORD.to_owned());
-    config.outbox.enabled = false;
+    config.worker.in_process = false;
     config
 }
 
@@ -169,8 +169,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub config: Config,
     pub db: TestDb,
-    /// The use-cases of the running service, to drive background work (the outbox
-    /// sender is off in tests: they call `deliver_notifications` when they mean to).
+    /// The use-cases of the running service, to drive background work (it does not run
+    /// on its own in tests: they call `deliver_notifications`, `expire_unverified`).
     pub services: rightsdesk_core::Services,
     /// Holds the outbox folder (`config.mail.folder`) and anything else a test writes.
     pub dir: Arc<TempDir>,

@@ -106,8 +106,6 @@ impl Default for VerificationConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OutboxConfig {
-    /// Run the sender inside `rightsdesk serve`.
-    pub enabled: bool,
     /// Attempts before a notification is marked failed.
     pub max_attempts: u32,
     /// The first retry waits this long; each next one twice as long.
@@ -126,14 +124,29 @@ pub struct OutboxConfig {
 impl Default for OutboxConfig {
     fn default() -> Self {
         Self {
-            enabled: true,
             max_attempts: 10,
             backoff_base_secs: 30,
             backoff_max_secs: 3_600,
             poll_interval_ms: 1_000,
-            batch_size: 20,
+            batch_size: 100,
             lease_secs: 120,
         }
+    }
+}
+
+/// `[worker]`: background work.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Run the background work inside `rightsdesk serve`: the outbox sender and the
+    /// expiry of unverified requests. Several instances on one PostgreSQL may all run
+    /// it; each piece of work is claimed or guarded so it happens once.
+    pub in_process: bool,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self { in_process: true }
     }
 }
 
@@ -144,6 +157,7 @@ pub struct CoreConfig {
     pub bootstrap: BootstrapConfig,
     pub verification: VerificationConfig,
     pub outbox: OutboxConfig,
+    pub worker: WorkerConfig,
     pub mail: rightsdesk_mail::MailConfig,
     pub company: rightsdesk_mail::CompanyConfig,
 }
@@ -192,6 +206,9 @@ impl CoreConfig {
         if !(v.link_base_url.starts_with("http://") || v.link_base_url.starts_with("https://")) {
             problems
                 .push("verification.link_base_url: must start with http:// or https://".to_owned());
+        }
+        if v.expire_after_days == 0 {
+            problems.push("verification.expire_after_days: must be at least 1".to_owned());
         }
         let o = &self.outbox;
         if o.max_attempts == 0 || o.batch_size == 0 || o.poll_interval_ms == 0 || o.lease_secs == 0

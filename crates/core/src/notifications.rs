@@ -120,6 +120,9 @@ impl DeliveryReport {
     }
 }
 
+/// How long a woken sender waits for more notices before its pass.
+const LINGER: Duration = Duration::from_millis(100);
+
 /// The language of notices to officers (they have no language setting yet).
 const OFFICER_LANGUAGE: &str = "zh-CN";
 
@@ -339,26 +342,31 @@ impl Services {
         }
     }
 
-    /// Runs delivery passes until `stop`: at once when something was written, otherwise
-    /// every `outbox.poll_interval_ms`. Errors (the database is down) are logged and the
-    /// sender tries again later.
+    /// Runs delivery passes until `stop`. A full batch is followed at once by the next
+    /// pass. Otherwise the sender waits to be woken by a writer of this process (then
+    /// lingers `LINGER` so that one pass carries the notices of many filings rather than
+    /// one transaction pair per filing), or `outbox.poll_interval_ms` for rows written
+    /// elsewhere. Errors (the database is down) are logged and tried again later.
     pub async fn run_outbox(self, stop: CancellationToken) {
         let idle = Duration::from_millis(self.config().outbox.poll_interval_ms);
+        let full = self.config().outbox.batch_size as usize;
         tracing::info!("outbox sender started");
         while !stop.is_cancelled() {
-            let busy = match self.deliver_notifications().await {
-                Ok(report) => report.claimed() > 0,
+            let claimed = match self.deliver_notifications().await {
+                Ok(report) => report.claimed(),
                 Err(e) => {
                     tracing::warn!(error = %e, "outbox pass failed");
-                    false
+                    0
                 }
             };
-            if busy {
+            if claimed >= full {
                 continue;
             }
             tokio::select! {
                 _ = stop.cancelled() => break,
-                _ = self.inner.outbox_wake.notified() => {}
+                _ = self.inner.outbox_wake.notified() => {
+                    tokio::time::sleep(LINGER.min(idle)).await;
+                }
                 _ = tokio::time::sleep(idle) => {}
             }
         }

@@ -440,6 +440,15 @@ pub(crate) struct ActionInput {
 }
 
 impl ActionInput {
+    /// An action the service takes on its own, with no inputs.
+    pub(crate) fn system() -> Self {
+        Self {
+            data: serde_json::Map::new(),
+            assignee: None,
+            verification: None,
+        }
+    }
+
     /// Verification by the requester: `method` (`email_code`, `sms_link`, …) redeeming
     /// challenge `id`.
     pub(crate) fn verification(method: &str, id: Uuid) -> Self {

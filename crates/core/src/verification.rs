@@ -377,6 +377,60 @@ impl Services {
     }
 }
 
+/// Requests expired per pass; the next pass takes the rest.
+const EXPIRE_BATCH: u64 = 100;
+
+impl Services {
+    /// Expires the requests whose requester has not verified within
+    /// `verification.expire_after_days` of receipt; each gets an `expired` event and a
+    /// notice. Returns how many it expired. Safe to run from several instances at once:
+    /// a request another instance expired first is skipped.
+    pub async fn expire_unverified(&self) -> Result<usize, Error> {
+        let days = i64::from(self.config().verification.expire_after_days);
+        let cutoff = self.now() - TimeDelta::days(days);
+        let mut expired = 0;
+        loop {
+            let ids = requests::in_state_received_before(
+                self.db().conn(),
+                State::AwaitingVerification.as_str(),
+                cutoff,
+                EXPIRE_BATCH,
+            )
+            .await?;
+            let batch = ids.len();
+            for id in ids {
+                match self
+                    .transition(id, Action::Expire, Actor::System, ActionInput::system())
+                    .await
+                {
+                    Ok(row) => {
+                        expired += 1;
+                        tracing::info!(rights_request_id = %id, reference = %row.reference, "unverified request expired");
+                    }
+                    Err(e) if e.code == ErrorCode::IllegalTransition => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if (batch as u64) < EXPIRE_BATCH {
+                return Ok(expired);
+            }
+        }
+    }
+
+    /// Runs `expire_unverified` every minute until `stop`.
+    pub async fn run_expiry(self, stop: tokio_util::sync::CancellationToken) {
+        while !stop.is_cancelled() {
+            if let Err(e) = self.expire_unverified().await {
+                tracing::warn!(error = %e, "expiring unverified requests failed");
+            }
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+            }
+        }
+    }
+}
+
 fn invalid_code(attempts_left: i32) -> Error {
     Error::new(
         ErrorCode::VerificationCodeInvalid,

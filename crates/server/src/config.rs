@@ -9,6 +9,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use rightsdesk_api::ApiConfig;
 use rightsdesk_core::config::{
     BootstrapConfig, CoreConfig, DeadlinesConfig, OutboxConfig, SecurityConfig, VerificationConfig,
+    WorkerConfig,
 };
 use rightsdesk_mail::{CompanyConfig, MailConfig};
 use rightsdesk_store::DatabaseConfig;
@@ -44,6 +45,7 @@ pub struct Config {
     pub bootstrap: BootstrapConfig,
     pub verification: VerificationConfig,
     pub outbox: OutboxConfig,
+    pub worker: WorkerConfig,
     pub mail: MailConfig,
     pub company: CompanyConfig,
 }
@@ -114,6 +116,7 @@ impl Config {
             bootstrap: self.bootstrap.clone(),
             verification: self.verification.clone(),
             outbox: self.outbox.clone(),
+            worker: self.worker.clone(),
             mail: self.mail.clone(),
             company: self.company.clone(),
         }

@@ -21,8 +21,8 @@ pub struct Application {
     port: u16,
     server: Server,
     services: Services,
-    /// Whether `run_until_stopped` also runs the outbox sender (`outbox.enabled`).
-    sender: bool,
+    /// Whether `run_until_stopped` also runs the background work (`worker.in_process`).
+    background: bool,
 }
 
 impl Application {
@@ -67,7 +67,7 @@ impl Application {
             port,
             server,
             services,
-            sender: config.outbox.enabled,
+            background: config.worker.in_process,
         })
     }
 
@@ -84,17 +84,20 @@ impl Application {
     }
 
     /// Serves until SIGINT/SIGTERM (or `handle().stop()`), finishing in-flight requests,
-    /// with the outbox sender running beside it unless switched off. The sender stops
-    /// after the server, between two messages.
+    /// with the background work (the outbox sender, the expiry of unverified requests)
+    /// beside it unless `worker.in_process` is off. It stops after the server.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let stop = tokio_util::sync::CancellationToken::new();
         let sender = self
-            .sender
+            .background
             .then(|| tokio::spawn(self.services.clone().run_outbox(stop.clone())));
+        let expiry = self
+            .background
+            .then(|| tokio::spawn(self.services.clone().run_expiry(stop.clone())));
         let served = self.server.await;
         stop.cancel();
-        if let Some(sender) = sender {
-            let _ = sender.await;
+        for task in [sender, expiry].into_iter().flatten() {
+            let _ = task.await;
         }
         served
     }

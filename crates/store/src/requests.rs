@@ -67,6 +67,25 @@ pub async fn find(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<Model>
     Ok(Entity::find_by_id(id).one(conn).await?)
 }
 
+/// Ids of requests in `state` received before `cutoff`, oldest first, at most `limit`.
+pub async fn in_state_received_before(
+    conn: &impl ConnectionTrait,
+    state: &str,
+    cutoff: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<Uuid>, StoreError> {
+    Ok(Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(Column::State.eq(state))
+        .filter(Column::ReceivedAt.lt(cutoff))
+        .order_by_asc(Column::ReceivedAt)
+        .limit(limit)
+        .into_tuple::<Uuid>()
+        .all(conn)
+        .await?)
+}
+
 pub async fn find_by_reference(
     conn: &impl ConnectionTrait,
     reference: &str,
