@@ -609,7 +609,8 @@ pub fn render_generated(opts: &Options, m: &Machine, results: &[BackendResult]) 
          permutation, with the service's stored key) and the year counters set past them; kinds, \
          channels and languages varied; 85 % of the requests received in the last 15 days open, 15 % of those \
          15–60 days old and 0.3 % of older ones (stuck, long overdue); open states received, awaiting_verification \
-         (unassigned), verified, in_progress, awaiting_requester, reopened (assigned); closed states completed, \
+         (unassigned; none older than the 30 days after which the service expires them), verified, in_progress, \
+         awaiting_requester, reopened (assigned); closed states completed, \
          rejected, withdrawn, expired; due date = local date of receipt + 15 days. Each filter is checked once \
          through the API (200, ≤ 50 items, ordered by due date and id), then measured at 1 client for {} rounds of \
          {} s, the filters alternating within each round; the cursor variants cycle through the `next_cursor` of \

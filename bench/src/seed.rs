@@ -101,6 +101,9 @@ const CHANNELS: &[(&str, f64)] = &[
     ("in_person", 0.03),
 ];
 
+/// `verification.expire_after_days` at its default.
+const EXPIRE_AFTER_DAYS: f64 = 30.0;
+
 const OPEN_STATES: &[(&str, f64)] = &[
     ("received", 0.20),
     ("awaiting_verification", 0.15),
@@ -259,7 +262,12 @@ impl Iterator for Generator {
         let phone = (contact >= 0.85)
             .then(|| format!("+86{}{:09}", 13 + r.below(7), r.below(1_000_000_000)));
         let (state, assignee, closed_at, event_seq) = if is_open {
-            let state = r.pick(OPEN_STATES);
+            let mut state = r.pick(OPEN_STATES);
+            if state == "awaiting_verification" && age_days >= EXPIRE_AFTER_DAYS {
+                // The service expires requests left unverified this long; the ones still
+                // open from then had been verified.
+                state = "verified";
+            }
             let seq = match state {
                 "received" => 1,
                 "awaiting_verification" => 2,

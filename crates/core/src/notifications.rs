@@ -302,22 +302,16 @@ impl Services {
     }
 
     async fn deliver_one(&self, row: notifications::Model) -> Result<(), SendError> {
-        let template = Template::parse(&row.template)
-            .ok_or_else(|| SendError::Permanent(format!("unknown template {}", row.template)))?;
-        let mut context = row.params.clone();
-        if let Some(sealed) = &row.sealed {
-            let secret = self
-                .unseal(row.id, sealed)
-                .map_err(|_| SendError::Permanent("cannot decrypt the sealed values".to_owned()))?;
-            merge(&mut context, secret);
-        }
-        let company = serde_json::to_value(&self.config().company).unwrap_or(Value::Null);
-        merge(&mut context, json!({ "company": company }));
-        let rendered = self
-            .inner
-            .templates
-            .render(template, &row.language, &context)
-            .map_err(|e| SendError::Permanent(e.to_string()))?;
+        // Decrypting and rendering are CPU work: off the async threads, where they
+        // would hold up filings while a large batch is rendered.
+        let services = self.clone();
+        let (row, rendered) = tokio::task::spawn_blocking(move || {
+            let rendered = services.render(&row);
+            (row, rendered)
+        })
+        .await
+        .map_err(|e| SendError::Transient(format!("rendering: {e}")))?;
+        let rendered = rendered?;
         match row.channel.as_str() {
             "email" => {
                 let email = Email {
@@ -325,7 +319,7 @@ impl Services {
                     rendered,
                     message_id: format!("{}@{}", row.id, self.inner.mailer.message_id_domain()),
                 };
-                self.inner.mailer.send(&email).await
+                self.inner.mailer.send(email).await
             }
             // The development SMS provider: the message's subject line, which every
             // template keeps short, written beside the mail. The HTTP gateway comes next.
@@ -340,6 +334,26 @@ impl Services {
             }
             other => Err(SendError::Permanent(format!("unknown channel {other}"))),
         }
+    }
+
+    /// The message of `row`: its values, its sealed secrets and the company's details
+    /// through its template, in its language.
+    fn render(&self, row: &notifications::Model) -> Result<rightsdesk_mail::Rendered, SendError> {
+        let template = Template::parse(&row.template)
+            .ok_or_else(|| SendError::Permanent(format!("unknown template {}", row.template)))?;
+        let mut context = row.params.clone();
+        if let Some(sealed) = &row.sealed {
+            let secret = self
+                .unseal(row.id, sealed)
+                .map_err(|_| SendError::Permanent("cannot decrypt the sealed values".to_owned()))?;
+            merge(&mut context, secret);
+        }
+        let company = serde_json::to_value(&self.config().company).unwrap_or(Value::Null);
+        merge(&mut context, json!({ "company": company }));
+        self.inner
+            .templates
+            .render(template, &row.language, &context)
+            .map_err(|e| SendError::Permanent(e.to_string()))
     }
 
     /// Runs delivery passes until `stop`. A full batch is followed at once by the next

@@ -89,44 +89,61 @@ impl Mailer {
     }
 
     /// Sends `email`. A folder transport writes `<message id>.eml` once: a second send of
-    /// the same message finds the file and does nothing.
-    pub async fn send(&self, email: &Email) -> Result<(), SendError> {
-        let to: Mailbox = email
-            .to
-            .parse()
-            .map_err(|e| SendError::Permanent(format!("invalid recipient address: {e}")))?;
-        let message = Message::builder()
-            .from(self.from.clone())
-            .to(to)
-            .subject(email.rendered.subject.clone())
-            .message_id(Some(format!("<{}>", email.message_id)))
-            .raw_header(header::HeaderValue::new(
-                header::HeaderName::new_from_ascii_str("Auto-Submitted"),
-                "auto-generated".to_owned(),
-            ))
-            .multipart(MultiPart::alternative_plain_html(
-                email.rendered.text.clone(),
-                email.rendered.html.clone(),
-            ))
-            .map_err(|e| SendError::Permanent(format!("cannot build the message: {e}")))?;
+    /// the same message finds the file and does nothing. Building the MIME message and
+    /// writing the file happen on the blocking pool.
+    pub async fn send(&self, email: Email) -> Result<(), SendError> {
         match &self.transport {
-            Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|e| {
-                if e.is_permanent() {
-                    SendError::Permanent(e.to_string())
-                } else {
-                    SendError::Transient(e.to_string())
-                }
-            }),
-            Transport::Folder(dir) => write_eml(dir, &email.message_id, message.formatted()).await,
+            Transport::Smtp(smtp) => {
+                let message = self.build(&email)?;
+                smtp.send(message).await.map(|_| ()).map_err(|e| {
+                    if e.is_permanent() {
+                        SendError::Permanent(e.to_string())
+                    } else {
+                        SendError::Transient(e.to_string())
+                    }
+                })
+            }
+            Transport::Folder(dir) => {
+                let dir = dir.clone();
+                let from = self.from.clone();
+                tokio::task::spawn_blocking(move || {
+                    let message = build(&from, &email)?;
+                    write_eml(&dir, &email.message_id, &message.formatted())
+                })
+                .await
+                .map_err(|e| SendError::Transient(format!("writing the message: {e}")))?
+            }
         }
+    }
+
+    fn build(&self, email: &Email) -> Result<Message, SendError> {
+        build(&self.from, email)
     }
 }
 
-async fn write_eml(
-    dir: &std::path::Path,
-    message_id: &str,
-    bytes: Vec<u8>,
-) -> Result<(), SendError> {
+fn build(from: &Mailbox, email: &Email) -> Result<Message, SendError> {
+    let to: Mailbox = email
+        .to
+        .parse()
+        .map_err(|e| SendError::Permanent(format!("invalid recipient address: {e}")))?;
+    Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(email.rendered.subject.clone())
+        .message_id(Some(format!("<{}>", email.message_id)))
+        .raw_header(header::HeaderValue::new(
+            header::HeaderName::new_from_ascii_str("Auto-Submitted"),
+            "auto-generated".to_owned(),
+        ))
+        .multipart(MultiPart::alternative_plain_html(
+            email.rendered.text.clone(),
+            email.rendered.html.clone(),
+        ))
+        .map_err(|e| SendError::Permanent(format!("cannot build the message: {e}")))
+}
+
+/// Writes the file (blocking; called on the blocking pool).
+fn write_eml(dir: &std::path::Path, message_id: &str, bytes: &[u8]) -> Result<(), SendError> {
     let name: String = message_id
         .chars()
         .map(|c| {
@@ -137,21 +154,14 @@ async fn write_eml(
             }
         })
         .collect();
-    let dir = dir.to_path_buf();
-    // One trip to the blocking pool for the whole file, not one per call.
-    tokio::task::spawn_blocking(move || {
-        let path = dir.join(format!("{name}.eml"));
-        if path.exists() {
-            return Ok(());
-        }
-        let io =
-            |e: std::io::Error| SendError::Transient(format!("writing to {}: {e}", dir.display()));
-        std::fs::create_dir_all(&dir).map_err(io)?;
-        // Written whole, then renamed: a reader never sees half a message.
-        let tmp = dir.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, bytes).map_err(io)?;
-        std::fs::rename(&tmp, &path).map_err(io)
-    })
-    .await
-    .map_err(|e| SendError::Transient(format!("writing the message: {e}")))?
+    let path = dir.join(format!("{name}.eml"));
+    if path.exists() {
+        return Ok(());
+    }
+    let io = |e: std::io::Error| SendError::Transient(format!("writing to {}: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    // Written whole, then renamed: a reader never sees half a message.
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes).map_err(io)?;
+    std::fs::rename(&tmp, &path).map_err(io)
 }
