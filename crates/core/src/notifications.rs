@@ -12,6 +12,7 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use chrono::{DateTime, TimeDelta, Utc};
+use futures_util::StreamExt;
 use rand::RngCore;
 use rightsdesk_domain::deadlines::RulePack;
 use rightsdesk_domain::lifecycle::Action;
@@ -119,6 +120,9 @@ impl DeliveryReport {
         self.sent + self.retried + self.failed
     }
 }
+
+/// Messages of one pass in flight at a time (the SMTP pool also bounds connections).
+const SEND_CONCURRENCY: usize = 4;
 
 /// How long a woken sender waits for more notices before its pass.
 const LINGER: Duration = Duration::from_millis(100);
@@ -261,13 +265,34 @@ impl Services {
                 notifications::claim_due(self.db().conn(), now, lease, limit).await?
             }
         };
-        // Delivered side by side (the SMTP pool bounds the connections), then every
-        // outcome is recorded in one transaction.
-        let outcomes = futures_util::future::join_all(claimed.into_iter().map(|row| async move {
-            let (id, template, attempts) = (row.id, row.template.clone(), row.attempts);
-            (id, template, attempts, self.deliver_one(row).await)
-        }))
-        .await;
+        // Rendering is CPU work: the whole batch on one blocking thread, so that neither
+        // the async threads nor a hundred blocking threads at once crowd out filings on
+        // a small machine. Then at most `SEND_CONCURRENCY` messages are in flight, and
+        // every outcome is recorded in one transaction.
+        let services = self.clone();
+        let rendered = tokio::task::spawn_blocking(move || {
+            claimed
+                .into_iter()
+                .map(|row| {
+                    let rendered = services.render(&row);
+                    (row, rendered)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|_| Error::internal())?;
+        let outcomes: Vec<_> = futures_util::stream::iter(rendered)
+            .map(|(row, rendered)| async move {
+                let (id, template, attempts) = (row.id, row.template.clone(), row.attempts);
+                let outcome = match rendered {
+                    Ok(rendered) => self.deliver_one(row, rendered).await,
+                    Err(e) => Err(e),
+                };
+                (id, template, attempts, outcome)
+            })
+            .buffer_unordered(SEND_CONCURRENCY)
+            .collect()
+            .await;
         let now = self.now();
         let mut report = DeliveryReport::default();
         let mut sent = Vec::new();
@@ -301,17 +326,11 @@ impl Services {
         Ok(report)
     }
 
-    async fn deliver_one(&self, row: notifications::Model) -> Result<(), SendError> {
-        // Decrypting and rendering are CPU work: off the async threads, where they
-        // would hold up filings while a large batch is rendered.
-        let services = self.clone();
-        let (row, rendered) = tokio::task::spawn_blocking(move || {
-            let rendered = services.render(&row);
-            (row, rendered)
-        })
-        .await
-        .map_err(|e| SendError::Transient(format!("rendering: {e}")))?;
-        let rendered = rendered?;
+    async fn deliver_one(
+        &self,
+        row: notifications::Model,
+        rendered: rightsdesk_mail::Rendered,
+    ) -> Result<(), SendError> {
         match row.channel.as_str() {
             "email" => {
                 let email = Email {
