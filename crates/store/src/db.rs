@@ -101,6 +101,19 @@ impl WriteTx {
     pub fn conn(&self) -> &DatabaseTransaction {
         &self.tx
     }
+
+    /// PostgreSQL: this transaction's commit does not wait for its WAL to reach the disk
+    /// (`synchronous_commit = off`), so it does not queue behind other commits' flushes.
+    /// A crash of the database server may lose it (never half of it). Only for work that
+    /// is safe to lose and redo. SQLite: nothing changes.
+    pub async fn relax_durability(&self) -> Result<(), StoreError> {
+        if self.tx.get_database_backend() == DbBackend::Postgres {
+            self.tx
+                .execute_unprepared("SET LOCAL synchronous_commit = off")
+                .await?;
+        }
+        Ok(())
+    }
 }
 
 impl std::ops::Deref for WriteTx {
