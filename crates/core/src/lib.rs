@@ -40,6 +40,8 @@ struct Inner {
     keys: Keys,
     references: references::References,
     templates: rightsdesk_mail::Templates,
+    /// `{"company": …}` for every template, from `[company]`.
+    company_context: serde_json::Value,
     mailer: rightsdesk_mail::Mailer,
     /// Woken when notifications are written, so the sender need not wait for its poll.
     outbox_wake: tokio::sync::Notify,
@@ -49,8 +51,8 @@ struct Keys {
     token_encoding: EncodingKey,
     token_decoding: DecodingKey,
     requester_token_key: Vec<u8>,
-    /// AES-256-GCM key for the secrets an outbox row carries until it is sent.
-    outbox_key: Vec<u8>,
+    /// Seals the secrets an outbox row carries until it is sent (AES-256-GCM).
+    outbox_cipher: aes_gcm::Aes256Gcm,
     /// HMAC key for verification codes and links.
     verification_key: Vec<u8>,
 }
@@ -89,10 +91,12 @@ impl Services {
                     token_encoding: EncodingKey::from_secret(&token_secret).map_err(key_error)?,
                     token_decoding: DecodingKey::from_secret(&token_secret).map_err(key_error)?,
                     requester_token_key: requester_key,
-                    outbox_key,
+                    outbox_cipher: aes_gcm::KeyInit::new_from_slice(&outbox_key)
+                        .map_err(|_| Error::internal())?,
                     verification_key,
                 },
                 templates,
+                company_context: serde_json::json!({ "company": config.company }),
                 mailer,
                 outbox_wake: tokio::sync::Notify::new(),
                 references: references::References::new(&reference_key),

@@ -8,8 +8,8 @@
 
 use std::time::Duration;
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
+use aes_gcm::Nonce;
+use aes_gcm::aead::{Aead, Payload};
 use base64::Engine;
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::StreamExt;
@@ -204,8 +204,20 @@ impl Services {
         }])
     }
 
-    /// The outbox row for `notice`, or `None` when it has nowhere to go.
-    pub(crate) fn outbox_row(
+    /// The outbox rows for `notices`; a notice with nowhere to go has none.
+    pub(crate) fn outbox_rows(
+        &self,
+        notices: impl IntoIterator<Item = Notice>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<notifications::Model>, Error> {
+        let mut rows = Vec::new();
+        for notice in notices {
+            rows.extend(self.outbox_row(notice, now)?);
+        }
+        Ok(rows)
+    }
+
+    fn outbox_row(
         &self,
         notice: Notice,
         now: DateTime<Utc>,
@@ -336,16 +348,12 @@ impl Services {
                 };
                 self.inner.mailer.send(email).await
             }
-            // The development SMS provider: the message's subject line, which every
-            // template keeps short, written beside the mail. The HTTP gateway comes next.
+            // A text message carries the subject line, which every template keeps short.
             "sms" => {
-                write_sms(
-                    &self.config().mail.folder,
-                    row.id,
-                    &row.recipient,
-                    &rendered.subject,
-                )
-                .await
+                self.inner
+                    .mailer
+                    .send_sms(&row.id.to_string(), &row.recipient, &rendered.subject)
+                    .await
             }
             other => Err(SendError::Permanent(format!("unknown channel {other}"))),
         }
@@ -363,8 +371,7 @@ impl Services {
                 .map_err(|_| SendError::Permanent("cannot decrypt the sealed values".to_owned()))?;
             merge(&mut context, secret);
         }
-        let company = serde_json::to_value(&self.config().company).unwrap_or(Value::Null);
-        merge(&mut context, json!({ "company": company }));
+        merge(&mut context, self.inner.company_context.clone());
         self.inner
             .templates
             .render(template, &row.language, &context)
@@ -404,8 +411,7 @@ impl Services {
 
     /// `id` is bound into the ciphertext, so a sealed value cannot be moved to another row.
     fn seal(&self, id: Uuid, value: &Value) -> Result<String, Error> {
-        let cipher = Aes256Gcm::new_from_slice(&self.inner.keys.outbox_key)
-            .map_err(|_| Error::internal())?;
+        let cipher = &self.inner.keys.outbox_cipher;
         let mut nonce = [0u8; 12];
         rand::rng().fill_bytes(&mut nonce);
         let plain = serde_json::to_vec(value).map_err(|_| Error::internal())?;
@@ -430,9 +436,10 @@ impl Services {
         if bytes.len() < 12 {
             return Err(Error::internal());
         }
-        let cipher = Aes256Gcm::new_from_slice(&self.inner.keys.outbox_key)
-            .map_err(|_| Error::internal())?;
-        let plain = cipher
+        let plain = self
+            .inner
+            .keys
+            .outbox_cipher
             .decrypt(
                 Nonce::from_slice(&bytes[..12]),
                 Payload {
@@ -458,23 +465,6 @@ fn merge(into: &mut Value, from: Value) {
     if let (Some(into), Value::Object(from)) = (into.as_object_mut(), from) {
         into.extend(from);
     }
-}
-
-async fn write_sms(
-    folder: &std::path::Path,
-    id: Uuid,
-    to: &str,
-    text: &str,
-) -> Result<(), SendError> {
-    let dir = folder.join("sms");
-    let io = |e: std::io::Error| SendError::Transient(format!("writing to {}: {e}", dir.display()));
-    tokio::fs::create_dir_all(&dir).await.map_err(io)?;
-    let body = serde_json::to_vec_pretty(&json!({ "to": to, "text": text })).unwrap_or_default();
-    let tmp = dir.join(format!(".{id}.tmp"));
-    tokio::fs::write(&tmp, body).await.map_err(io)?;
-    tokio::fs::rename(&tmp, dir.join(format!("{id}.json")))
-        .await
-        .map_err(io)
 }
 
 #[cfg(test)]

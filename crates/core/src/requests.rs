@@ -800,13 +800,9 @@ impl Services {
             },
             self.code_notice(&request, &challenge),
         ];
-        let mut outbox = Vec::new();
-        for notice in notices {
-            outbox.extend(
-                self.outbox_row(notice, now)
-                    .map_err(|e| StoreError::Config(e.message))?,
-            );
-        }
+        let outbox = self
+            .outbox_rows(notices, now)
+            .map_err(|e| StoreError::Config(e.message))?;
         self.filings()
             .commit(FilingRows {
                 request,
@@ -1170,13 +1166,10 @@ impl Services {
                 Err(e) if e.is_unique_violation() => continue,
                 Err(e) => return Err(e.into()),
             }
-            let mut outbox = Vec::new();
-            for notice in self
+            let notices = self
                 .transition_notices(&*tx, action, &row, &data, new_head.seq)
-                .await?
-            {
-                outbox.extend(self.outbox_row(notice, now)?);
-            }
+                .await?;
+            let outbox = self.outbox_rows(notices, now)?;
             let notify = !outbox.is_empty();
             notifications::insert_many(&*tx, outbox).await?;
             tx.commit().await?;
@@ -1226,36 +1219,14 @@ impl Services {
                 body: text.clone(),
                 created_at: now,
             };
-            let (event, head) = events::build(
-                id,
-                &Head {
-                    seq: row.event_seq,
-                    hash: row.head_hash.clone(),
-                },
-                NewEvent {
-                    at: now,
-                    actor: Actor::Officer { id: officer.id }.to_stored(),
-                    event_type: "comment_added".to_owned(),
-                    data: json!({ "comment_id": comment.id }),
-                },
-            );
-            match requests::update(
-                &*tx,
-                id,
-                row.event_seq,
-                Change::default(),
-                head.seq,
-                &head.hash,
-                now,
-            )
-            .await
-            {
+            let actor = Actor::Officer { id: officer.id };
+            let data = json!({ "comment_id": comment.id });
+            match append_event(&*tx, &row, actor, "comment_added", data, now).await {
                 Ok(()) => {}
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }
             comments::insert(&*tx, comment.clone()).await?;
-            events::insert(&*tx, event).await?;
             tx.commit().await?;
             return Ok(CommentView {
                 id: comment.id,
@@ -1266,6 +1237,44 @@ impl Services {
         }
         Err(StoreError::Conflict.into())
     }
+}
+
+/// Appends to `row`'s chain an event that changes none of its fields (a comment, a
+/// resent code) and moves the chain head. `Conflict` when the request changed since
+/// `row` was read, so that the caller can read it again and retry.
+pub(crate) async fn append_event(
+    conn: &impl rightsdesk_store::ConnectionTrait,
+    row: &requests::Model,
+    actor: Actor,
+    event_type: &str,
+    data: Value,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let head = Head {
+        seq: row.event_seq,
+        hash: row.head_hash.clone(),
+    };
+    let (event, head) = events::build(
+        row.id,
+        &head,
+        NewEvent {
+            at: now,
+            actor: actor.to_stored(),
+            event_type: event_type.to_owned(),
+            data,
+        },
+    );
+    requests::update(
+        conn,
+        row.id,
+        row.event_seq,
+        Change::default(),
+        head.seq,
+        &head.hash,
+        now,
+    )
+    .await?;
+    events::insert(conn, event).await
 }
 
 /// The subject whose identifiers match the requester's, created when none does.

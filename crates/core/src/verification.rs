@@ -12,7 +12,6 @@ use rand::Rng;
 use rightsdesk_domain::lifecycle::{Action, Actor, State};
 use rightsdesk_domain::validation::ValidationErrors;
 use rightsdesk_mail::Template;
-use rightsdesk_store::events::{self, Head, NewEvent};
 use rightsdesk_store::{StoreError, notifications, requests, verifications};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -20,7 +19,7 @@ use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::notifications::{Notice, Recipient, request_params};
-use crate::requests::{ActionInput, RequesterView, pack_of, parse_stored};
+use crate::requests::{ActionInput, RequesterView, append_event, pack_of, parse_stored};
 use crate::{Error, ErrorCode, Services};
 
 /// A new challenge and what the requester is sent.
@@ -272,7 +271,7 @@ impl Services {
         };
         let challenge = self.new_challenge(id, channel, now);
         let notice = self.code_notice(&row, &challenge);
-        let outbox = self.outbox_row(notice, now)?;
+        let outbox = self.outbox_rows([notice], now)?;
         self.record_resend(&row, &challenge, outbox, now).await?;
         self.outbox_written();
         Ok(CodeSent {
@@ -330,7 +329,7 @@ impl Services {
         &self,
         row: &requests::Model,
         challenge: &Challenge,
-        outbox: Option<rightsdesk_store::notifications::Model>,
+        outbox: Vec<rightsdesk_store::notifications::Model>,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
         for _ in 0..crate::requests::ATTEMPTS {
@@ -338,26 +337,16 @@ impl Services {
             let current = requests::find(&*tx, row.id)
                 .await?
                 .ok_or_else(Error::not_found)?;
-            let (event, head) = events::build(
-                row.id,
-                &Head {
-                    seq: current.event_seq,
-                    hash: current.head_hash.clone(),
-                },
-                NewEvent {
-                    at: now,
-                    actor: Actor::Requester.to_stored(),
-                    event_type: "verification_code_sent".to_owned(),
-                    data: json!({ "channel": challenge.row.channel, "verification_id": challenge.row.id }),
-                },
-            );
-            match requests::update(
+            let data = json!({
+                "channel": challenge.row.channel,
+                "verification_id": challenge.row.id,
+            });
+            match append_event(
                 &*tx,
-                row.id,
-                current.event_seq,
-                requests::Change::default(),
-                head.seq,
-                &head.hash,
+                &current,
+                Actor::Requester,
+                "verification_code_sent",
+                data,
                 now,
             )
             .await
@@ -366,10 +355,9 @@ impl Services {
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }
-            events::insert(&*tx, event).await?;
             verifications::supersede_pending(&*tx, row.id).await?;
             verifications::insert_many(&*tx, vec![challenge.row.clone()]).await?;
-            notifications::insert_many(&*tx, outbox.clone().into_iter().collect()).await?;
+            notifications::insert_many(&*tx, outbox.clone()).await?;
             tx.commit().await?;
             return Ok(());
         }

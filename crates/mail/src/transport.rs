@@ -40,6 +40,9 @@ enum Transport {
 pub struct Mailer {
     from: Mailbox,
     transport: Transport,
+    /// The development SMS provider's folder (`<mail.folder>/sms`); the HTTP gateway
+    /// comes later.
+    sms_folder: PathBuf,
 }
 
 impl std::fmt::Debug for Mailer {
@@ -80,7 +83,11 @@ impl Mailer {
                 Transport::Smtp(builder.build())
             }
         };
-        Ok(Self { from, transport })
+        Ok(Self {
+            from,
+            transport,
+            sms_folder: config.folder.join("sms"),
+        })
     }
 
     /// The domain `Message-ID`s are made in: the `From:` address's.
@@ -108,12 +115,28 @@ impl Mailer {
                 let from = self.from.clone();
                 tokio::task::spawn_blocking(move || {
                     let message = build(&from, &email)?;
-                    write_eml(&dir, &email.message_id, &message.formatted())
+                    write_once(
+                        &dir,
+                        &format!("{}.eml", file_stem(&email.message_id)),
+                        &message.formatted(),
+                    )
                 })
                 .await
                 .map_err(|e| SendError::Transient(format!("writing the message: {e}")))?
             }
         }
+    }
+
+    /// Sends a text message through the development provider: `<id>.json` with
+    /// `{"to", "text"}` in the SMS folder, written once.
+    pub async fn send_sms(&self, id: &str, to: &str, text: &str) -> Result<(), SendError> {
+        let body = serde_json::to_vec_pretty(&serde_json::json!({ "to": to, "text": text }))
+            .map_err(|e| SendError::Permanent(e.to_string()))?;
+        let dir = self.sms_folder.clone();
+        let name = format!("{}.json", file_stem(id));
+        tokio::task::spawn_blocking(move || write_once(&dir, &name, &body))
+            .await
+            .map_err(|e| SendError::Transient(format!("writing the message: {e}")))?
     }
 
     fn build(&self, email: &Email) -> Result<Message, SendError> {
@@ -142,10 +165,9 @@ fn build(from: &Mailbox, email: &Email) -> Result<Message, SendError> {
         .map_err(|e| SendError::Permanent(format!("cannot build the message: {e}")))
 }
 
-/// Writes the file (blocking; called on the blocking pool).
-fn write_eml(dir: &std::path::Path, message_id: &str, bytes: &[u8]) -> Result<(), SendError> {
-    let name: String = message_id
-        .chars()
+/// `id` made safe as a file name.
+fn file_stem(id: &str) -> String {
+    id.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
                 c
@@ -153,14 +175,19 @@ fn write_eml(dir: &std::path::Path, message_id: &str, bytes: &[u8]) -> Result<()
                 '_'
             }
         })
-        .collect();
-    let path = dir.join(format!("{name}.eml"));
+        .collect()
+}
+
+/// Writes `dir/name` unless it exists, whole then renamed, so that a reader never sees
+/// half a message and a second send of the same message does nothing. Blocking: called
+/// on the blocking pool.
+fn write_once(dir: &std::path::Path, name: &str, bytes: &[u8]) -> Result<(), SendError> {
+    let path = dir.join(name);
     if path.exists() {
         return Ok(());
     }
     let io = |e: std::io::Error| SendError::Transient(format!("writing to {}: {e}", dir.display()));
     std::fs::create_dir_all(dir).map_err(io)?;
-    // Written whole, then renamed: a reader never sees half a message.
     let tmp = dir.join(format!(".{name}.tmp"));
     std::fs::write(&tmp, bytes).map_err(io)?;
     std::fs::rename(&tmp, &path).map_err(io)
