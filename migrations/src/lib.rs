@@ -7,6 +7,7 @@ mod columns;
 mod m20261129_000001_foundation;
 mod m20261129_000002_reference_counters;
 mod m20261129_000003_notifications_and_verifications;
+mod m20261129_000004_evidence;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_foundation::Migration),
             Box::new(m20261129_000002_reference_counters::Migration),
             Box::new(m20261129_000003_notifications_and_verifications::Migration),
+            Box::new(m20261129_000004_evidence::Migration),
         ]
     }
 }

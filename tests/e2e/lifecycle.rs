@@ -46,6 +46,10 @@ const OFFICER_ACTIONS: &[&str] = &[
     "reopen",
 ];
 
+/// The review of an evidence file, legal in every open state (tests/e2e/evidence.rs
+/// takes them: they need a file).
+const EVIDENCE_ACTIONS: &[&str] = &["accept_evidence", "reject_evidence"];
+
 const INFO_MESSAGE: &str = "请提供您注册账号时使用的手机号";
 const SUMMARY: &str = "已通过邮件发送您的个人信息副本";
 const EXPLANATION: &str = "无法核实您的身份";
@@ -453,6 +457,12 @@ async fn allowed_actions_list_exactly_the_legal_moves_for_each_role() {
                 .iter()
                 .copied()
                 .filter(|a| expected_move(a, state).is_some() && (dpo || *a != "reject"))
+                .chain(
+                    EVIDENCE_ACTIONS
+                        .iter()
+                        .copied()
+                        .filter(|_| OPEN.contains(&state)),
+                )
                 .collect();
             expected.sort_unstable();
             assert_eq!(allowed, expected, "{state}, dpo: {dpo}");
@@ -477,7 +487,7 @@ async fn an_unknown_action_is_a_404_listing_the_actions() {
         .map(|a| a.as_str().expect("an action"))
         .collect();
     listed.sort_unstable();
-    let mut expected = OFFICER_ACTIONS.to_vec();
+    let mut expected = [OFFICER_ACTIONS, EVIDENCE_ACTIONS].concat();
     expected.sort_unstable();
     assert_eq!(listed, expected);
 }

@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod evidence;
 mod idempotency;
 mod lifecycle;
 mod notifications;

@@ -35,10 +35,7 @@ async fn file(app: &TestApp, email: &str, language: &str) -> Filed {
 
 /// The newest verification message sent to `to`.
 fn code_message(app: &TestApp, to: &str) -> Received {
-    app.outbox_messages()
-        .into_iter()
-        .rfind(|m| m.to == to && m.text.contains("/verify/"))
-        .unwrap_or_else(|| panic!("no verification message to {to}"))
+    app.verification_message(to)
 }
 
 async fn enter(app: &TestApp, f: &Filed, code: &str) -> Reply {

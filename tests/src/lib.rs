@@ -391,6 +391,14 @@ impl TestApp {
         mail::folder_messages(&self.config.mail.folder)
     }
 
+    /// The newest verification message (code and link) sent to `to`.
+    pub fn verification_message(&self, to: &str) -> mail::Received {
+        self.outbox_messages()
+            .into_iter()
+            .rfind(|m| m.to == to && m.text.contains("/verify/"))
+            .unwrap_or_else(|| panic!("no verification message to {to}"))
+    }
+
     /// Counts rows of `table` (for "nothing was stored" checks).
     pub async fn count(&self, table: &str) -> i64 {
         let conn = self.db.connect().await;

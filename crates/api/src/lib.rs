@@ -6,6 +6,7 @@ pub mod error;
 pub mod extract;
 mod middleware;
 pub mod routes;
+mod upload;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};

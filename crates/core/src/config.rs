@@ -134,6 +134,34 @@ impl Default for OutboxConfig {
     }
 }
 
+/// `[evidence]`: documents requesters upload (SPEC §2).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvidenceConfig {
+    /// The largest file accepted, in bytes.
+    pub max_bytes: u64,
+    /// The most files one request may hold.
+    pub max_files_per_request: u32,
+    /// Days after a request closes at which its evidence files are destroyed (their
+    /// record stays in the timeline).
+    pub retention_days: u32,
+    /// The AES-256-GCM key that encrypts evidence at rest: 32 bytes, base64. When unset,
+    /// a key is generated on first start and kept in the database, next to the data it
+    /// protects; set one (from a secret store) in production.
+    pub encryption_key: Option<String>,
+}
+
+impl Default for EvidenceConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: 10 * 1024 * 1024,
+            max_files_per_request: 10,
+            retention_days: 30,
+            encryption_key: None,
+        }
+    }
+}
+
 /// `[worker]`: background work.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -157,6 +185,7 @@ pub struct CoreConfig {
     pub bootstrap: BootstrapConfig,
     pub verification: VerificationConfig,
     pub outbox: OutboxConfig,
+    pub evidence: EvidenceConfig,
     pub worker: WorkerConfig,
     pub mail: rightsdesk_mail::MailConfig,
     pub company: rightsdesk_mail::CompanyConfig,
@@ -221,6 +250,23 @@ impl CoreConfig {
         if o.backoff_base_secs == 0 || o.backoff_max_secs < o.backoff_base_secs {
             problems.push(
                 "outbox.backoff_base_secs: must be above 0 and at most outbox.backoff_max_secs"
+                    .to_owned(),
+            );
+        }
+        let e = &self.evidence;
+        if !(1024..=100 * 1024 * 1024).contains(&e.max_bytes) {
+            problems.push("evidence.max_bytes: must be between 1024 and 104857600".to_owned());
+        }
+        if e.max_files_per_request == 0 || e.retention_days == 0 {
+            problems.push(
+                "evidence: max_files_per_request and retention_days must be at least 1".to_owned(),
+            );
+        }
+        if let Some(key) = &e.encryption_key
+            && crate::evidence::decode_key(key).is_none()
+        {
+            problems.push(
+                "evidence.encryption_key: must be 32 bytes, base64-encoded (openssl rand -base64 32)"
                     .to_owned(),
             );
         }

@@ -7,7 +7,9 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod evidence;
 mod group_commit;
+mod housekeeping;
 pub mod notifications;
 pub mod officers;
 mod references;
@@ -55,6 +57,8 @@ struct Keys {
     outbox_cipher: aes_gcm::Aes256Gcm,
     /// HMAC key for verification codes and links.
     verification_key: Vec<u8>,
+    /// Encrypts evidence files at rest.
+    evidence: evidence::EvidenceKey,
 }
 
 impl Services {
@@ -80,6 +84,20 @@ impl Services {
         let reference_key = secret(&db, "reference_key", &None, now).await?;
         let outbox_key = secret(&db, "outbox_key", &None, now).await?;
         let verification_key = secret(&db, "verification_key", &None, now).await?;
+        let evidence_key = match &config.evidence.encryption_key {
+            Some(key) => evidence::decode_key(key).ok_or_else(|| {
+                Error::new(
+                    ErrorCode::Internal,
+                    "evidence.encryption_key must be 32 bytes, base64",
+                )
+            })?,
+            None => {
+                tracing::warn!(
+                    "evidence.encryption_key is not set: evidence is encrypted with a key kept in the database"
+                );
+                secret(&db, "evidence_key", &None, now).await?
+            }
+        };
         let templates = rightsdesk_mail::Templates::load(config.mail.templates_dir.as_deref())
             .map_err(|e| Error::new(ErrorCode::Internal, format!("mail templates: {e}")))?;
         let mailer = rightsdesk_mail::Mailer::new(&config.mail)
@@ -94,6 +112,8 @@ impl Services {
                     outbox_cipher: aes_gcm::KeyInit::new_from_slice(&outbox_key)
                         .map_err(|_| Error::internal())?,
                     verification_key,
+                    evidence: evidence::EvidenceKey::new(&evidence_key)
+                        .ok_or_else(Error::internal)?,
                 },
                 templates,
                 company_context: serde_json::json!({ "company": config.company }),

@@ -164,6 +164,12 @@ impl Services {
                 Template::Rejected
             }
             Action::Withdraw => Template::Withdrawn,
+            Action::RejectEvidence => {
+                params["review_note"] = json!(text("reason"));
+                params["evidence_kind_label"] =
+                    json!(labels::evidence_kind(&text("evidence_kind"), &row.language));
+                Template::EvidenceRejected
+            }
             Action::Expire => {
                 params["expire_days"] = json!(self.config().verification.expire_after_days);
                 Template::Expired

@@ -272,6 +272,11 @@ pub struct RequesterView {
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub details: Value,
     pub history: Vec<PublicEvent>,
+    /// True while the request waits for documents an officer must accept (a next of
+    /// kin's request): upload them with `POST /api/v1/requests/{id}/evidence`.
+    pub documents_required: bool,
+    /// The files uploaded, and how each was judged.
+    pub evidence: Vec<crate::evidence::RequesterEvidence>,
 }
 
 /// The requester's contact details as officers see them.
@@ -362,6 +367,8 @@ pub struct RequestDetail {
     pub comments: Vec<CommentView>,
     /// Every message sent or queued about this request, with its delivery status.
     pub notifications: Vec<crate::notifications::NotificationView>,
+    /// The evidence files (their bytes are opened one by one, audited).
+    pub evidence: Vec<crate::evidence::EvidenceView>,
 }
 
 // ---------------------------------------------------------------------------------
@@ -405,6 +412,8 @@ fn event_type(action: Action) -> &'static str {
         Action::Reject => "rejected",
         Action::Withdraw => "withdrawn",
         Action::Reopen => "reopened",
+        Action::AcceptEvidence => "evidence_accepted",
+        Action::RejectEvidence => "evidence_rejected",
     }
 }
 
@@ -437,6 +446,8 @@ pub(crate) struct ActionInput {
     assignee: Option<Option<Uuid>>,
     /// The verification challenge this action redeems (a code or a link).
     verification: Option<Uuid>,
+    /// The evidence file an `accept_evidence` or `reject_evidence` judges.
+    evidence: Option<Uuid>,
 }
 
 impl ActionInput {
@@ -446,6 +457,7 @@ impl ActionInput {
             data: serde_json::Map::new(),
             assignee: None,
             verification: None,
+            evidence: None,
         }
     }
 
@@ -459,6 +471,7 @@ impl ActionInput {
             data,
             assignee: None,
             verification: Some(id),
+            evidence: None,
         }
     }
 }
@@ -481,6 +494,7 @@ fn read_action_input(action: Action, body: &Value) -> Result<ActionInput, Error>
     let mut r = object_reader(&body, &mut errors)?;
     let mut data = serde_json::Map::new();
     let mut assignee = None;
+    let mut evidence = None;
     let text = |r: &mut ObjectReader<'_>,
                 name: &str,
                 required: bool,
@@ -543,6 +557,25 @@ fn read_action_input(action: Action, body: &Value) -> Result<ActionInput, Error>
         Action::Start | Action::Resume | Action::Withdraw | Action::RequesterReply => {
             text(&mut r, "note", false, &mut data)
         }
+        Action::AcceptEvidence | Action::RejectEvidence => {
+            let path = r.field_path("evidence_id");
+            if let Some(s) = r.string("evidence_id", true, limits::SHORT_TEXT) {
+                match s.parse::<Uuid>() {
+                    Ok(id) => {
+                        evidence = Some(id);
+                        data.insert("evidence_id".to_owned(), json!(id));
+                    }
+                    Err(_) => r
+                        .errors()
+                        .push(path, "invalid_uuid", "must be an evidence file id"),
+                }
+            }
+            if action == Action::AcceptEvidence {
+                text(&mut r, "note", false, &mut data);
+            } else {
+                text(&mut r, "reason", true, &mut data);
+            }
+        }
         Action::RequestVerification | Action::Expire => {}
     }
     r.deny_unknown();
@@ -551,6 +584,7 @@ fn read_action_input(action: Action, body: &Value) -> Result<ActionInput, Error>
             data,
             assignee,
             verification: None,
+            evidence,
         })
         .map_err(Error::from)
 }
@@ -852,6 +886,12 @@ impl Services {
         Ok(row)
     }
 
+    /// Whether `token` is request `id`'s requester token: checked before an upload is
+    /// read, so that strangers cannot make the service read large bodies.
+    pub async fn check_requester(&self, id: Uuid, token: Option<&str>) -> Result<(), Error> {
+        self.requester_request(id, token).await.map(|_| ())
+    }
+
     /// `GET /api/v1/requests/{id}` for the requester.
     pub async fn requester_view(
         &self,
@@ -885,6 +925,9 @@ impl Services {
             time_zone: row.time_zone,
             days_left: deadline.days_left,
             closed_at: row.closed_at,
+            documents_required: state == State::AwaitingVerification
+                && rightsdesk_domain::evidence::needs_document_review(parse_stored(&row.kind)?),
+            evidence: self.requester_evidence(row.id).await?,
             details: row.details,
             history,
         })
@@ -1005,6 +1048,7 @@ impl Services {
                 .into_iter()
                 .map(Into::into)
                 .collect(),
+            evidence: self.officer_evidence(row.id).await?,
         })
     }
 
@@ -1088,7 +1132,16 @@ impl Services {
                 .await?
                 .ok_or_else(Error::not_found)?;
             let from: State = parse_stored(&row.state)?;
-            let to = next_state(from, action)?;
+            let mut to = next_state(from, action)?;
+            // Accepted documents verify a request that awaits verification.
+            let verifies = match action {
+                Action::Verify => true,
+                Action::AcceptEvidence => next_state(from, Action::Verify).is_ok(),
+                _ => false,
+            };
+            if verifies {
+                to = next_state(from, Action::Verify)?;
+            }
             let pack = pack_of(&row);
             let kind: RequestKind = parse_stored(&row.kind)?;
             let mut change = Change::default();
@@ -1122,7 +1175,25 @@ impl Services {
             if let Some(assignee) = input.assignee {
                 data.insert("assignee_id".to_owned(), json!(assignee));
             }
-            if action == Action::Verify {
+            if let Some(evidence_id) = input.evidence {
+                let Actor::Officer { id: officer_id } = actor else {
+                    return Err(Error::internal());
+                };
+                match self
+                    .review_evidence(&*tx, &row, evidence_id, action, officer_id, &data, now)
+                    .await
+                {
+                    Ok(kind) => {
+                        data.insert("evidence_kind".to_owned(), json!(kind));
+                    }
+                    Err(e) if e.code == ErrorCode::ConcurrentModification => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            if verifies {
+                if action == Action::AcceptEvidence {
+                    data.insert("method".to_owned(), json!("document_review"));
+                }
                 let subject = link_subject(&*tx, &row, now).await?;
                 change.subject_id = Some(Some(subject));
                 data.insert("subject_id".to_owned(), json!(subject));
@@ -1278,16 +1349,30 @@ pub(crate) async fn append_event(
 }
 
 /// The subject whose identifiers match the requester's, created when none does.
+///
+/// A next of kin acts for the deceased: the subject is the person named in
+/// `details.deceased`, not the relative who wrote.
 async fn link_subject(
     conn: &impl rightsdesk_store::ConnectionTrait,
     row: &requests::Model,
     now: DateTime<Utc>,
 ) -> Result<Uuid, Error> {
+    let (account_id, email, phone) = if row.kind == RequestKind::NextOfKin.as_str() {
+        let deceased = &row.details["deceased"];
+        let get = |k: &str| deceased.get(k).and_then(Value::as_str).map(str::to_owned);
+        (get("account_id"), get("email"), get("phone"))
+    } else {
+        (
+            None,
+            row.requester_email.clone(),
+            row.requester_phone.clone(),
+        )
+    };
     if let Some(s) = subjects::find_matching(
         conn,
-        None,
-        row.requester_email.as_deref(),
-        row.requester_phone.as_deref(),
+        account_id.as_deref(),
+        email.as_deref(),
+        phone.as_deref(),
     )
     .await?
     {
@@ -1298,9 +1383,9 @@ async fn link_subject(
         conn,
         subjects::Model {
             id,
-            account_id: None,
-            email: row.requester_email.clone(),
-            phone: row.requester_phone.clone(),
+            account_id,
+            email,
+            phone,
             created_at: now,
         },
     )
@@ -1324,6 +1409,10 @@ fn public_event(e: events::Model) -> Option<PublicEvent> {
             | "withdrawn"
             | "reopened"
             | "expired"
+            | "contact_verified"
+            | "evidence_uploaded"
+            | "evidence_accepted"
+            | "evidence_rejected"
     );
     if !visible {
         return None;
@@ -1333,6 +1422,11 @@ fn public_event(e: events::Model) -> Option<PublicEvent> {
         .or_else(|| get("state"))
         .and_then(|s| s.parse().ok());
     let message = get("message")
+        .or_else(|| {
+            (e.event_type == "evidence_rejected")
+                .then(|| get("reason"))
+                .flatten()
+        })
         .or_else(|| get("summary"))
         .or_else(|| get("explanation"));
     let reason_code = get("reason_code").and_then(|s| s.parse().ok());

@@ -9,6 +9,7 @@ use base64::Engine;
 use chrono::{DateTime, TimeDelta, Utc};
 use hmac::{Hmac, Mac};
 use rand::Rng;
+use rightsdesk_domain::evidence::needs_document_review;
 use rightsdesk_domain::lifecycle::{Action, Actor, State};
 use rightsdesk_domain::validation::ValidationErrors;
 use rightsdesk_mail::Template;
@@ -19,7 +20,7 @@ use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::notifications::{Notice, Recipient, request_params};
-use crate::requests::{ActionInput, RequesterView, append_event, pack_of, parse_stored};
+use crate::requests::{ATTEMPTS, ActionInput, RequesterView, append_event, pack_of, parse_stored};
 use crate::{Error, ErrorCode, Services};
 
 /// A new challenge and what the requester is sent.
@@ -45,9 +46,13 @@ pub struct CodeSent {
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LinkVerified {
+    pub id: Uuid,
     pub reference: String,
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub state: State,
+    /// True when the contact is confirmed but the request still waits for an officer
+    /// to accept documents (a next of kin's request).
+    pub documents_required: bool,
 }
 
 const CODE_DIGITS: usize = 6;
@@ -181,12 +186,7 @@ impl Services {
         }
         let method = format!("{}_code", challenge.channel);
         let updated = self
-            .transition(
-                id,
-                Action::Verify,
-                Actor::Requester,
-                ActionInput::verification(&method, challenge.id),
-            )
+            .redeem(id, &row.kind, challenge.id, &method)
             .await
             .map_err(|e| match e.code {
                 ErrorCode::ConcurrentModification => invalid_code(0),
@@ -281,8 +281,64 @@ impl Services {
         })
     }
 
-    /// `POST /verify/{token}`: the link from the verification email.
-    pub async fn verify_link(&self, token: &str) -> Result<LinkVerified, Error> {
+    /// Redeems `challenge` of request `id`: the request is verified, or, when its kind
+    /// needs documents, the contact is confirmed with a `contact_verified` event and
+    /// the request keeps waiting for an officer to accept the evidence.
+    async fn redeem(
+        &self,
+        id: Uuid,
+        kind: &str,
+        challenge: Uuid,
+        method: &str,
+    ) -> Result<requests::Model, Error> {
+        if !needs_document_review(parse_stored(kind)?) {
+            return self
+                .transition(
+                    id,
+                    Action::Verify,
+                    Actor::Requester,
+                    ActionInput::verification(method, challenge),
+                )
+                .await;
+        }
+        for _ in 0..ATTEMPTS {
+            let now = self.now();
+            let tx = self.db().begin_write().await?;
+            let row = requests::find(&*tx, id)
+                .await?
+                .ok_or_else(Error::not_found)?;
+            let state: State = parse_stored(&row.state)?;
+            if state != State::AwaitingVerification {
+                return Err(rightsdesk_domain::lifecycle::IllegalTransition {
+                    state,
+                    action: Action::Verify,
+                }
+                .into());
+            }
+            verifications::settle(&*tx, challenge, verifications::USED, None, Some(now)).await?;
+            let data = json!({ "method": method, "verification_id": challenge });
+            match append_event(&*tx, &row, Actor::Requester, "contact_verified", data, now).await {
+                Ok(()) => {}
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            tx.commit().await?;
+            tracing::info!(rights_request_id = %id, "contact verified; documents to review");
+            return requests::find(self.db().conn(), id)
+                .await?
+                .ok_or_else(Error::not_found);
+        }
+        Err(StoreError::Conflict.into())
+    }
+
+    /// `POST /verify/{token}`: the link from the verification email; also
+    /// `GET /api/v1/requests/{id}/verify?token=`, where the token must be one of request
+    /// `expected`'s.
+    pub async fn verify_link(
+        &self,
+        token: &str,
+        expected: Option<Uuid>,
+    ) -> Result<LinkVerified, Error> {
         let invalid = || {
             Error::new(
                 ErrorCode::VerificationLinkInvalid,
@@ -292,6 +348,7 @@ impl Services {
         let (challenge_id, expires_at) = self.read_link(token).ok_or_else(invalid)?;
         let challenge = verifications::find(self.db().conn(), challenge_id)
             .await?
+            .filter(|c| expected.is_none_or(|id| id == c.request_id))
             .ok_or_else(invalid)?;
         let gone = || {
             Error::new(
@@ -303,21 +360,22 @@ impl Services {
             return Err(gone());
         }
         let method = format!("{}_link", challenge.channel);
+        let row = requests::find(self.db().conn(), challenge.request_id)
+            .await?
+            .ok_or_else(invalid)?;
         let updated = self
-            .transition(
-                challenge.request_id,
-                Action::Verify,
-                Actor::Requester,
-                ActionInput::verification(&method, challenge.id),
-            )
+            .redeem(row.id, &row.kind, challenge.id, &method)
             .await
             .map_err(|e| match e.code {
                 ErrorCode::ConcurrentModification | ErrorCode::IllegalTransition => gone(),
                 _ => e,
             })?;
+        let state = parse_stored(&updated.state)?;
         Ok(LinkVerified {
+            id: updated.id,
             reference: updated.reference,
-            state: parse_stored(&updated.state)?,
+            state,
+            documents_required: state == State::AwaitingVerification,
         })
     }
 }
@@ -332,7 +390,7 @@ impl Services {
         outbox: Vec<rightsdesk_store::notifications::Model>,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
-        for _ in 0..crate::requests::ATTEMPTS {
+        for _ in 0..ATTEMPTS {
             let tx = self.db().begin_write().await?;
             let current = requests::find(&*tx, row.id)
                 .await?
@@ -401,19 +459,6 @@ impl Services {
             }
             if (batch as u64) < EXPIRE_BATCH {
                 return Ok(expired);
-            }
-        }
-    }
-
-    /// Runs `expire_unverified` every minute until `stop`.
-    pub async fn run_expiry(self, stop: tokio_util::sync::CancellationToken) {
-        while !stop.is_cancelled() {
-            if let Err(e) = self.expire_unverified().await {
-                tracing::warn!(error = %e, "expiring unverified requests failed");
-            }
-            tokio::select! {
-                _ = stop.cancelled() => break,
-                _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
             }
         }
     }

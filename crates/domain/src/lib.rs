@@ -4,6 +4,7 @@
 
 pub mod contact;
 pub mod deadlines;
+pub mod evidence;
 pub mod kinds;
 pub mod lifecycle;
 pub mod reference;

@@ -60,6 +60,8 @@ string_enum! {
         Reject = "reject",
         Withdraw = "withdraw",
         Reopen = "reopen",
+        AcceptEvidence = "accept_evidence",
+        RejectEvidence = "reject_evidence",
     }
 }
 
@@ -171,6 +173,21 @@ pub const TRANSITIONS: &[Transition] = &[
         action: Action::Reopen,
         from: &[Completed, Rejected],
         to: Some(Reopened),
+        allowed: Allowed::Roles(WORKERS),
+    },
+    // Document review (SPEC §5): accepting evidence on a request that awaits
+    // verification also verifies it, as the `verify` row allows; on a request already
+    // verified it only records the review.
+    Transition {
+        action: Action::AcceptEvidence,
+        from: State::OPEN,
+        to: None,
+        allowed: Allowed::Roles(WORKERS),
+    },
+    Transition {
+        action: Action::RejectEvidence,
+        from: State::OPEN,
+        to: None,
         allowed: Allowed::Roles(WORKERS),
     },
 ];
@@ -369,7 +386,12 @@ mod tests {
         assert_eq!(officer_actions(Completed, &[Role::Auditor]), vec![]);
         assert_eq!(
             officer_actions(Verified, &[Role::Officer]),
-            vec![Action::Assign, Action::Start]
+            vec![
+                Action::Assign,
+                Action::Start,
+                Action::AcceptEvidence,
+                Action::RejectEvidence
+            ]
         );
     }
 

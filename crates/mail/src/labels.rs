@@ -69,6 +69,21 @@ pub fn reason(code: &str, language: &str) -> String {
     if zh { zh_label } else { en_label }.to_owned()
 }
 
+/// The name of an evidence kind (`death_certificate`, …) in `language`.
+pub fn evidence_kind(code: &str, language: &str) -> String {
+    let zh = language_of(language) == "zh-CN";
+    let (zh_label, en_label) = match code {
+        "id_document" => ("身份证件", "identity document"),
+        "death_certificate" => ("死亡证明", "death certificate"),
+        "relationship_proof" => ("亲属关系证明", "proof of relationship"),
+        "power_of_attorney" => ("授权委托书", "power of attorney"),
+        "guardian_proof" => ("监护关系证明", "proof of guardianship"),
+        "other" => ("其他材料", "other document"),
+        other => return other.to_owned(),
+    };
+    if zh { zh_label } else { en_label }.to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,5 +97,6 @@ mod tests {
         );
         assert_eq!(kind("something_new", "en"), "something_new");
         assert_eq!(reason("harms_others", "zh"), "将损害他人的合法权益");
+        assert_eq!(evidence_kind("death_certificate", "zh-CN"), "死亡证明");
     }
 }

@@ -17,6 +17,7 @@ pub enum Template {
     Rejected,
     Withdrawn,
     Expired,
+    EvidenceRejected,
     OfficerAssigned,
 }
 
@@ -29,6 +30,7 @@ impl Template {
         Template::Rejected,
         Template::Withdrawn,
         Template::Expired,
+        Template::EvidenceRejected,
         Template::OfficerAssigned,
     ];
 
@@ -42,6 +44,7 @@ impl Template {
             Template::Rejected => "rejected",
             Template::Withdrawn => "withdrawn",
             Template::Expired => "expired",
+            Template::EvidenceRejected => "evidence_rejected",
             Template::OfficerAssigned => "officer_assigned",
         }
     }
@@ -110,6 +113,9 @@ const EMBEDDED: &[(&str, &str)] = embedded![
     "zh-CN/information_requested.html",
     "zh-CN/information_requested.subject",
     "zh-CN/information_requested.txt",
+    "zh-CN/evidence_rejected.html",
+    "zh-CN/evidence_rejected.subject",
+    "zh-CN/evidence_rejected.txt",
     "zh-CN/officer_assigned.html",
     "zh-CN/officer_assigned.subject",
     "zh-CN/officer_assigned.txt",
@@ -137,6 +143,9 @@ const EMBEDDED: &[(&str, &str)] = embedded![
     "en/information_requested.html",
     "en/information_requested.subject",
     "en/information_requested.txt",
+    "en/evidence_rejected.html",
+    "en/evidence_rejected.subject",
+    "en/evidence_rejected.txt",
     "en/officer_assigned.html",
     "en/officer_assigned.subject",
     "en/officer_assigned.txt",
@@ -247,6 +256,8 @@ pub fn sample_context() -> Value {
         "explanation": "sample",
         "expire_days": 30,
         "officer_name": "Sample",
+        "evidence_kind_label": "sample",
+        "review_note": "sample",
     })
 }
 

@@ -8,8 +8,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use rightsdesk_api::ApiConfig;
 use rightsdesk_core::config::{
-    BootstrapConfig, CoreConfig, DeadlinesConfig, OutboxConfig, SecurityConfig, VerificationConfig,
-    WorkerConfig,
+    BootstrapConfig, CoreConfig, DeadlinesConfig, EvidenceConfig, OutboxConfig, SecurityConfig,
+    VerificationConfig, WorkerConfig,
 };
 use rightsdesk_mail::{CompanyConfig, MailConfig};
 use rightsdesk_store::DatabaseConfig;
@@ -45,6 +45,7 @@ pub struct Config {
     pub bootstrap: BootstrapConfig,
     pub verification: VerificationConfig,
     pub outbox: OutboxConfig,
+    pub evidence: EvidenceConfig,
     pub worker: WorkerConfig,
     pub mail: MailConfig,
     pub company: CompanyConfig,
@@ -116,6 +117,7 @@ impl Config {
             bootstrap: self.bootstrap.clone(),
             verification: self.verification.clone(),
             outbox: self.outbox.clone(),
+            evidence: self.evidence.clone(),
             worker: self.worker.clone(),
             mail: self.mail.clone(),
             company: self.company.clone(),

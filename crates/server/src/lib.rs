@@ -84,19 +84,19 @@ impl Application {
     }
 
     /// Serves until SIGINT/SIGTERM (or `handle().stop()`), finishing in-flight requests,
-    /// with the background work (the outbox sender, the expiry of unverified requests)
-    /// beside it unless `worker.in_process` is off. It stops after the server.
+    /// with the background work (the outbox sender, and housekeeping: the expiry of
+    /// unverified requests and the destruction of old evidence) beside it unless `worker.in_process` is off. It stops after the server.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let stop = tokio_util::sync::CancellationToken::new();
         let sender = self
             .background
             .then(|| tokio::spawn(self.services.clone().run_outbox(stop.clone())));
-        let expiry = self
+        let housekeeping = self
             .background
-            .then(|| tokio::spawn(self.services.clone().run_expiry(stop.clone())));
+            .then(|| tokio::spawn(self.services.clone().run_housekeeping(stop.clone())));
         let served = self.server.await;
         stop.cancel();
-        for task in [sender, expiry].into_iter().flatten() {
+        for task in [sender, housekeeping].into_iter().flatten() {
             let _ = task.await;
         }
         served

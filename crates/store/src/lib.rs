@@ -4,6 +4,7 @@
 pub mod comments;
 pub mod db;
 pub mod events;
+pub mod evidence;
 pub mod filings;
 pub mod idempotency;
 pub mod notifications;

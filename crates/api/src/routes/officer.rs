@@ -14,6 +14,7 @@ pub fn router(cfg: &mut ServiceConfig) {
         .service(register)
         .service(detail)
         .service(act)
+        .service(evidence_content)
         .service(comment);
 }
 
@@ -89,7 +90,9 @@ async fn detail(
 ///
 /// Actions and their bodies: `assign {assignee_id | null}`, `verify {method, note?}`,
 /// `start {note?}`, `request_info {message}`, `resume {note?}`, `complete {summary}`,
-/// `reject {reason_code, explanation}` (dpo), `reopen {reason}`. An action that is not
+/// `reject {reason_code, explanation}` (dpo), `reopen {reason}`,
+/// `accept_evidence {evidence_id, note?}` (verifies a request awaiting verification),
+/// `reject_evidence {evidence_id, reason}` (the requester is told the reason). An action that is not
 /// legal in the request's state is a 409 naming the state.
 #[utoipa::path(
     tag = "officer",
@@ -136,4 +139,38 @@ async fn comment(
     let id = parse_id(&id)?;
     let c = services.comment(&officer.0, id, &body.value).await?;
     Ok(HttpResponse::Created().json(c))
+}
+
+/// Open an evidence file. Officers and the DPO only; every opening is recorded in the
+/// request's timeline before the file is sent. Auditors see the list, never the file.
+#[utoipa::path(
+    tag = "officer",
+    params(("id" = String, Path), ("evidence_id" = String, Path)),
+    security(("officer_token" = [])),
+    responses(
+        (status = 200, description = "The file (PDF, JPEG or PNG)", content_type = "application/octet-stream"),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 410, description = "Destroyed after the retention period", body = ErrorBody),
+    )
+)]
+#[get("/officer/requests/{id}/evidence/{evidence_id}/content")]
+async fn evidence_content(
+    services: web::Data<Services>,
+    officer: OfficerAuth,
+    path: web::Path<(String, String)>,
+) -> ApiResult<HttpResponse> {
+    let (id, evidence_id) = path.into_inner();
+    let file = services
+        .open_evidence(&officer.0, parse_id(&id)?, parse_id(&evidence_id)?)
+        .await?;
+    Ok(HttpResponse::Ok()
+        .content_type(file.content_type)
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{}\"", file.download_name),
+        ))
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .body(file.bytes))
 }

@@ -2,8 +2,9 @@
 //! requester token, withdraw it.
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use rightsdesk_core::evidence::RequesterEvidence;
 use rightsdesk_core::requests::{Filed, Filing, RequesterView};
-use rightsdesk_core::verification::CodeSent;
+use rightsdesk_core::verification::{CodeSent, LinkVerified};
 use rightsdesk_core::{ErrorCode, Services};
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -15,6 +16,8 @@ pub fn router(cfg: &mut ServiceConfig) {
         .service(get_request)
         .service(verify)
         .service(resend_code)
+        .service(verify_link)
+        .service(upload_evidence)
         .service(withdraw);
 }
 
@@ -174,4 +177,74 @@ async fn resend_code(
     let id = parse_id(&id)?;
     let sent = services.resend_code(id, token.0.as_deref()).await?;
     Ok(HttpResponse::Accepted().json(sent))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+struct LinkQuery {
+    /// The token of the link in the verification email (the part after `/verify/`).
+    token: String,
+}
+
+/// Redeem the verification link for a page of the company's own website that received
+/// the link token: verifies the request (or, for a next of kin, confirms the contact
+/// and leaves the documents to review). Usable once.
+#[utoipa::path(
+    tag = "requester",
+    params(("id" = String, Path, description = "The request id"), LinkQuery),
+    responses(
+        (status = 200, description = "Verified", body = LinkVerified),
+        (status = 400, description = "Altered, cut short, or not this request's link", body = ErrorBody),
+        (status = 410, description = "Expired or already used", body = ErrorBody),
+    )
+)]
+#[get("/requests/{id}/verify")]
+async fn verify_link(
+    services: web::Data<Services>,
+    id: web::Path<String>,
+    query: web::Query<LinkQuery>,
+) -> ApiResult<web::Json<LinkVerified>> {
+    let id = parse_id(&id)?;
+    Ok(web::Json(
+        services.verify_link(&query.token, Some(id)).await?,
+    ))
+}
+
+/// Upload an evidence file: an ID document, a death certificate, a proof of
+/// relationship, a power of attorney or a proof of guardianship.
+///
+/// `multipart/form-data` with a `kind` field (`id_document`, `death_certificate`,
+/// `relationship_proof`, `power_of_attorney`, `guardian_proof`, `other`) and one `file`
+/// part: PDF, JPEG or PNG, at most `evidence.max_bytes`. The file is stored encrypted
+/// and only officers can open it; the requester sees that it arrived and how it was
+/// judged, in the request.
+#[utoipa::path(
+    tag = "requester",
+    params(("id" = String, Path, description = "The request id")),
+    security(("requester_token" = [])),
+    request_body(content = Object, description = "`kind` and `file`", content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "Stored", body = RequesterEvidence),
+        (status = 400, description = "Not a proper form", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Request closed, or too many files", body = ErrorBody),
+        (status = 413, description = "File too large", body = ErrorBody),
+        (status = 415, description = "Not a PDF, JPEG or PNG", body = ErrorBody),
+        (status = 422, description = "Missing or unknown kind", body = ErrorBody),
+    )
+)]
+#[post("/requests/{id}/evidence")]
+async fn upload_evidence(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    id: web::Path<String>,
+    token: RequesterToken,
+    payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let id = parse_id(&id)?;
+    let token = token.0.as_deref();
+    services.check_requester(id, token).await?;
+    let upload = crate::upload::read(&req, payload, services.evidence_max_bytes()).await?;
+    let stored = services.upload_evidence(id, token, upload).await?;
+    Ok(HttpResponse::Created().json(stored))
 }

@@ -48,7 +48,17 @@ pub async fn show(token: web::Path<String>) -> HttpResponse {
 
 #[post("/verify/{token}")]
 pub async fn redeem(services: web::Data<Services>, token: web::Path<String>) -> HttpResponse {
-    match services.verify_link(&token).await {
+    match services.verify_link(&token, None).await {
+        Ok(done) if done.documents_required => page(
+            StatusCode::OK,
+            "联系方式已确认 · Contact confirmed",
+            &format!(
+                "<h1>联系方式已确认 · Contact confirmed</h1>\
+                 <p>谢谢。请上传证明材料（如死亡证明、亲属关系证明）；材料经审核通过后，我们将处理您的请求 <strong>{r}</strong>。<br>\
+                 Thank you. Please upload your documents (such as the death certificate and proof of relationship); once they are accepted we will work on your request <strong>{r}</strong>.</p>",
+                r = escape(&done.reference)
+            ),
+        ),
         Ok(done) => page(
             StatusCode::OK,
             "身份已核验 · Identity confirmed",

@@ -1,0 +1,35 @@
+//! Periodic work that keeps promises made elsewhere: unverified requests expire
+//! (SPEC §5) and evidence is destroyed after its retention period (SPEC §2). Every
+//! piece is safe to run from several instances at once.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::Services;
+
+/// How often housekeeping runs.
+const INTERVAL: Duration = Duration::from_secs(60);
+
+impl Services {
+    /// One housekeeping pass: each piece runs even when another fails.
+    pub async fn housekeep(&self) {
+        if let Err(e) = self.expire_unverified().await {
+            tracing::warn!(error = %e, "expiring unverified requests failed");
+        }
+        if let Err(e) = self.purge_evidence().await {
+            tracing::warn!(error = %e, "destroying evidence past its retention failed");
+        }
+    }
+
+    /// Runs [`Services::housekeep`] every minute until `stop`.
+    pub async fn run_housekeeping(self, stop: CancellationToken) {
+        while !stop.is_cancelled() {
+            self.housekeep().await;
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(INTERVAL) => {}
+            }
+        }
+    }
+}
