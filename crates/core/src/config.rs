@@ -159,6 +159,7 @@ pub struct CoreConfig {
     pub outbox: OutboxConfig,
     pub worker: WorkerConfig,
     pub mail: rightsdesk_mail::MailConfig,
+    pub sms: rightsdesk_mail::SmsConfig,
     pub company: rightsdesk_mail::CompanyConfig,
 }
 
@@ -227,6 +228,7 @@ impl CoreConfig {
         if let Err(m) = self.mail.validate() {
             problems.push(m);
         }
+        problems.extend(self.sms.validate());
         if let Err(m) = crate::officers::check_username(&self.bootstrap.admin_username) {
             problems.push(format!("bootstrap.admin_username: {m}"));
         }
