@@ -11,5 +11,6 @@ mod queue;
 mod references;
 mod restart;
 mod smoke;
+mod sms;
 mod validation;
 mod verification;

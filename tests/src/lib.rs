@@ -17,6 +17,7 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
 
 pub mod mail;
+pub mod sms;
 
 pub use reqwest;
 pub use serde_json;
@@ -376,6 +377,24 @@ impl TestApp {
         config.mail.smtp.tls = rightsdesk_mail::SmtpTls::None;
         config.mail.smtp.timeout_secs = 5;
         Self::spawn_with(db, Arc::new(ManualClock::new(start_time())), config).await
+    }
+
+    /// A service that sends its text messages to the HTTP SMS gateway at `url`, signed
+    /// with `secret` (mail goes to the test's folder).
+    pub async fn spawn_with_sms_gateway(url: &str, secret: &str) -> Self {
+        let db = TestDb::fresh().await;
+        let mut config = base_config(&db);
+        config.sms.provider = rightsdesk_mail::SmsProviderKind::Http;
+        config.sms.http.url = Some(url.to_owned());
+        config.sms.http.secret = Some(secret.to_owned());
+        config.sms.http.timeout_secs = 5;
+        Self::spawn_with(db, Arc::new(ManualClock::new(start_time())), config).await
+    }
+
+    /// The text messages the development provider wrote so far
+    /// (`<mail.folder>/sms/<id>.json`), by id.
+    pub fn sms_folder_messages(&self) -> Vec<(String, Value)> {
+        sms::folder_messages(&self.config.mail.folder.join("sms"))
     }
 
     /// One pass of the outbox sender.

@@ -188,6 +188,7 @@ pub struct CoreConfig {
     pub evidence: EvidenceConfig,
     pub worker: WorkerConfig,
     pub mail: rightsdesk_mail::MailConfig,
+    pub sms: rightsdesk_mail::SmsConfig,
     pub company: rightsdesk_mail::CompanyConfig,
 }
 
@@ -273,6 +274,7 @@ impl CoreConfig {
         if let Err(m) = self.mail.validate() {
             problems.push(m);
         }
+        problems.extend(self.sms.validate());
         if let Err(m) = crate::officers::check_username(&self.bootstrap.admin_username) {
             problems.push(format!("bootstrap.admin_username: {m}"));
         }

@@ -45,6 +45,8 @@ struct Inner {
     /// `{"company": …}` for every template, from `[company]`.
     company_context: serde_json::Value,
     mailer: rightsdesk_mail::Mailer,
+    /// Text messages: the folder or the HTTP gateway of `[sms]`.
+    sms: rightsdesk_mail::SmsProvider,
     /// Woken when notifications are written, so the sender need not wait for its poll.
     outbox_wake: tokio::sync::Notify,
 }
@@ -102,6 +104,8 @@ impl Services {
             .map_err(|e| Error::new(ErrorCode::Internal, format!("mail templates: {e}")))?;
         let mailer = rightsdesk_mail::Mailer::new(&config.mail)
             .map_err(|e| Error::new(ErrorCode::Internal, e))?;
+        let sms = rightsdesk_mail::SmsProvider::new(&config.sms, &config.mail.folder)
+            .map_err(|e| Error::new(ErrorCode::Internal, e))?;
         let key_error = |_| Error::internal();
         Ok(Self {
             inner: Arc::new(Inner {
@@ -118,6 +122,7 @@ impl Services {
                 templates,
                 company_context: serde_json::json!({ "company": config.company }),
                 mailer,
+                sms,
                 outbox_wake: tokio::sync::Notify::new(),
                 references: references::References::new(&reference_key),
                 filings: group_commit::GroupCommit::start(db.clone()),

@@ -1,10 +1,10 @@
 //! Notifications through a transactional outbox (SPEC §9). A use-case that causes a
 //! notice writes its row in the same transaction as the change; the sender claims due
 //! rows, renders them in the requester's language, delivers them (SMTP or a folder;
-//! SMS through the development provider), and marks each one sent, retried later with
+//! SMS through the configured provider), and marks each one sent, retried later with
 //! exponential back-off, or failed where officers see it. A row is claimed under a lease,
-//! so a crashed sender's rows are taken over when the lease runs out; the Message-ID is
-//! stable across attempts.
+//! so a crashed sender's rows are taken over when the lease runs out; the Message-ID (and
+//! an SMS's id) is stable across attempts.
 
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use futures_util::StreamExt;
 use rand::RngCore;
 use rightsdesk_domain::deadlines::RulePack;
 use rightsdesk_domain::lifecycle::Action;
-use rightsdesk_mail::{Email, SendError, Template, labels};
+use rightsdesk_mail::{Email, SendError, Sms, Template, labels};
 use rightsdesk_store::{ConnectionTrait, notifications, officers, requests};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -356,10 +356,12 @@ impl Services {
             }
             // A text message carries the subject line, which every template keeps short.
             "sms" => {
-                self.inner
-                    .mailer
-                    .send_sms(&row.id.to_string(), &row.recipient, &rendered.subject)
-                    .await
+                let sms = Sms {
+                    id: row.id.to_string(),
+                    to: row.recipient,
+                    text: rendered.subject,
+                };
+                self.inner.sms.send(&sms).await
             }
             other => Err(SendError::Permanent(format!("unknown channel {other}"))),
         }

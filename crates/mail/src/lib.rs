@@ -1,15 +1,23 @@
 //! rightsdesk's outgoing messages: the templates every notice is written from
 //! (`templates/<language>/<name>.{subject,txt,html}`, Chinese and English), and their
-//! delivery, over SMTP or, on the embedded defaults, as `.eml` files in a folder.
+//! delivery, over SMTP or, on the embedded defaults, as `.eml` files in a folder; and
+//! text messages through an [`SmsProvider`]: an HTTP SMS gateway, or a folder on the
+//! embedded defaults.
 //!
 //! This crate knows nothing of requests or the database: `core` decides what to send and
-//! when (the outbox), and calls [`Templates::render`] and [`Mailer::send`].
+//! when (the outbox), and calls [`Templates::render`], [`Mailer::send`] and
+//! [`SmsProvider::send`].
 
 pub mod config;
 pub mod labels;
+pub mod sms;
 pub mod templates;
 pub mod transport;
 
-pub use config::{CompanyConfig, MailConfig, SmtpConfig, SmtpTls, TransportKind};
+pub use config::{
+    CompanyConfig, MailConfig, SmsConfig, SmsHttpConfig, SmsProviderKind, SmtpConfig, SmtpTls,
+    TransportKind,
+};
+pub use sms::{Sms, SmsProvider};
 pub use templates::{Rendered, Template, TemplateError, Templates};
 pub use transport::{Email, Mailer, SendError};

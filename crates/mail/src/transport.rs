@@ -22,12 +22,16 @@ pub struct Email {
     pub message_id: String,
 }
 
+/// Why a message (email or SMS) was not delivered. Officers see the text and logs keep
+/// it: an SMS error never holds the number or the message.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SendError {
-    /// The server is down or answered 4xx: retry later.
+    /// The server is down, too slow, or answered that it cannot take the message now
+    /// (SMTP 4xx; HTTP 408, 429, 5xx): retry later.
     #[error("temporary failure: {0}")]
     Transient(String),
-    /// The server refused the message (5xx) or it cannot be built: do not retry.
+    /// The server refused the message (SMTP 5xx; another HTTP status) or it cannot be
+    /// built: do not retry.
     #[error("permanent failure: {0}")]
     Permanent(String),
 }
@@ -40,9 +44,6 @@ enum Transport {
 pub struct Mailer {
     from: Mailbox,
     transport: Transport,
-    /// The development SMS provider's folder (`<mail.folder>/sms`); the HTTP gateway
-    /// comes later.
-    sms_folder: PathBuf,
 }
 
 impl std::fmt::Debug for Mailer {
@@ -83,11 +84,7 @@ impl Mailer {
                 Transport::Smtp(builder.build())
             }
         };
-        Ok(Self {
-            from,
-            transport,
-            sms_folder: config.folder.join("sms"),
-        })
+        Ok(Self { from, transport })
     }
 
     /// The domain `Message-ID`s are made in: the `From:` address's.
@@ -127,18 +124,6 @@ impl Mailer {
         }
     }
 
-    /// Sends a text message through the development provider: `<id>.json` with
-    /// `{"to", "text"}` in the SMS folder, written once.
-    pub async fn send_sms(&self, id: &str, to: &str, text: &str) -> Result<(), SendError> {
-        let body = serde_json::to_vec_pretty(&serde_json::json!({ "to": to, "text": text }))
-            .map_err(|e| SendError::Permanent(e.to_string()))?;
-        let dir = self.sms_folder.clone();
-        let name = format!("{}.json", file_stem(id));
-        tokio::task::spawn_blocking(move || write_once(&dir, &name, &body))
-            .await
-            .map_err(|e| SendError::Transient(format!("writing the message: {e}")))?
-    }
-
     fn build(&self, email: &Email) -> Result<Message, SendError> {
         build(&self.from, email)
     }
@@ -166,7 +151,7 @@ fn build(from: &Mailbox, email: &Email) -> Result<Message, SendError> {
 }
 
 /// `id` made safe as a file name.
-fn file_stem(id: &str) -> String {
+pub(crate) fn file_stem(id: &str) -> String {
     id.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
@@ -181,7 +166,7 @@ fn file_stem(id: &str) -> String {
 /// Writes `dir/name` unless it exists, whole then renamed, so that a reader never sees
 /// half a message and a second send of the same message does nothing. Blocking: called
 /// on the blocking pool.
-fn write_once(dir: &std::path::Path, name: &str, bytes: &[u8]) -> Result<(), SendError> {
+pub(crate) fn write_once(dir: &std::path::Path, name: &str, bytes: &[u8]) -> Result<(), SendError> {
     let path = dir.join(name);
     if path.exists() {
         return Ok(());

@@ -11,7 +11,7 @@ use rightsdesk_core::config::{
     BootstrapConfig, CoreConfig, DeadlinesConfig, EvidenceConfig, OutboxConfig, SecurityConfig,
     VerificationConfig, WorkerConfig,
 };
-use rightsdesk_mail::{CompanyConfig, MailConfig};
+use rightsdesk_mail::{CompanyConfig, MailConfig, SmsConfig};
 use rightsdesk_store::DatabaseConfig;
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +48,7 @@ pub struct Config {
     pub evidence: EvidenceConfig,
     pub worker: WorkerConfig,
     pub mail: MailConfig,
+    pub sms: SmsConfig,
     pub company: CompanyConfig,
 }
 
@@ -120,6 +121,7 @@ impl Config {
             evidence: self.evidence.clone(),
             worker: self.worker.clone(),
             mail: self.mail.clone(),
+            sms: self.sms.clone(),
             company: self.company.clone(),
         }
     }
@@ -153,5 +155,41 @@ mod tests {
         c.security.token_secret = Some("short".to_owned());
         let problems = c.validate();
         assert_eq!(problems.len(), 3, "{problems:?}");
+    }
+
+    #[test]
+    fn an_sms_gateway_is_checked_at_start_and_its_secret_never_shown() {
+        let dir = std::env::temp_dir().join(format!("rightsdesk-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a directory");
+        let file = dir.join("sms.toml");
+        std::fs::write(
+            &file,
+            "[sms]\nprovider = \"http\"\n[sms.http]\nurl = \"smtp://gateway\"\nsecret = \"too short\"\n",
+        )
+        .expect("write the file");
+        let problems = Config::load(Some(&file)).expect_err("an invalid gateway");
+        assert!(
+            problems.contains("sms.http.url: must start with http:// or https://"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("sms.http.secret: must be at least 32 bytes"),
+            "{problems}"
+        );
+        assert!(!problems.contains("too short"), "{problems}");
+
+        let secret = "a secret of at least thirty-two bytes";
+        std::fs::write(
+            &file,
+            format!(
+                "[sms]\nprovider = \"http\"\n[sms.http]\nurl = \"https://sms.example.com/send\"\nsecret = \"{secret}\"\ntimeout_secs = 5\n"
+            ),
+        )
+        .expect("write the file");
+        let config = Config::load(Some(&file)).expect("a valid gateway");
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(config.core().sms.http.timeout_secs, 5);
+        assert_eq!(config.core().sms.http.secret.as_deref(), Some(secret));
+        assert!(!format!("{config:?}").contains(secret));
     }
 }
