@@ -1,6 +1,7 @@
 //! End-to-end tests: the real service over HTTP, on SQLite or PostgreSQL
 //! (`RIGHTSDESK_TEST_BACKEND`). One binary; one module per area.
 
+mod account_login;
 mod audit;
 mod auth;
 mod evidence;

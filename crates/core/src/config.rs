@@ -186,6 +186,7 @@ pub struct CoreConfig {
     pub verification: VerificationConfig,
     pub outbox: OutboxConfig,
     pub evidence: EvidenceConfig,
+    pub account_login: crate::account_login::AccountLoginConfig,
     pub worker: WorkerConfig,
     pub mail: rightsdesk_mail::MailConfig,
     pub sms: rightsdesk_mail::SmsConfig,
@@ -271,6 +272,7 @@ impl CoreConfig {
                     .to_owned(),
             );
         }
+        problems.extend(self.account_login.validate());
         if let Err(m) = self.mail.validate() {
             problems.push(m);
         }

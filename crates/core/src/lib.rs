@@ -2,6 +2,7 @@
 //! later, its outbox rows commit together), the clock, and the error-code table.
 //! `api` calls these functions and never touches the database.
 
+pub mod account_login;
 pub mod audit;
 pub mod auth;
 pub mod clock;
@@ -47,6 +48,8 @@ struct Inner {
     mailer: rightsdesk_mail::Mailer,
     /// Text messages: the folder or the HTTP gateway of `[sms]`.
     sms: rightsdesk_mail::SmsProvider,
+    /// Verifies account-system tokens at filing.
+    account_login: account_login::AccountLogin,
     /// Woken when notifications are written, so the sender need not wait for its poll.
     outbox_wake: tokio::sync::Notify,
 }
@@ -106,6 +109,8 @@ impl Services {
             .map_err(|e| Error::new(ErrorCode::Internal, e))?;
         let sms = rightsdesk_mail::SmsProvider::new(&config.sms, &config.mail.folder)
             .map_err(|e| Error::new(ErrorCode::Internal, e))?;
+        let account_login = account_login::AccountLogin::new(&config.account_login)
+            .map_err(|e| Error::new(ErrorCode::Internal, e))?;
         let key_error = |_| Error::internal();
         Ok(Self {
             inner: Arc::new(Inner {
@@ -120,6 +125,7 @@ impl Services {
                         .ok_or_else(Error::internal)?,
                 },
                 templates,
+                account_login,
                 company_context: serde_json::json!({ "company": config.company }),
                 mailer,
                 sms,

@@ -603,19 +603,39 @@ impl Services {
         deadlines::pack(&self.config().deadlines.default_pack).unwrap_or(&deadlines::PIPL)
     }
 
-    /// Files a request received over the API now.
+    /// Files a request received over the API now. With `account_token` (a JWT from the
+    /// company's account system) the request is verified at once for that account;
+    /// a token that does not verify refuses the filing and stores nothing.
     pub async fn file_request(
         &self,
         filing: Filing,
         idempotency: Option<Idempotency>,
+        account_token: Option<&str>,
     ) -> Result<Filed, Error> {
+        let (scope, verified) = match account_token {
+            None => ("requester".to_owned(), None),
+            Some(token) => {
+                let account = self
+                    .inner
+                    .account_login
+                    .verify(token, self.now().timestamp())?;
+                let subject = self.subject_for_account(&account).await?;
+                let scope = format!(
+                    "account:{}",
+                    &sha256_hex(format!("{}\n{}", account.issuer, account.account_id).as_bytes())
+                        [..32]
+                );
+                (scope, Some(subject))
+            }
+        };
         self.store_filing(
             filing,
             Channel::Api,
             None,
             Actor::Requester,
-            "requester".to_owned(),
+            scope,
             idempotency,
+            verified,
         )
         .await
     }
@@ -637,10 +657,14 @@ impl Services {
             Actor::Officer { id: officer.id },
             format!("officer:{}", officer.id),
             idempotency,
+            None,
         )
         .await
     }
 
+    /// Stores a filing. `account_subject` is the subject of a verified account login:
+    /// the request is then verified at filing and no code is sent.
+    #[allow(clippy::too_many_arguments)]
     async fn store_filing(
         &self,
         filing: Filing,
@@ -649,6 +673,7 @@ impl Services {
         actor: Actor,
         idempotency_scope: String,
         idempotency: Option<Idempotency>,
+        account_subject: Option<Uuid>,
     ) -> Result<Filed, Error> {
         // One reading of the clock: a request filed now was received at the instant of
         // its `filed` event.
@@ -668,7 +693,11 @@ impl Services {
                 id,
                 reference,
                 kind: filing.kind,
-                state: State::AwaitingVerification,
+                state: if account_subject.is_some() {
+                    State::Verified
+                } else {
+                    State::AwaitingVerification
+                },
                 received_at,
                 due_date,
                 time_zone: pack.time_zone.name().to_owned(),
@@ -685,6 +714,7 @@ impl Services {
                     now,
                     &idempotency_scope,
                     idempotency.as_ref(),
+                    account_subject,
                 )
                 .await;
             match outcome {
@@ -734,6 +764,7 @@ impl Services {
         now: DateTime<Utc>,
         scope: &str,
         idempotency: Option<&Idempotency>,
+        account_subject: Option<Uuid>,
     ) -> Result<Option<idempotency::Model>, StoreError> {
         let related = match &filing.details {
             Details::Complaint {
@@ -762,13 +793,12 @@ impl Services {
                 }),
             },
         );
-        // Every filing names an email address or a mobile number; the code goes there.
+        // Every filing names an email address or a mobile number; the code goes there,
+        // unless the account system has vouched for the requester already.
         let r = &filing.requester;
         let code_channel = if r.email.is_some() { "email" } else { "sms" };
-        let (requested, head) = events::build(
-            filed.id,
-            &head,
-            NewEvent {
+        let second = match account_subject {
+            None => NewEvent {
                 at: now,
                 actor: Actor::System.to_stored(),
                 event_type: event_type(Action::RequestVerification).to_owned(),
@@ -779,12 +809,26 @@ impl Services {
                     "channel": code_channel,
                 }),
             },
-        );
+            Some(subject) => NewEvent {
+                at: now,
+                actor: Actor::Requester.to_stored(),
+                event_type: event_type(Action::Verify).to_owned(),
+                data: json!({
+                    "action": Action::Verify,
+                    "from": State::Received,
+                    "to": State::Verified,
+                    "method": "account_login",
+                    "subject_id": subject,
+                    "deadline": DeadlineEffect::None,
+                }),
+            },
+        };
+        let (second, head) = events::build(filed.id, &head, second);
         let request = requests::Model {
             id: filed.id,
             reference: filed.reference.to_string(),
             kind: filing.kind.as_str().to_owned(),
-            state: State::AwaitingVerification.as_str().to_owned(),
+            state: filed.state.as_str().to_owned(),
             is_open: true,
             channel: channel.as_str().to_owned(),
             language: r.language.as_str().to_owned(),
@@ -792,7 +836,7 @@ impl Services {
             requester_email: r.email.as_ref().map(|e| e.as_str().to_owned()),
             requester_phone: r.phone.as_ref().map(|p| p.as_str().to_owned()),
             details: details.clone(),
-            subject_id: None,
+            subject_id: account_subject,
             assignee_id: None,
             related_request_id: related,
             received_at: filed.received_at,
@@ -819,30 +863,30 @@ impl Services {
             }),
             None => None,
         };
-        let challenge = self.new_challenge(filed.id, code_channel, now);
+        let challenge = account_subject
+            .is_none()
+            .then(|| self.new_challenge(filed.id, code_channel, now));
         let mut acknowledgement = crate::notifications::request_params(&request, pack);
-        acknowledgement["verification_pending"] = json!(true);
-        let notices = [
-            crate::notifications::Notice {
-                template: rightsdesk_mail::Template::Acknowledgement,
-                to: crate::notifications::Recipient::of_request(&request),
-                language: request.language.clone(),
-                request_id: Some(request.id),
-                params: acknowledgement,
-                secret: None,
-                dedupe_key: format!("acknowledgement:{}", request.id),
-            },
-            self.code_notice(&request, &challenge),
-        ];
+        acknowledgement["verification_pending"] = json!(challenge.is_some());
+        let mut notices = vec![crate::notifications::Notice {
+            template: rightsdesk_mail::Template::Acknowledgement,
+            to: crate::notifications::Recipient::of_request(&request),
+            language: request.language.clone(),
+            request_id: Some(request.id),
+            params: acknowledgement,
+            secret: None,
+            dedupe_key: format!("acknowledgement:{}", request.id),
+        }];
+        notices.extend(challenge.as_ref().map(|c| self.code_notice(&request, c)));
         let outbox = self
             .outbox_rows(notices, now)
             .map_err(|e| StoreError::Config(e.message))?;
         self.filings()
             .commit(FilingRows {
                 request,
-                events: vec![event, requested],
+                events: vec![event, second],
                 idempotency,
-                verification: Some(challenge.row),
+                verification: challenge.map(|c| c.row),
                 notifications: outbox,
             })
             .await
@@ -1348,6 +1392,26 @@ pub(crate) async fn append_event(
     events::insert(conn, event).await
 }
 
+impl Services {
+    /// The subject of a logged-in account, found by its identifiers or created.
+    async fn subject_for_account(
+        &self,
+        account: &crate::account_login::Account,
+    ) -> Result<Uuid, Error> {
+        let tx = self.db().begin_write().await?;
+        let id = find_or_create_subject(
+            &*tx,
+            Some(account.account_id.clone()),
+            account.email.clone(),
+            account.phone.clone(),
+            self.now(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+}
+
 /// The subject whose identifiers match the requester's, created when none does.
 ///
 /// A next of kin acts for the deceased: the subject is the person named in
@@ -1368,6 +1432,17 @@ async fn link_subject(
             row.requester_phone.clone(),
         )
     };
+    find_or_create_subject(conn, account_id, email, phone, now).await
+}
+
+/// The subject known by any of these identifiers, or a new one with them.
+async fn find_or_create_subject(
+    conn: &impl rightsdesk_store::ConnectionTrait,
+    account_id: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Uuid, Error> {
     if let Some(s) = subjects::find_matching(
         conn,
         account_id.as_deref(),

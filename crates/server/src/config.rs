@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use rightsdesk_api::ApiConfig;
+use rightsdesk_core::account_login::AccountLoginConfig;
 use rightsdesk_core::config::{
     BootstrapConfig, CoreConfig, DeadlinesConfig, EvidenceConfig, OutboxConfig, SecurityConfig,
     VerificationConfig, WorkerConfig,
@@ -46,6 +47,7 @@ pub struct Config {
     pub verification: VerificationConfig,
     pub outbox: OutboxConfig,
     pub evidence: EvidenceConfig,
+    pub account_login: AccountLoginConfig,
     pub worker: WorkerConfig,
     pub mail: MailConfig,
     pub sms: SmsConfig,
@@ -119,6 +121,7 @@ impl Config {
             verification: self.verification.clone(),
             outbox: self.outbox.clone(),
             evidence: self.evidence.clone(),
+            account_login: self.account_login.clone(),
             worker: self.worker.clone(),
             mail: self.mail.clone(),
             sms: self.sms.clone(),

@@ -26,14 +26,21 @@ pub fn router(cfg: &mut ServiceConfig) {
 /// Body: `{kind, requester: {name, email, phone, language}, details: {...}}`; at least
 /// one of email and phone. The answer carries the reference, the due date and the
 /// requester token, which is shown only here. With an `Idempotency-Key`, a retry with
-/// the same body returns the first answer and stores nothing new.
+/// the same body returns the first answer and stores nothing new. With
+/// `Authorization: Bearer <JWT of the company's account system>` (see
+/// `[account_login]`), the request is verified at once for that account and no code is
+/// sent; a token that does not verify is refused (401) and nothing is stored.
 #[utoipa::path(
     tag = "requester",
     request_body(content = Object, description = "The filing", content_type = "application/json"),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
+        ("Authorization" = Option<String>, Header, description = "`Bearer <account-system JWT>`: verified at filing"),
+    ),
     responses(
         (status = 201, description = "Filed", body = Filed),
         (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Account token refused", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 422, description = "Invalid fields", body = ErrorBody),
     )
@@ -44,12 +51,7 @@ async fn file_request(
     services: web::Data<Services>,
     body: JsonBody,
 ) -> ApiResult<HttpResponse> {
-    if bearer(&req)?.is_some() {
-        return Err(ApiError::new(
-            ErrorCode::InvalidToken,
-            "account-system tokens are not accepted by this deployment; file without Authorization",
-        ));
-    }
+    let account_token = bearer(&req)?;
     let idem = idempotency(&req, &body)?;
     if body.value.is_null() {
         return Err(ApiError::new(
@@ -58,7 +60,9 @@ async fn file_request(
         ));
     }
     let filing = Filing::read(&body.value)?;
-    let filed = services.file_request(filing, idem).await?;
+    let filed = services
+        .file_request(filing, idem, account_token.as_deref())
+        .await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/requests/{}", filed.id)))
         .json(filed))
