@@ -716,14 +716,20 @@ async fn a_requester_cannot_withdraw_another_request() {
     assert_eq!(r.body["state"], "withdrawn");
 }
 
+/// Without `[account_login]`, a filing with a bearer token is refused, not filed as
+/// if the token were absent (tests/e2e/account_login.rs covers a configured service).
 #[tokio::test]
 async fn filing_with_an_account_system_token_is_refused_and_stores_nothing() {
     let app = TestApp::spawn().await;
     let body = filing("access", valid_details("access"));
-    for authorization in [
-        "Bearer x",
-        "Bearer eyJhbGciOiJIUzI1NiJ9.e30.c2ln",
-        "Basic eDp5",
+    for (authorization, status, code) in [
+        ("Bearer x", StatusCode::BAD_REQUEST, "account_login_disabled"),
+        (
+            "Bearer eyJhbGciOiJIUzI1NiJ9.e30.c2ln",
+            StatusCode::BAD_REQUEST,
+            "account_login_disabled",
+        ),
+        ("Basic eDp5", StatusCode::UNAUTHORIZED, "invalid_token"),
     ] {
         let res = app
             .client
@@ -734,7 +740,8 @@ async fn filing_with_an_account_system_token_is_refused_and_stores_nothing() {
             .await
             .expect("the service answers");
         let r = TestApp::reply(res).await;
-        assert_unauthorized(&r, "invalid_token");
+        assert_eq!(r.status, status, "{authorization}: {:?}", r.body);
+        assert_eq!(r.code(), code, "{authorization}");
     }
     assert_eq!(app.count("requests").await, 0);
     assert_eq!(app.count("events").await, 0);
