@@ -723,7 +723,11 @@ async fn filing_with_an_account_system_token_is_refused_and_stores_nothing() {
     let app = TestApp::spawn().await;
     let body = filing("access", valid_details("access"));
     for (authorization, status, code) in [
-        ("Bearer x", StatusCode::BAD_REQUEST, "account_login_disabled"),
+        (
+            "Bearer x",
+            StatusCode::BAD_REQUEST,
+            "account_login_disabled",
+        ),
         (
             "Bearer eyJhbGciOiJIUzI1NiJ9.e30.c2ln",
             StatusCode::BAD_REQUEST,

@@ -164,14 +164,7 @@ impl Services {
     ) -> Result<RequesterView, Error> {
         let code = read_code(body)?;
         let row = self.requester_request(id, token).await?;
-        let state: State = parse_stored(&row.state)?;
-        if state != State::AwaitingVerification {
-            return Err(rightsdesk_domain::lifecycle::IllegalTransition {
-                state,
-                action: Action::Verify,
-            }
-            .into());
-        }
+        awaiting_verification(&row, Action::Verify)?;
         let challenge = self.pending_challenge(id).await?;
         let now = self.now();
         if now >= challenge.expires_at {
@@ -241,14 +234,7 @@ impl Services {
     /// `POST /api/v1/requests/{id}/verification/resend`: a new code replaces the old one.
     pub async fn resend_code(&self, id: Uuid, token: Option<&str>) -> Result<CodeSent, Error> {
         let row = self.requester_request(id, token).await?;
-        let state: State = parse_stored(&row.state)?;
-        if state != State::AwaitingVerification {
-            return Err(rightsdesk_domain::lifecycle::IllegalTransition {
-                state,
-                action: Action::RequestVerification,
-            }
-            .into());
-        }
+        awaiting_verification(&row, Action::RequestVerification)?;
         let cooldown = self.config().verification.resend_cooldown_secs;
         let now = self.now();
         if let Some(last) = verifications::latest(self.db().conn(), id).await? {
@@ -307,14 +293,7 @@ impl Services {
             let row = requests::find(&*tx, id)
                 .await?
                 .ok_or_else(Error::not_found)?;
-            let state: State = parse_stored(&row.state)?;
-            if state != State::AwaitingVerification {
-                return Err(rightsdesk_domain::lifecycle::IllegalTransition {
-                    state,
-                    action: Action::Verify,
-                }
-                .into());
-            }
+            awaiting_verification(&row, Action::Verify)?;
             verifications::settle(&*tx, challenge, verifications::USED, None, Some(now)).await?;
             let data = json!({ "method": method, "verification_id": challenge });
             match append_event(&*tx, &row, Actor::Requester, "contact_verified", data, now).await {
@@ -461,6 +440,16 @@ impl Services {
                 return Ok(expired);
             }
         }
+    }
+}
+
+/// `illegal_transition` for `action` unless `row` waits for verification.
+fn awaiting_verification(row: &requests::Model, action: Action) -> Result<(), Error> {
+    let state: State = parse_stored(&row.state)?;
+    if state == State::AwaitingVerification {
+        Ok(())
+    } else {
+        Err(rightsdesk_domain::lifecycle::IllegalTransition { state, action }.into())
     }
 }
 
