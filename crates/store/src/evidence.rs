@@ -153,15 +153,18 @@ pub async fn due_for_deletion(
     closed_before: DateTime<Utc>,
     limit: u64,
 ) -> Result<Vec<Model>, StoreError> {
+    use crate::requests::{Column as Request, Entity as Requests};
+    // Correlated on the request's primary key: the few live files lead, and the
+    // requests table (millions of rows) is only probed, never scanned.
     let closed = Query::select()
-        .column(crate::requests::Column::Id)
-        .from(crate::requests::Entity)
-        .and_where(Expr::col(crate::requests::Column::ClosedAt).is_not_null())
-        .and_where(Expr::col(crate::requests::Column::ClosedAt).lt(closed_before))
+        .expr(Expr::val(1))
+        .from(Requests)
+        .and_where(Expr::col((Requests, Request::Id)).equals((Entity, Column::RequestId)))
+        .and_where(Expr::col((Requests, Request::ClosedAt)).lt(closed_before))
         .to_owned();
     Ok(Entity::find()
         .filter(Column::DeletedAt.is_null())
-        .filter(Column::RequestId.in_subquery(closed))
+        .filter(Expr::exists(closed))
         .order_by_asc(Column::UploadedAt)
         .limit(limit)
         .all(conn)
