@@ -8,6 +8,7 @@ mod m20261129_000001_foundation;
 mod m20261129_000002_reference_counters;
 mod m20261129_000003_notifications_and_verifications;
 mod m20261129_000004_evidence;
+mod m20261129_000005_acting_for;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_reference_counters::Migration),
             Box::new(m20261129_000003_notifications_and_verifications::Migration),
             Box::new(m20261129_000004_evidence::Migration),
+            Box::new(m20261129_000005_acting_for::Migration),
         ]
     }
 }

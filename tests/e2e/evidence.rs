@@ -569,3 +569,68 @@ async fn the_website_can_redeem_the_link_through_the_api_once() {
     assert_eq!(r.status, StatusCode::GONE, "{:?}", r.body);
     assert_eq!(r.code(), "verification_link_expired");
 }
+
+#[tokio::test]
+async fn a_guardian_is_verified_by_documents_and_the_child_becomes_the_subject() {
+    let app = TestApp::spawn().await;
+    let mut body = rightsdesk_tests::filing("deletion", valid_details("deletion"));
+    body["requester"]["acting_for"] =
+        json!({"capacity": "guardian", "name": "李小明", "phone": "13900001111"});
+    let r = app.post("/api/v1/requests", None, &body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let f = Filed {
+        id: r.body["id"].as_str().expect("an id").to_owned(),
+        token: r.body["requester_token"]
+            .as_str()
+            .expect("a token")
+            .to_owned(),
+    };
+    let r = enter_code(&app, &f).await;
+    assert_eq!(r.body["state"], "awaiting_verification", "{:?}", r.body);
+    assert_eq!(r.body["documents_required"], true);
+    assert_eq!(r.body["acting_for"]["capacity"], "guardian");
+    assert_eq!(r.body["acting_for"]["phone"], "+8613900001111");
+
+    let proof = upload(&app, &f, "guardian_proof", pdf()).await;
+    let (_, officer) = app.officer("officer", &["officer"]).await;
+    let d = app
+        .act(
+            &officer,
+            &f.id,
+            "accept_evidence",
+            json!({ "evidence_id": proof.body["id"] }),
+        )
+        .await;
+    assert_eq!(d.body["state"], "verified", "{:?}", d.body);
+    assert_eq!(d.body["requester"]["acting_for"]["name"], "李小明");
+
+    // The parent's own request links the parent, not the child.
+    let own = file(&app, "access").await;
+    assert_eq!(enter_code(&app, &own).await.body["state"], "verified");
+    let own_detail = detail(&app, &officer, &own.id).await;
+    assert!(own_detail["subject_id"].is_string());
+    assert_ne!(own_detail["subject_id"], d.body["subject_id"]);
+}
+
+#[tokio::test]
+async fn acting_for_is_validated() {
+    let app = TestApp::spawn().await;
+    let mut body = rightsdesk_tests::filing("access", valid_details("access"));
+    body["requester"]["acting_for"] = json!({"capacity": "friend", "phone": "12"});
+    let r = app.post("/api/v1/requests", None, &body).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(
+        r.fields(),
+        vec![
+            "requester.acting_for.capacity",
+            "requester.acting_for.name",
+            "requester.acting_for.phone"
+        ]
+    );
+    let mut body = rightsdesk_tests::filing("next_of_kin", valid_details("next_of_kin"));
+    body["requester"]["acting_for"] = json!({"capacity": "agent", "name": "王律师"});
+    let r = app.post("/api/v1/requests", None, &body).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.fields(), vec!["requester.acting_for"]);
+    assert_eq!(app.count("requests").await, 0);
+}

@@ -98,6 +98,15 @@ fn read_filing<T>(
     r.deny_unknown();
     let requester = Requester::read(requester_value.as_ref(), "requester", &mut errors);
     let details = kind.and_then(|k| Details::read(k, details_value.as_ref(), &mut errors));
+    if kind == Some(RequestKind::NextOfKin)
+        && requester.as_ref().is_some_and(|r| r.acting_for.is_some())
+    {
+        errors.push(
+            "requester.acting_for",
+            "not_allowed",
+            "a next of kin names the deceased in details.deceased",
+        );
+    }
     match (kind, requester, details, extra) {
         (Some(kind), Some(requester), Some(details), Some(extra)) if errors.is_empty() => Ok((
             Filing {
@@ -275,6 +284,9 @@ pub struct RequesterView {
     /// True while the request waits for documents an officer must accept (a next of
     /// kin's request): upload them with `POST /api/v1/requests/{id}/evidence`.
     pub documents_required: bool,
+    /// The person a guardian or an agent files for, as given at filing.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub acting_for: Option<Value>,
     /// The files uploaded, and how each was judged.
     pub evidence: Vec<crate::evidence::RequesterEvidence>,
 }
@@ -287,6 +299,10 @@ pub struct RequesterContact {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub language: String,
+    /// `{capacity: guardian | agent, name, email?, phone?, account_id?}`: the person a
+    /// guardian or an agent files for.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub acting_for: Option<Value>,
 }
 
 /// A row of the queue.
@@ -379,6 +395,14 @@ pub(crate) fn parse_stored<T: std::str::FromStr>(s: &str) -> Result<T, Error> {
         tracing::error!(value = s, "unreadable stored enum value");
         Error::internal()
     })
+}
+
+/// Whether `row` can be verified only by an officer accepting documents.
+pub(crate) fn needs_documents(row: &requests::Model) -> Result<bool, Error> {
+    Ok(rightsdesk_domain::evidence::needs_document_review(
+        parse_stored(&row.kind)?,
+        row.acting_for.is_some(),
+    ))
 }
 
 pub(crate) fn pack_of(row: &requests::Model) -> &'static RulePack {
@@ -835,6 +859,12 @@ impl Services {
             requester_name: r.name.clone(),
             requester_email: r.email.as_ref().map(|e| e.as_str().to_owned()),
             requester_phone: r.phone.as_ref().map(|p| p.as_str().to_owned()),
+            acting_for: r
+                .acting_for
+                .as_ref()
+                .map(serde_json::to_value)
+                .transpose()
+                .map_err(|e| StoreError::Config(e.to_string()))?,
             details: details.clone(),
             subject_id: account_subject,
             assignee_id: None,
@@ -958,6 +988,7 @@ impl Services {
             .filter_map(public_event)
             .collect();
         let deadline = deadline_view(&row, state, now);
+        let documents_required = state == State::AwaitingVerification && needs_documents(&row)?;
         Ok(RequesterView {
             id: row.id,
             reference: row.reference,
@@ -969,9 +1000,9 @@ impl Services {
             time_zone: row.time_zone,
             days_left: deadline.days_left,
             closed_at: row.closed_at,
-            documents_required: state == State::AwaitingVerification
-                && rightsdesk_domain::evidence::needs_document_review(parse_stored(&row.kind)?),
+            documents_required,
             evidence: self.requester_evidence(row.id).await?,
+            acting_for: row.acting_for,
             details: row.details,
             history,
         })
@@ -1077,6 +1108,7 @@ impl Services {
                 email: row.requester_email,
                 phone: row.requester_phone,
                 language: row.language,
+                acting_for: row.acting_for,
             },
             details: row.details,
             subject_id: row.subject_id,
@@ -1415,15 +1447,20 @@ impl Services {
 /// The subject whose identifiers match the requester's, created when none does.
 ///
 /// A next of kin acts for the deceased: the subject is the person named in
-/// `details.deceased`, not the relative who wrote.
+/// `details.deceased`, not the relative who wrote; a guardian or an agent acts for the
+/// person in `requester.acting_for`.
 async fn link_subject(
     conn: &impl rightsdesk_store::ConnectionTrait,
     row: &requests::Model,
     now: DateTime<Utc>,
 ) -> Result<Uuid, Error> {
-    let (account_id, email, phone) = if row.kind == RequestKind::NextOfKin.as_str() {
-        let deceased = &row.details["deceased"];
-        let get = |k: &str| deceased.get(k).and_then(Value::as_str).map(str::to_owned);
+    let person = if row.kind == RequestKind::NextOfKin.as_str() {
+        Some(&row.details["deceased"])
+    } else {
+        row.acting_for.as_ref()
+    };
+    let (account_id, email, phone) = if let Some(person) = person {
+        let get = |k: &str| person.get(k).and_then(Value::as_str).map(str::to_owned);
         (get("account_id"), get("email"), get("phone"))
     } else {
         (

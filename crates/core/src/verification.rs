@@ -9,7 +9,6 @@ use base64::Engine;
 use chrono::{DateTime, TimeDelta, Utc};
 use hmac::{Hmac, Mac};
 use rand::Rng;
-use rightsdesk_domain::evidence::needs_document_review;
 use rightsdesk_domain::lifecycle::{Action, Actor, State};
 use rightsdesk_domain::validation::ValidationErrors;
 use rightsdesk_mail::Template;
@@ -20,7 +19,9 @@ use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::notifications::{Notice, Recipient, request_params};
-use crate::requests::{ATTEMPTS, ActionInput, RequesterView, append_event, pack_of, parse_stored};
+use crate::requests::{
+    ATTEMPTS, ActionInput, RequesterView, append_event, needs_documents, pack_of, parse_stored,
+};
 use crate::{Error, ErrorCode, Services};
 
 /// A new challenge and what the requester is sent.
@@ -179,7 +180,7 @@ impl Services {
         }
         let method = format!("{}_code", challenge.channel);
         let updated = self
-            .redeem(id, &row.kind, challenge.id, &method)
+            .redeem(&row, challenge.id, &method)
             .await
             .map_err(|e| match e.code {
                 ErrorCode::ConcurrentModification => invalid_code(0),
@@ -272,12 +273,12 @@ impl Services {
     /// the request keeps waiting for an officer to accept the evidence.
     async fn redeem(
         &self,
-        id: Uuid,
-        kind: &str,
+        request: &requests::Model,
         challenge: Uuid,
         method: &str,
     ) -> Result<requests::Model, Error> {
-        if !needs_document_review(parse_stored(kind)?) {
+        let id = request.id;
+        if !needs_documents(request)? {
             return self
                 .transition(
                     id,
@@ -343,7 +344,7 @@ impl Services {
             .await?
             .ok_or_else(invalid)?;
         let updated = self
-            .redeem(row.id, &row.kind, challenge.id, &method)
+            .redeem(&row, challenge.id, &method)
             .await
             .map_err(|e| match e.code {
                 ErrorCode::ConcurrentModification | ErrorCode::IllegalTransition => gone(),

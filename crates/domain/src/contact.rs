@@ -146,6 +146,71 @@ impl Language {
     }
 }
 
+crate::kinds::string_enum! {
+    /// In what capacity someone files for another living person (SPEC §2): a parent or
+    /// guardian of a minor (under 14, PIPL art. 31), or an agent with a power of attorney.
+    Capacity {
+        Guardian = "guardian",
+        Agent = "agent",
+    }
+}
+
+/// The person a guardian or an agent files for: the data subject. Identifiers are
+/// optional (a child may have none); the name is not.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActingFor {
+    pub capacity: Capacity,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<Email>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<Phone>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+}
+
+impl fmt::Debug for ActingFor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActingFor")
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ActingFor {
+    fn read(value: Option<&Value>, path: &str, errors: &mut ValidationErrors) -> Option<Self> {
+        let mut r = ObjectReader::new(value, path, false, errors)?;
+        let before = r.errors().0.len();
+        let capacity_path = r.field_path("capacity");
+        let capacity = match r.string("capacity", true, limits::SHORT_TEXT) {
+            Some(c) => match c.parse::<Capacity>() {
+                Ok(c) => Some(c),
+                Err(m) => {
+                    r.errors().push(capacity_path, "invalid_value", m);
+                    None
+                }
+            },
+            None => None,
+        };
+        let name = r.string("name", true, limits::NAME);
+        let email = parse_with(&mut r, "email", Email::parse);
+        let phone = parse_with(&mut r, "phone", Phone::parse);
+        let account_id = r.string("account_id", false, limits::SHORT_TEXT);
+        let clean = r.errors().0.len() == before;
+        r.deny_unknown();
+        if !clean {
+            return None;
+        }
+        Some(Self {
+            capacity: capacity?,
+            name: name?,
+            email: email.ok()?,
+            phone: phone.ok()?,
+            account_id,
+        })
+    }
+}
+
 /// The person who files a request (who may differ from the subject, e.g. next of kin).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Requester {
@@ -153,6 +218,8 @@ pub struct Requester {
     pub email: Option<Email>,
     pub phone: Option<Phone>,
     pub language: Language,
+    /// Set when the requester is a guardian or an agent filing for someone else.
+    pub acting_for: Option<ActingFor>,
 }
 
 impl fmt::Debug for Requester {
@@ -173,6 +240,13 @@ impl Requester {
         let email = parse_with(&mut r, "email", Email::parse);
         let phone = parse_with(&mut r, "phone", Phone::parse);
         let language = parse_with(&mut r, "language", Language::parse);
+        let acting_path = r.field_path("acting_for");
+        let acting_for = match r.take("acting_for") {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => ActingFor::read(Some(&v), &acting_path, r.errors())
+                .map(Some)
+                .ok_or(()),
+        };
         let missing_contact = matches!(&email, Ok(None)) && matches!(&phone, Ok(None));
         if missing_contact {
             let p = r.field_path("email");
@@ -192,6 +266,7 @@ impl Requester {
             email: email.ok()?,
             phone: phone.ok()?,
             language: language.ok()?.unwrap_or_default(),
+            acting_for: acting_for.ok()?,
         })
     }
 }

@@ -58,11 +58,13 @@ string_enum! {
     }
 }
 
-/// Whether a request of `kind` can be verified only by an officer's review of documents:
-/// a one-time code proves that the requester reads the mailbox or phone they gave, not
-/// that they may act for a deceased person (SPEC §5, "proportionate to the kind").
-pub fn needs_document_review(kind: RequestKind) -> bool {
-    kind == RequestKind::NextOfKin
+/// Whether a request can be verified only by an officer's review of documents: a
+/// one-time code proves that the requester reads the mailbox or phone they gave, not
+/// that they may act for a deceased person, a minor or a principal (SPEC §2, §5:
+/// "proportionate to the kind"). `acting_for` is whether the requester files as a
+/// guardian or an agent.
+pub fn needs_document_review(kind: RequestKind, acting_for: bool) -> bool {
+    kind == RequestKind::NextOfKin || acting_for
 }
 
 #[cfg(test)]
@@ -93,9 +95,10 @@ mod tests {
     }
 
     #[test]
-    fn only_next_of_kin_needs_documents() {
-        assert!(needs_document_review(RequestKind::NextOfKin));
-        assert!(!needs_document_review(RequestKind::Access));
-        assert!(!needs_document_review(RequestKind::Deletion));
+    fn next_of_kin_guardians_and_agents_need_documents() {
+        assert!(needs_document_review(RequestKind::NextOfKin, false));
+        assert!(needs_document_review(RequestKind::Access, true));
+        assert!(!needs_document_review(RequestKind::Access, false));
+        assert!(!needs_document_review(RequestKind::Deletion, false));
     }
 }

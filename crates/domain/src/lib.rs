@@ -11,7 +11,7 @@ pub mod reference;
 pub mod roles;
 pub mod validation;
 
-pub use contact::{Email, Language, Phone, Requester};
+pub use contact::{ActingFor, Capacity, Email, Language, Phone, Requester};
 pub use deadlines::{DeadlineEffect, DeadlineStatus, RulePack};
 pub use kinds::{Channel, Details, RequestKind};
 pub use lifecycle::{Action, Actor, IllegalTransition, ReasonCode, State};

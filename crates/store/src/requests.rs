@@ -22,6 +22,8 @@ pub struct Model {
     pub requester_name: String,
     pub requester_email: Option<String>,
     pub requester_phone: Option<String>,
+    /// `{capacity, name, email?, phone?, account_id?}` when a guardian or an agent filed.
+    pub acting_for: Option<Json>,
     pub details: Json,
     pub subject_id: Option<Uuid>,
     pub assignee_id: Option<Uuid>,
