@@ -100,10 +100,13 @@ impl Mailer {
             Transport::Smtp(smtp) => {
                 let message = self.build(&email)?;
                 smtp.send(message).await.map(|_| ()).map_err(|e| {
+                    // Servers echo the recipient ("550 <li@example.com>: no such user");
+                    // the error is logged and shown, so addresses are taken out.
+                    let reason = without_addresses(&e.to_string());
                     if e.is_permanent() {
-                        SendError::Permanent(e.to_string())
+                        SendError::Permanent(reason)
                     } else {
-                        SendError::Transient(e.to_string())
+                        SendError::Transient(reason)
                     }
                 })
             }
@@ -176,4 +179,38 @@ pub(crate) fn write_once(dir: &std::path::Path, name: &str, bytes: &[u8]) -> Res
     let tmp = dir.join(format!(".{name}.tmp"));
     std::fs::write(&tmp, bytes).map_err(io)?;
     std::fs::rename(&tmp, &path).map_err(io)
+}
+
+/// `text` with every word that holds an `@` (an email address, bracketed or not)
+/// replaced by `[address]`.
+fn without_addresses(text: &str) -> String {
+    text.split(' ')
+        .map(|word| {
+            if word.contains('@') {
+                "[address]"
+            } else {
+                word
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smtp_errors_lose_the_addresses_servers_echo() {
+        assert_eq!(
+            without_addresses(
+                "permanent error (550): 5.1.1 <li.lei@example.com>: Recipient address rejected"
+            ),
+            "permanent error (550): 5.1.1 [address] Recipient address rejected"
+        );
+        assert_eq!(
+            without_addresses("connection refused"),
+            "connection refused"
+        );
+    }
 }
