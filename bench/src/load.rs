@@ -7,6 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -257,6 +258,15 @@ impl RunResult {
     }
 }
 
+/// When a run ends.
+#[derive(Debug, Clone, Copy)]
+enum Until {
+    /// At this instant (requests under way finish).
+    Deadline(Instant),
+    /// Once this many requests were sent, across all clients.
+    Sent(u64),
+}
+
 /// Runs `concurrency` closed-loop clients for `duration`: each sends its next request
 /// as soon as the previous answer arrived. Only answers with `expect` status count.
 pub async fn run(
@@ -267,19 +277,60 @@ pub async fn run(
     make: RequestMaker,
     server_pid: u32,
 ) -> anyhow::Result<RunResult> {
+    let until = Until::Deadline(Instant::now() + duration);
+    run_until(addr, concurrency, until, expect, make, server_pid).await
+}
+
+/// Like [`run`], but sends exactly `total` requests (spread over the clients as they
+/// become free) instead of running for a time.
+pub async fn run_count(
+    addr: SocketAddr,
+    concurrency: usize,
+    total: u64,
+    expect: u16,
+    make: RequestMaker,
+    server_pid: u32,
+) -> anyhow::Result<RunResult> {
+    run_until(
+        addr,
+        concurrency,
+        Until::Sent(total),
+        expect,
+        make,
+        server_pid,
+    )
+    .await
+}
+
+async fn run_until(
+    addr: SocketAddr,
+    concurrency: usize,
+    until: Until,
+    expect: u16,
+    make: RequestMaker,
+    server_pid: u32,
+) -> anyhow::Result<RunResult> {
     let cpu_before = crate::procstat::snapshot(server_pid)?;
     let started = Instant::now();
-    let deadline = started + duration;
+    let sent = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::with_capacity(concurrency);
     for client in 0..concurrency {
         let make = make.clone();
+        let sent = sent.clone();
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::new(addr);
             let mut lat = Vec::with_capacity(16 * 1024);
             let mut errors = 0u64;
             let mut first_error = None;
             let mut seq = 0u64;
-            while Instant::now() < deadline {
+            loop {
+                let more = match until {
+                    Until::Deadline(deadline) => Instant::now() < deadline,
+                    Until::Sent(total) => sent.fetch_add(1, Ordering::Relaxed) < total,
+                };
+                if !more {
+                    break;
+                }
                 let req = make(client, seq);
                 seq += 1;
                 let t = Instant::now();

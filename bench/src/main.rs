@@ -3,20 +3,23 @@
 //!
 //! ```text
 //! cargo build --release -p rightsdesk -p rightsdesk-bench
-//! cargo run --release -p rightsdesk-bench -- [--quick] [--backend sqlite|postgres|all] [--out docs/performance.md]
+//! cargo run --release -p rightsdesk-bench -- [--quick] [--backend sqlite|postgres|all] [--phases filing,queue,mail] [--out docs/performance.md]
 //! ```
 //!
 //! Per backend: (1) filing throughput and latency at 1 and 16 clients on an empty
 //! database, rounds alternating; (2) a second database seeded directly with N requests
 //! (1,000,000 by default), then queue pages for several filters, and filing again on
-//! the full table; (3) the server's resident memory at each point.
+//! the full table; (3) the server's resident memory at each point; (4) the outbox:
+//! notifications of N filings delivered to a local SMTP server (aiosmtpd), mails/s.
 
 mod load;
+mod outbox;
 mod procstat;
 mod queue;
 mod report;
 mod seed;
 mod server;
+mod smtp;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -29,6 +32,7 @@ use chrono::{TimeDelta, Utc};
 use serde_json::json;
 
 use crate::load::{RequestMaker, RunResult};
+use crate::outbox::MailResult;
 use crate::procstat::Memory;
 use crate::queue::{Explained, Variant};
 use crate::seed::SeedReport;
@@ -37,7 +41,8 @@ use crate::server::{Api, Backend, Database, Server, ServerSettings};
 const USAGE: &str = "\
 usage: rightsdesk-bench [options]
 
-  --quick               tiny sizes for a smoke run (10,000 rows, 1 s runs, 1 round)
+  --quick               tiny sizes for a smoke run (10,000 rows, 1 s runs, 1 round,
+                        300 filings for the mail phase)
   --backend B           sqlite, postgres or all (default all)
   --out PATH            the report (default docs/performance.md; with --quick
                         target/rightsdesk-bench/quick.md)
@@ -50,7 +55,11 @@ usage: rightsdesk-bench [options]
   --server-bin PATH     the binary (default: rightsdesk next to this executable)
   --wait-quiet S        before each phase, wait up to S seconds for the machine to
                         be at least 90 % idle (default 60; 0: do not wait)
-  --phases P           filing, queue or all (default all)
+  --phases P            filing, queue, mail, or several separated by commas, or all
+                        (default all). A run of only mail rewrites only the outbox
+                        section of an existing report.
+  --mail-filings N      filings whose notifications the mail phase delivers
+                        (default 2000; with --quick 300; 2 mails each)
   --env KEY=VALUE       extra environment for the server, e.g.
                         RIGHTSDESK__DATABASE__MAX_CONNECTIONS=4 (repeatable)
 
@@ -71,6 +80,8 @@ pub struct Options {
     pub extra_env: Vec<(String, String)>,
     pub filing: bool,
     pub queue: bool,
+    pub mail: bool,
+    pub mail_filings: u64,
     pub wait_quiet_secs: f64,
 }
 
@@ -98,6 +109,7 @@ fn parse_args() -> anyhow::Result<Options> {
     let mut server_bin = None;
     let mut extra_env = Vec::new();
     let mut phases = "all".to_owned();
+    let mut mail_filings = None;
     let mut wait_quiet = 60.0;
     while let Some(a) = args.next() {
         let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
@@ -113,6 +125,9 @@ fn parse_args() -> anyhow::Result<Options> {
             }
             "--pg" => pg = value("--pg")?,
             "--phases" => phases = value("--phases")?,
+            "--mail-filings" => {
+                mail_filings = Some(value("--mail-filings")?.parse().context("--mail-filings")?)
+            }
             "--wait-quiet" => {
                 wait_quiet = value("--wait-quiet")?.parse().context("--wait-quiet")?
             }
@@ -135,16 +150,26 @@ fn parse_args() -> anyhow::Result<Options> {
         "all" => vec![Backend::Sqlite, Backend::Postgres],
         other => bail!("--backend must be sqlite, postgres or all, not {other:?}"),
     };
-    let (filing, queue) = match phases.as_str() {
-        "filing" => (true, false),
-        "queue" => (false, true),
-        "all" => (true, true),
-        other => bail!("--phases must be filing, queue or all, not {other:?}"),
-    };
+    let (mut filing, mut queue, mut mail) = (false, false, false);
+    for phase in phases.split(',').map(str::trim) {
+        match phase {
+            "filing" => filing = true,
+            "queue" => queue = true,
+            "mail" => mail = true,
+            "all" => (filing, queue, mail) = (true, true, true),
+            other => bail!("--phases takes filing, queue, mail or all, not {other:?}"),
+        }
+    }
+    let mail_filings = mail_filings.unwrap_or(if quick { 300 } else { 2_000 });
+    if mail_filings == 0 {
+        bail!("--mail-filings must be above 0");
+    }
     Ok(Options {
         wait_quiet_secs: wait_quiet,
         filing,
         queue,
+        mail,
+        mail_filings,
         quick,
         backends,
         out: out.unwrap_or_else(|| {
@@ -188,6 +213,8 @@ pub struct BackendResult {
     /// Filing at 16 clients with the seeded rows in place.
     pub filing_seeded: Vec<RunResult>,
     pub mem_after_queue: Memory,
+    /// The outbox delivering to a local SMTP server.
+    pub mail: Option<MailResult>,
     /// ERROR log lines of the server, by message.
     pub server_errors: BTreeMap<String, usize>,
 }
@@ -556,6 +583,7 @@ async fn bench_backend(
         queue: Vec::new(),
         filing_seeded: Vec::new(),
         mem_after_queue: Memory::default(),
+        mail: None,
         server_errors: BTreeMap::new(),
     };
     eprintln!("bench: == {} ==", backend.name());
@@ -570,6 +598,13 @@ async fn bench_backend(
         result.idle_before.push(wait_quiet(opts).await?);
         let db = Database::create(backend, &dir, &opts.pg_admin_url, "queue").await?;
         let outcome = queue_phase(opts, settings, &dir, &db, &mut result).await;
+        db.drop_now().await?;
+        outcome?;
+    }
+    if opts.mail {
+        result.idle_before.push(wait_quiet(opts).await?);
+        let db = Database::create(backend, &dir, &opts.pg_admin_url, "mail").await?;
+        let outcome = outbox::mail_phase(opts, settings, &dir, &db, &mut result).await;
         db.drop_now().await?;
         outcome?;
     }
@@ -610,7 +645,15 @@ async fn main() -> anyhow::Result<()> {
     }
     let _ = std::fs::remove_dir_all(&root);
     let text = report::render(&opts, &machine, &results);
-    report::write(&opts.out, &text)?;
+    if opts.filing || opts.queue {
+        report::write(&opts.out, &text)?;
+    } else {
+        report::write_mail_only(
+            &opts.out,
+            &report::render_mail(&opts, &machine, &results),
+            &text,
+        )?;
+    }
     eprintln!("bench: wrote {}", opts.out.display());
     println!("{}", report::summary(&results));
     Ok(())

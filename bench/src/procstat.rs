@@ -91,6 +91,21 @@ fn process_ticks(pid: &str) -> anyhow::Result<u64> {
 }
 
 pub fn snapshot(server_pid: u32) -> anyhow::Result<CpuSnapshot> {
+    machine_snapshot(process_ticks(&server_pid.to_string())?)
+}
+
+/// A snapshot taken before the server process is spawned: it has used no CPU yet, so
+/// a later [`snapshot`] of it, `.since()` this one, covers its whole life.
+pub fn snapshot_before_spawn() -> anyhow::Result<CpuSnapshot> {
+    machine_snapshot(0)
+}
+
+/// CPU time `pid` has used so far (user + system), in seconds.
+pub fn process_cpu_secs(pid: u32) -> anyhow::Result<f64> {
+    Ok(process_ticks(&pid.to_string())? as f64 / ticks_per_sec())
+}
+
+fn machine_snapshot(server_ticks: u64) -> anyhow::Result<CpuSnapshot> {
     let stat = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
     let cpu = stat
         .lines()
@@ -107,7 +122,7 @@ pub fn snapshot(server_pid: u32) -> anyhow::Result<CpuSnapshot> {
     Ok(CpuSnapshot {
         machine_busy: total - idle,
         machine_total: total,
-        server: process_ticks(&server_pid.to_string())?,
+        server: server_ticks,
         bench: process_ticks("self")?,
     })
 }

@@ -155,6 +155,8 @@ pub struct Server {
     pub port: u16,
     /// From spawning the process to the first 200 from `/healthz` (includes migrating).
     pub ready_after: Duration,
+    /// When the process was spawned.
+    pub spawned_at: Instant,
     stderr_path: PathBuf,
 }
 
@@ -200,6 +202,7 @@ impl Server {
             child: Some(child),
             port,
             ready_after: Duration::ZERO,
+            spawned_at: started,
             stderr_path,
         };
         let mut conn = Conn::new(server.addr());
