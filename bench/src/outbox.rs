@@ -35,7 +35,6 @@ const STALL_LIMIT: Duration = Duration::from_secs(60);
 // (the bench leaves them at the service's defaults unless `--env` overrides them).
 const CORE_CONFIG_SRC: &str = include_str!("../../crates/core/src/config.rs");
 const MAIL_CONFIG_SRC: &str = include_str!("../../crates/mail/src/config.rs");
-const NOTIFICATIONS_SRC: &str = include_str!("../../crates/core/src/notifications.rs");
 
 /// The first `field: <number>` after the line `anchor` in `source`.
 fn number_after(source: &str, anchor: &str, field: &str) -> Option<u64> {
@@ -50,15 +49,6 @@ fn number_after(source: &str, anchor: &str, field: &str) -> Option<u64> {
             .collect();
         digits.parse().ok()
     })
-}
-
-/// `SEND_CONCURRENCY` in crates/core/src/notifications.rs.
-pub fn send_concurrency() -> Option<u64> {
-    number_after(
-        NOTIFICATIONS_SRC,
-        "const SEND_CONCURRENCY",
-        "const SEND_CONCURRENCY: usize =",
-    )
 }
 
 fn default_batch_size() -> Option<u64> {
@@ -106,10 +96,9 @@ pub struct MailResult {
     /// The SMTP server's share of `cpu.other_cores`.
     pub smtp_cores: f64,
     pub mem_after: Memory,
-    /// `outbox.batch_size`, `mail.smtp.pool_size`, `SEND_CONCURRENCY` as run.
+    /// `outbox.batch_size` and `mail.smtp.pool_size` (also the messages in flight) as run.
     pub batch_size: String,
     pub pool_size: String,
-    pub send_concurrency: String,
 }
 
 impl MailResult {
@@ -207,7 +196,6 @@ pub async fn mail_phase(
             "RIGHTSDESK__MAIL__SMTP__POOL_SIZE",
             default_pool_size(),
         ),
-        send_concurrency: send_concurrency().map_or("?".to_owned(), |n| n.to_string()),
         ..MailResult::default()
     };
     let mut sink = SmtpSink::start(&dir.join("smtp")).await?;
@@ -434,7 +422,6 @@ mod tests {
 
     #[test]
     fn the_settings_are_found_in_the_service_sources() {
-        assert!(send_concurrency().is_some_and(|n| n > 0));
         assert!(default_batch_size().is_some_and(|n| n > 0));
         assert!(default_pool_size().is_some_and(|n| n > 0));
     }

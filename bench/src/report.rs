@@ -680,9 +680,9 @@ pub fn render_mail(opts: &Options, m: &Machine, results: &[BackendResult]) -> St
         .find_map(|r| r.mail.as_ref())
         .map(|x| {
             format!(
-                "`outbox.batch_size` = {}, `mail.smtp.pool_size` = {}, `SEND_CONCURRENCY` = {} \
-                 (crates/core/src/notifications.rs), `mail.smtp.tls` = none",
-                x.batch_size, x.pool_size, x.send_concurrency
+                "`outbox.batch_size` = {}, `mail.smtp.pool_size` = {} (also the messages in flight), \
+                 `mail.smtp.tls` = none",
+                x.batch_size, x.pool_size
             )
         })
         .unwrap_or_default();

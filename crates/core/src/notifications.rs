@@ -121,9 +121,6 @@ impl DeliveryReport {
     }
 }
 
-/// Messages of one pass in flight at a time (the SMTP pool also bounds connections).
-const SEND_CONCURRENCY: usize = 4;
-
 /// How long a woken sender waits for more notices before its pass.
 const LINGER: Duration = Duration::from_millis(100);
 
@@ -280,7 +277,8 @@ impl Services {
         tx.commit().await?;
         // Rendering is CPU work: the whole batch on one blocking thread, so that neither
         // the async threads nor a hundred blocking threads at once crowd out filings on
-        // a small machine. Then at most `SEND_CONCURRENCY` messages are in flight, and
+        // a small machine. Then as many messages are in flight as the mailer has
+        // connections (`mail.smtp.pool_size`), and
         // every outcome is recorded in one transaction.
         let services = self.clone();
         let rendered = tokio::task::spawn_blocking(move || {
@@ -303,7 +301,7 @@ impl Services {
                 };
                 (id, template, attempts, outcome)
             })
-            .buffer_unordered(SEND_CONCURRENCY)
+            .buffer_unordered(self.inner.mailer.concurrency())
             .collect()
             .await;
         let now = self.now();

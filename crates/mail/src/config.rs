@@ -49,7 +49,7 @@ impl Default for SmtpConfig {
             username: None,
             password: None,
             timeout_secs: 15,
-            pool_size: 4,
+            pool_size: 8,
         }
     }
 }
@@ -97,9 +97,10 @@ impl MailConfig {
                     "mail.smtp.username and mail.smtp.password must be set together".to_owned(),
                 );
             }
-            if self.smtp.timeout_secs == 0 || self.smtp.pool_size == 0 {
+            if self.smtp.timeout_secs == 0 || !(1..=64).contains(&self.smtp.pool_size) {
                 return Err(
-                    "mail.smtp.timeout_secs and mail.smtp.pool_size must be above 0".to_owned(),
+                    "mail.smtp.timeout_secs must be above 0 and mail.smtp.pool_size between 1 and 64"
+                        .to_owned(),
                 );
             }
         }
