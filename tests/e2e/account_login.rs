@@ -230,3 +230,49 @@ async fn a_service_without_account_login_refuses_tokens() {
     assert_eq!(r.code(), "account_login_disabled");
     assert_eq!(app.count("requests").await, 0);
 }
+
+#[tokio::test]
+async fn an_account_cannot_vouch_for_a_deceased_person_documents_are_still_needed() {
+    let app = spawn("ES256").await;
+    let res = app
+        .client
+        .post(format!("{}/api/v1/requests", app.base))
+        .bearer_auth(es256(&claims(&app, "u-1001")))
+        .json(&filing("next_of_kin", valid_details("next_of_kin")))
+        .send()
+        .await
+        .expect("the service answers");
+    let r = TestApp::reply(res).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["state"], "awaiting_verification");
+    let id = r.body["id"].as_str().expect("an id").to_owned();
+    let token = r.body["requester_token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+
+    // No code (the account proved the contact), and the acknowledgement asks for documents.
+    assert_eq!(app.deliver().await.sent, 1);
+    let ack = &app.outbox_messages()[0];
+    assert!(!ack.text.contains("/verify/"), "{}", ack.text);
+    assert!(ack.text.contains("证明材料"), "{}", ack.text);
+    let view = app
+        .get(&format!("/api/v1/requests/{id}"), Some(&token))
+        .await;
+    assert_eq!(view.body["documents_required"], true);
+    let events: Vec<&str> = view.body["history"]
+        .as_array()
+        .expect("a history")
+        .iter()
+        .filter_map(|e| e["event"].as_str())
+        .collect();
+    assert_eq!(
+        events,
+        ["filed", "verification_requested", "contact_verified"]
+    );
+    assert_eq!(
+        app.count("subjects").await,
+        0,
+        "the account is not the subject"
+    );
+}

@@ -616,6 +616,18 @@ fn read_action_input(action: Action, body: &Value) -> Result<ActionInput, Error>
 // ---------------------------------------------------------------------------------
 // Use-cases
 
+/// What an account-system token proved at filing.
+#[derive(Debug, Clone, Copy)]
+enum AccountProof {
+    /// No token: a code is sent to the requester.
+    None,
+    /// The requester is the account holder: verified at filing, linked to this subject.
+    Verified(Uuid),
+    /// The requester's contact is proven, but they act for someone else: no code is
+    /// sent, and documents are still needed.
+    ContactOnly,
+}
+
 /// The most attempts a use-case makes when a concurrent writer got there first.
 pub(crate) const ATTEMPTS: usize = 5;
 
@@ -636,20 +648,29 @@ impl Services {
         idempotency: Option<Idempotency>,
         account_token: Option<&str>,
     ) -> Result<Filed, Error> {
-        let (scope, verified) = match account_token {
-            None => ("requester".to_owned(), None),
+        let (scope, proof) = match account_token {
+            None => ("requester".to_owned(), AccountProof::None),
             Some(token) => {
                 let account = self
                     .inner
                     .account_login
                     .verify(token, self.now().timestamp())?;
-                let subject = self.subject_for_account(&account).await?;
+                // The account is the requester's own: it cannot vouch for the right to
+                // act for a deceased person, a minor or a principal.
+                let proof = if rightsdesk_domain::evidence::needs_document_review(
+                    filing.kind,
+                    filing.requester.acting_for.is_some(),
+                ) {
+                    AccountProof::ContactOnly
+                } else {
+                    AccountProof::Verified(self.subject_for_account(&account).await?)
+                };
                 let scope = format!(
                     "account:{}",
                     &sha256_hex(format!("{}\n{}", account.issuer, account.account_id).as_bytes())
                         [..32]
                 );
-                (scope, Some(subject))
+                (scope, proof)
             }
         };
         self.store_filing(
@@ -659,7 +680,7 @@ impl Services {
             Actor::Requester,
             scope,
             idempotency,
-            verified,
+            proof,
         )
         .await
     }
@@ -681,13 +702,12 @@ impl Services {
             Actor::Officer { id: officer.id },
             format!("officer:{}", officer.id),
             idempotency,
-            None,
+            AccountProof::None,
         )
         .await
     }
 
-    /// Stores a filing. `account_subject` is the subject of a verified account login:
-    /// the request is then verified at filing and no code is sent.
+    /// Stores a filing, verified already when `proof` says so.
     #[allow(clippy::too_many_arguments)]
     async fn store_filing(
         &self,
@@ -697,7 +717,7 @@ impl Services {
         actor: Actor,
         idempotency_scope: String,
         idempotency: Option<Idempotency>,
-        account_subject: Option<Uuid>,
+        proof: AccountProof,
     ) -> Result<Filed, Error> {
         // One reading of the clock: a request filed now was received at the instant of
         // its `filed` event.
@@ -717,7 +737,7 @@ impl Services {
                 id,
                 reference,
                 kind: filing.kind,
-                state: if account_subject.is_some() {
+                state: if matches!(proof, AccountProof::Verified(_)) {
                     State::Verified
                 } else {
                     State::AwaitingVerification
@@ -738,7 +758,7 @@ impl Services {
                     now,
                     &idempotency_scope,
                     idempotency.as_ref(),
-                    account_subject,
+                    proof,
                 )
                 .await;
             match outcome {
@@ -788,7 +808,7 @@ impl Services {
         now: DateTime<Utc>,
         scope: &str,
         idempotency: Option<&Idempotency>,
-        account_subject: Option<Uuid>,
+        proof: AccountProof,
     ) -> Result<Option<idempotency::Model>, StoreError> {
         let related = match &filing.details {
             Details::Complaint {
@@ -821,19 +841,29 @@ impl Services {
         // unless the account system has vouched for the requester already.
         let r = &filing.requester;
         let code_channel = if r.email.is_some() { "email" } else { "sms" };
-        let second = match account_subject {
-            None => NewEvent {
-                at: now,
-                actor: Actor::System.to_stored(),
-                event_type: event_type(Action::RequestVerification).to_owned(),
-                data: json!({
-                    "action": Action::RequestVerification,
-                    "from": State::Received,
-                    "to": State::AwaitingVerification,
-                    "channel": code_channel,
-                }),
-            },
-            Some(subject) => NewEvent {
+        let requested = |channel: &str| NewEvent {
+            at: now,
+            actor: Actor::System.to_stored(),
+            event_type: event_type(Action::RequestVerification).to_owned(),
+            data: json!({
+                "action": Action::RequestVerification,
+                "from": State::Received,
+                "to": State::AwaitingVerification,
+                "channel": channel,
+            }),
+        };
+        let then = match proof {
+            AccountProof::None => vec![requested(code_channel)],
+            AccountProof::ContactOnly => vec![
+                requested("documents"),
+                NewEvent {
+                    at: now,
+                    actor: Actor::Requester.to_stored(),
+                    event_type: "contact_verified".to_owned(),
+                    data: json!({ "method": "account_login" }),
+                },
+            ],
+            AccountProof::Verified(subject) => vec![NewEvent {
                 at: now,
                 actor: Actor::Requester.to_stored(),
                 event_type: event_type(Action::Verify).to_owned(),
@@ -845,9 +875,15 @@ impl Services {
                     "subject_id": subject,
                     "deadline": DeadlineEffect::None,
                 }),
-            },
+            }],
         };
-        let (second, head) = events::build(filed.id, &head, second);
+        let mut events_written = vec![event];
+        let mut head = head;
+        for next in then {
+            let (built, next_head) = events::build(filed.id, &head, next);
+            events_written.push(built);
+            head = next_head;
+        }
         let request = requests::Model {
             id: filed.id,
             reference: filed.reference.to_string(),
@@ -866,7 +902,10 @@ impl Services {
                 .transpose()
                 .map_err(|e| StoreError::Config(e.to_string()))?,
             details: details.clone(),
-            subject_id: account_subject,
+            subject_id: match proof {
+                AccountProof::Verified(subject) => Some(subject),
+                _ => None,
+            },
             assignee_id: None,
             related_request_id: related,
             received_at: filed.received_at,
@@ -893,11 +932,12 @@ impl Services {
             }),
             None => None,
         };
-        let challenge = account_subject
-            .is_none()
+        let challenge = matches!(proof, AccountProof::None)
             .then(|| self.new_challenge(filed.id, code_channel, now));
         let mut acknowledgement = crate::notifications::request_params(&request, pack);
         acknowledgement["verification_pending"] = json!(challenge.is_some());
+        acknowledgement["documents_required"] =
+            json!(needs_documents(&request).map_err(|e| StoreError::Config(e.message))?);
         let mut notices = vec![crate::notifications::Notice {
             template: rightsdesk_mail::Template::Acknowledgement,
             to: crate::notifications::Recipient::of_request(&request),
@@ -914,7 +954,7 @@ impl Services {
         self.filings()
             .commit(FilingRows {
                 request,
-                events: vec![event, second],
+                events: events_written,
                 idempotency,
                 verification: challenge.map(|c| c.row),
                 notifications: outbox,

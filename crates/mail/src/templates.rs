@@ -247,6 +247,7 @@ pub fn sample_context() -> Value {
         },
         "requester_name": "Sample",
         "verification_pending": true,
+        "documents_required": true,
         "code": "123456",
         "valid_minutes": 15,
         "link": "https://privacy.example.com/verify/sample",
