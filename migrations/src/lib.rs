@@ -9,6 +9,7 @@ mod m20261129_000002_reference_counters;
 mod m20261129_000003_notifications_and_verifications;
 mod m20261129_000004_evidence;
 mod m20261129_000005_acting_for;
+mod m20261129_000006_holidays;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000003_notifications_and_verifications::Migration),
             Box::new(m20261129_000004_evidence::Migration),
             Box::new(m20261129_000005_acting_for::Migration),
+            Box::new(m20261129_000006_holidays::Migration),
         ]
     }
 }

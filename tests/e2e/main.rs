@@ -5,6 +5,7 @@ mod account_login;
 mod audit;
 mod auth;
 mod evidence;
+mod holidays;
 mod idempotency;
 mod lifecycle;
 mod notifications;

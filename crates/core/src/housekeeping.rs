@@ -1,6 +1,7 @@
 //! Periodic work that keeps promises made elsewhere: unverified requests expire
-//! (SPEC §5) and evidence is destroyed after its retention period (SPEC §2). Every
-//! piece is safe to run from several instances at once.
+//! (SPEC §5), evidence is destroyed after its retention period (SPEC §2), and the
+//! holiday table is checked for the years deadlines will need (SPEC §4). Every piece
+//! is safe to run from several instances at once.
 
 use std::time::Duration;
 
@@ -19,6 +20,9 @@ impl Services {
         }
         if let Err(e) = self.purge_evidence().await {
             tracing::warn!(error = %e, "destroying evidence past its retention failed");
+        }
+        if let Err(e) = self.check_calendar_coverage().await {
+            tracing::warn!(error = %e, "checking the holiday table failed");
         }
     }
 

@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod evidence;
 mod group_commit;
+pub mod holidays;
 mod housekeeping;
 pub mod notifications;
 pub mod officers;
@@ -87,6 +88,7 @@ impl Services {
         // Never configured: a changed key would renumber the rest of the year onto
         // references already issued.
         let reference_key = secret(&db, "reference_key", &None, now).await?;
+        holidays::seed_bundled(&db, now).await?;
         let outbox_key = secret(&db, "outbox_key", &None, now).await?;
         let verification_key = secret(&db, "verification_key", &None, now).await?;
         let evidence_key = match &config.evidence.encryption_key {

@@ -635,7 +635,7 @@ pub(crate) const ATTEMPTS: usize = 5;
 const REFERENCE_ATTEMPTS: usize = 20;
 
 impl Services {
-    fn default_pack(&self) -> &'static RulePack {
+    pub(crate) fn default_pack(&self) -> &'static RulePack {
         deadlines::pack(&self.config().deadlines.default_pack).unwrap_or(&deadlines::PIPL)
     }
 

@@ -111,16 +111,46 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Verifies every request's event chain (for `rightsdesk audit verify`).
-pub async fn audit_verify(config: &Config) -> anyhow::Result<rightsdesk_core::audit::AuditReport> {
+/// Services on an up-to-date schema, for a command that runs once.
+async fn one_shot(config: &Config) -> anyhow::Result<Services> {
     let db = Db::connect(&config.database).await?;
-    // A check changes nothing, not even the schema.
     let pending = db.pending_migrations().await?;
     if pending > 0 {
         anyhow::bail!(
             "the database schema is not up to date ({pending} migrations pending): run `rightsdesk migrate` first"
         );
     }
-    let services = Services::new(db, Arc::new(SystemClock), config.core()).await?;
-    Ok(services.verify_audit_log().await?)
+    Ok(Services::new(db, Arc::new(SystemClock), config.core()).await?)
+}
+
+/// `rightsdesk holidays import FILE`.
+pub async fn holidays_import(
+    config: &Config,
+    file: &std::path::Path,
+) -> anyhow::Result<rightsdesk_core::holidays::HolidayImport> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let source = file
+        .file_name()
+        .map_or_else(|| "import".to_owned(), |n| n.to_string_lossy().into_owned());
+    let services = one_shot(config).await?;
+    services.import_holidays(&text, &source).await.map_err(|e| {
+        match e.details.as_ref().and_then(|d| d.get("problems")) {
+            Some(problems) => anyhow::anyhow!("{}: {problems}", e.message),
+            None => anyhow::anyhow!(e),
+        }
+    })
+}
+
+/// `rightsdesk holidays list`.
+pub async fn holidays_list(
+    config: &Config,
+) -> anyhow::Result<Vec<rightsdesk_core::holidays::CalendarYear>> {
+    Ok(one_shot(config).await?.holiday_years().await?)
+}
+
+/// Verifies every request's event chain (for `rightsdesk audit verify`).
+pub async fn audit_verify(config: &Config) -> anyhow::Result<rightsdesk_core::audit::AuditReport> {
+    // A check changes nothing, not even the schema.
+    Ok(one_shot(config).await?.verify_audit_log().await?)
 }

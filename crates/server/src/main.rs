@@ -33,6 +33,19 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The working-day calendar's holidays and make-up working days.
+    Holidays {
+        #[command(subcommand)]
+        command: HolidaysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum HolidaysCommand {
+    /// Replace the years in FILE (`date,kind,name` lines; see docs/configuration.md).
+    Import { file: PathBuf },
+    /// The years the table covers.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -76,6 +89,20 @@ fn main() -> ExitCode {
             Command::Migrate => {
                 rightsdesk::migrate(&config).await?;
                 println!("rightsdesk: the database is up to date");
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Holidays {
+                command: HolidaysCommand::Import { file },
+            } => {
+                let report = rightsdesk::holidays_import(&config, &file).await?;
+                println!("{}", serde_json::to_string_pretty(&report)?);
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Holidays {
+                command: HolidaysCommand::List,
+            } => {
+                let years = rightsdesk::holidays_list(&config).await?;
+                println!("{}", serde_json::to_string_pretty(&years)?);
                 Ok(ExitCode::SUCCESS)
             }
             Command::Audit {

@@ -6,6 +6,7 @@ pub mod db;
 pub mod events;
 pub mod evidence;
 pub mod filings;
+pub mod holidays;
 pub mod idempotency;
 pub mod notifications;
 pub mod officers;

@@ -1,0 +1,184 @@
+//! The working-day calendar's table (SPEC §4): seeded at start with the bundled years
+//! (2020–2026) that it does not hold yet, extended by `rightsdesk holidays import`, and
+//! watched by housekeeping, which warns (log and metric) when this year or, in its
+//! last two months, next year is not covered: working days would then be counted with
+//! weekends only.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Datelike, Utc};
+use rightsdesk_domain::calendar::{self, SpecialDay, WorkCalendar};
+use rightsdesk_store::{Db, StoreError, holidays};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::{Error, ErrorCode, Services};
+
+/// What an import changed.
+#[derive(Debug, Clone, Serialize)]
+pub struct HolidayImport {
+    /// The years replaced (each now holds exactly the file's days of that year).
+    pub years: Vec<i32>,
+    pub days: usize,
+}
+
+/// A covered year.
+#[derive(Debug, Clone, Serialize)]
+pub struct CalendarYear {
+    pub year: i32,
+    pub source: String,
+    pub imported_at: DateTime<Utc>,
+    pub holidays: usize,
+    pub workdays: usize,
+}
+
+/// Writes `days` as the whole table of each year they fall in.
+async fn write_years(
+    conn: &impl rightsdesk_store::ConnectionTrait,
+    days: Vec<SpecialDay>,
+    only: impl Fn(i32) -> bool,
+    source: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<i32>, StoreError> {
+    let mut by_year: BTreeMap<i32, Vec<holidays::Model>> = BTreeMap::new();
+    for d in days {
+        by_year
+            .entry(d.date.year())
+            .or_default()
+            .push(holidays::Model {
+                date: d.date,
+                kind: d.kind.as_str().to_owned(),
+                name: d.name,
+            });
+    }
+    let mut written = Vec::new();
+    for (year, rows) in by_year.into_iter().filter(|(y, _)| only(*y)) {
+        holidays::replace_year(conn, year, rows, source, now).await?;
+        written.push(year);
+    }
+    Ok(written)
+}
+
+/// Fills in the bundled years the table does not hold; years an operator imported are
+/// left alone. Several instances starting at once may race: the loser finds the rows.
+pub(crate) async fn seed_bundled(db: &Db, now: DateTime<Utc>) -> Result<(), Error> {
+    let days = calendar::parse_table(calendar::BUNDLED).map_err(|problems| {
+        Error::new(
+            ErrorCode::Internal,
+            format!("the bundled holiday table: {}", problems.join("; ")),
+        )
+    })?;
+    let tx = db.begin_write().await?;
+    let covered: BTreeSet<i32> = holidays::years(&*tx)
+        .await?
+        .into_iter()
+        .map(|y| y.year)
+        .collect();
+    let written = write_years(&*tx, days, |y| !covered.contains(&y), "bundled", now).await;
+    match written {
+        Ok(years) => {
+            tx.commit().await?;
+            if !years.is_empty() {
+                tracing::info!(?years, "holiday table seeded with the bundled years");
+            }
+            Ok(())
+        }
+        Err(e) if e.is_unique_violation() => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl Services {
+    /// `rightsdesk holidays import FILE`: each year in `text` (a `date,kind,name` table)
+    /// is replaced by the file's days of that year. A table with any problem changes
+    /// nothing.
+    pub async fn import_holidays(&self, text: &str, source: &str) -> Result<HolidayImport, Error> {
+        let days = calendar::parse_table(text).map_err(|problems| {
+            Error::new(
+                ErrorCode::ValidationFailed,
+                "the holiday table has problems",
+            )
+            .with_details(json!({ "problems": problems }))
+        })?;
+        let count = days.len();
+        let tx = self.db().begin_write().await?;
+        let years = write_years(&*tx, days, |_| true, source, self.now()).await?;
+        tx.commit().await?;
+        tracing::info!(?years, days = count, "holiday table imported");
+        Ok(HolidayImport { years, days: count })
+    }
+
+    /// The covered years with their number of special days.
+    pub async fn holiday_years(&self) -> Result<Vec<CalendarYear>, Error> {
+        let conn = self.db().conn();
+        let mut counts: BTreeMap<i32, (usize, usize)> = BTreeMap::new();
+        for d in holidays::all(conn).await? {
+            let c = counts.entry(d.date.year()).or_default();
+            if d.kind == calendar::DayType::Holiday.as_str() {
+                c.0 += 1;
+            } else {
+                c.1 += 1;
+            }
+        }
+        Ok(holidays::years(conn)
+            .await?
+            .into_iter()
+            .map(|y| {
+                let (holidays, workdays) = counts.get(&y.year).copied().unwrap_or_default();
+                CalendarYear {
+                    year: y.year,
+                    source: y.source,
+                    imported_at: y.imported_at,
+                    holidays,
+                    workdays,
+                }
+            })
+            .collect())
+    }
+
+    /// The calendar as the table holds it now.
+    pub async fn work_calendar(&self) -> Result<WorkCalendar, Error> {
+        let conn = self.db().conn();
+        let years = holidays::years(conn)
+            .await?
+            .into_iter()
+            .map(|y| y.year)
+            .collect();
+        let mut days = Vec::new();
+        for d in holidays::all(conn).await? {
+            let kind = d.kind.parse::<calendar::DayType>().map_err(|_| {
+                tracing::error!(date = %d.date, "unreadable holiday kind");
+                Error::internal()
+            })?;
+            days.push((d.date, kind));
+        }
+        Ok(WorkCalendar::new(days, years))
+    }
+
+    /// Warns (log and the `rightsdesk_calendar_uncovered_years` gauge) when this year,
+    /// or from November next year, is missing from the table. Returns those years.
+    pub async fn check_calendar_coverage(&self) -> Result<Vec<i32>, Error> {
+        let today = self.default_pack().local_date(self.now());
+        let mut needed = vec![today.year()];
+        if today.month() >= 11 {
+            needed.push(today.year() + 1);
+        }
+        let covered: BTreeSet<i32> = holidays::years(self.db().conn())
+            .await?
+            .into_iter()
+            .map(|y| y.year)
+            .collect();
+        let missing: Vec<i32> = needed
+            .into_iter()
+            .filter(|y| !covered.contains(y))
+            .collect();
+        metrics::gauge!("rightsdesk_calendar_uncovered_years").set(missing.len() as f64);
+        if !missing.is_empty() {
+            tracing::warn!(
+                years = ?missing,
+                "the holiday table does not cover these years: working days are counted with weekends only; import the State Council's schedule with `rightsdesk holidays import`"
+            );
+        }
+        Ok(missing)
+    }
+}
