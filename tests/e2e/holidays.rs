@@ -130,3 +130,50 @@ async fn a_missing_year_is_reported_before_it_is_needed() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn working_day_deadlines_follow_the_table_and_an_import_reaches_the_next_filing() {
+    let app = TestApp::spawn().await;
+    // Sunday 20 December 2026; 15 working days run into 2027, which is not covered yet:
+    // counted with weekends only (1 January is a Friday) and reported.
+    app.clock.advance(Duration::days(294));
+    let before = app
+        .file("complaint", rightsdesk_tests::valid_details("complaint"))
+        .await;
+    assert_eq!(before["due_date"], "2027-01-08");
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("rightsdesk_calendar_fallbacks_total"),
+        "{metrics}"
+    );
+
+    let y2027 = "date,kind,name\n2027-01-01,holiday,元旦\n2027-02-08,holiday,春节\n";
+    app.services
+        .import_holidays(y2027, "y2027.csv")
+        .await
+        .unwrap();
+    let after = app
+        .file("complaint", rightsdesk_tests::valid_details("complaint"))
+        .await;
+    assert_eq!(after["due_date"], "2027-01-11", "New Year's Day is off now");
+    // A deadline once set never moves with the table.
+    let (_, officer) = app.officer("officer", &["officer"]).await;
+    let d = app
+        .get(
+            &format!(
+                "/api/v1/officer/requests/{}",
+                before["id"].as_str().unwrap()
+            ),
+            Some(&officer),
+        )
+        .await;
+    assert_eq!(d.body["deadline"]["due_date"], "2027-01-08");
+}

@@ -146,7 +146,8 @@ async fn the_queue_is_ordered_by_due_date_oldest_first() {
     assert_eq!(a["due_date"], "2026-03-13");
     assert_eq!(b["due_date"], "2026-03-06");
     assert_eq!(c["due_date"], "2026-03-15");
-    assert_eq!(d["due_date"], "2026-03-16");
+    // An enquiry: 15 working days from Sunday 1 March.
+    assert_eq!(d["due_date"], "2026-03-20");
     assert_eq!(e["due_date"], "2026-03-09");
 
     let listed = items(&app, &token, "").await;
@@ -165,7 +166,7 @@ async fn the_queue_is_ordered_by_due_date_oldest_first() {
             "2026-03-09",
             "2026-03-13",
             "2026-03-15",
-            "2026-03-16"
+            "2026-03-20"
         ]
     );
     let first = &listed[0];
@@ -378,7 +379,7 @@ async fn the_queue_filters_by_kind_channel_and_pack() {
     }
     for item in items(&app, &token, "pack=pipl").await {
         assert_eq!(item["deadline"]["pack"], "pipl");
-        assert_eq!(item["deadline"]["pack_version"], 1);
+        assert_eq!(item["deadline"]["pack_version"], 2);
     }
 }
 

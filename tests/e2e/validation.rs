@@ -127,7 +127,13 @@ async fn every_kind_files_with_valid_details() {
         assert_eq!(r.status, StatusCode::CREATED, "{kind}: {:?}", r.body);
         assert_eq!(r.body["kind"], *kind);
         assert_eq!(r.body["state"], "awaiting_verification", "{kind}");
-        assert_eq!(r.body["due_date"], "2026-03-16", "{kind}");
+        // 15 days from Sunday 1 March; closures, enquiries and complaints get 15
+        // working days (pipl pack, version 2).
+        let due = match *kind {
+            "account_closure" | "explanation" | "complaint" => "2026-03-20",
+            _ => "2026-03-16",
+        };
+        assert_eq!(r.body["due_date"], due, "{kind}");
         assert_eq!(r.body["time_zone"], "Asia/Shanghai", "{kind}");
         let reference = r.body["reference"].as_str().expect("a reference");
         assert!(is_reference(reference), "{kind}: {reference}");

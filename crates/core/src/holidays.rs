@@ -5,6 +5,8 @@
 //! weekends only.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Datelike, Utc};
 use rightsdesk_domain::calendar::{self, SpecialDay, WorkCalendar};
@@ -13,6 +15,62 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::{Error, ErrorCode, Services};
+
+/// How long a process uses the calendar it read before it reads the table again, so
+/// that an import on one instance reaches every instance within a minute.
+const CALENDAR_TTL: Duration = Duration::from_secs(60);
+
+/// The calendar this process counts working days on, read from the table.
+pub(crate) struct CalendarCache {
+    current: RwLock<(Arc<WorkCalendar>, Option<Instant>)>,
+    refresh: tokio::sync::Mutex<()>,
+}
+
+impl CalendarCache {
+    pub(crate) fn new(calendar: WorkCalendar) -> Self {
+        Self {
+            current: RwLock::new((Arc::new(calendar), Some(Instant::now()))),
+            refresh: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn fresh(&self) -> Option<Arc<WorkCalendar>> {
+        let guard = self.current.read().ok()?;
+        guard
+            .1
+            .is_some_and(|at| at.elapsed() < CALENDAR_TTL)
+            .then(|| guard.0.clone())
+    }
+
+    fn set(&self, calendar: Option<WorkCalendar>) {
+        if let Ok(mut guard) = self.current.write() {
+            match calendar {
+                Some(c) => *guard = (Arc::new(c), Some(Instant::now())),
+                None => guard.1 = None,
+            }
+        }
+    }
+}
+
+/// The calendar as the table holds it.
+pub(crate) async fn load(
+    conn: &impl rightsdesk_store::ConnectionTrait,
+) -> Result<WorkCalendar, Error> {
+    let years = holidays::years(conn)
+        .await?
+        .into_iter()
+        .map(|y| y.year)
+        .collect();
+    let mut days = Vec::new();
+    for d in holidays::all(conn).await? {
+        let kind = d.kind.parse::<calendar::DayType>().map_err(|_| {
+            tracing::error!(date = %d.date, "unreadable holiday kind");
+            Error::internal()
+        })?;
+        days.push((d.date, kind));
+    }
+    Ok(WorkCalendar::new(days, years))
+}
 
 /// What an import changed.
 #[derive(Debug, Clone, Serialize)]
@@ -104,6 +162,7 @@ impl Services {
         let tx = self.db().begin_write().await?;
         let years = write_years(&*tx, days, |_| true, source, self.now()).await?;
         tx.commit().await?;
+        self.inner.calendar.set(None);
         tracing::info!(?years, days = count, "holiday table imported");
         Ok(HolidayImport { years, days: count })
     }
@@ -138,21 +197,41 @@ impl Services {
 
     /// The calendar as the table holds it now.
     pub async fn work_calendar(&self) -> Result<WorkCalendar, Error> {
-        let conn = self.db().conn();
-        let years = holidays::years(conn)
-            .await?
-            .into_iter()
-            .map(|y| y.year)
-            .collect();
-        let mut days = Vec::new();
-        for d in holidays::all(conn).await? {
-            let kind = d.kind.parse::<calendar::DayType>().map_err(|_| {
-                tracing::error!(date = %d.date, "unreadable holiday kind");
-                Error::internal()
-            })?;
-            days.push((d.date, kind));
+        load(self.db().conn()).await
+    }
+
+    /// The calendar deadlines are counted on: read again at most once a minute.
+    pub(crate) async fn calendar(&self) -> Result<Arc<WorkCalendar>, Error> {
+        let cache = &self.inner.calendar;
+        if let Some(c) = cache.fresh() {
+            return Ok(c);
         }
-        Ok(WorkCalendar::new(days, years))
+        let _one_reader = cache.refresh.lock().await;
+        if let Some(c) = cache.fresh() {
+            return Ok(c);
+        }
+        cache.set(Some(self.work_calendar().await?));
+        cache.fresh().ok_or_else(Error::internal)
+    }
+
+    /// The due date for `kind` from `clock_start` under `pack`, with a warning (log and
+    /// `rightsdesk_calendar_fallbacks_total`) when working days ran into a year the
+    /// table does not cover.
+    pub(crate) async fn due_date(
+        &self,
+        pack: &rightsdesk_domain::RulePack,
+        kind: rightsdesk_domain::RequestKind,
+        clock_start: DateTime<Utc>,
+    ) -> Result<chrono::NaiveDate, Error> {
+        let due = pack.due_date(kind, clock_start, &*self.calendar().await?);
+        if !due.uncovered_years.is_empty() {
+            metrics::counter!("rightsdesk_calendar_fallbacks_total").increment(1);
+            tracing::warn!(
+                years = ?due.uncovered_years,
+                "a due date was counted with weekends only: the holiday table does not cover these years; import them with `rightsdesk holidays import`"
+            );
+        }
+        Ok(due.date)
     }
 
     /// Warns (log and the `rightsdesk_calendar_uncovered_years` gauge) when this year,

@@ -49,6 +49,8 @@ struct Inner {
     mailer: rightsdesk_mail::Mailer,
     /// Text messages: the folder or the HTTP gateway of `[sms]`.
     sms: rightsdesk_mail::SmsProvider,
+    /// The working-day calendar, read from the holiday table.
+    calendar: holidays::CalendarCache,
     /// Verifies account-system tokens at filing.
     account_login: account_login::AccountLogin,
     /// Woken when notifications are written, so the sender need not wait for its poll.
@@ -89,6 +91,7 @@ impl Services {
         // references already issued.
         let reference_key = secret(&db, "reference_key", &None, now).await?;
         holidays::seed_bundled(&db, now).await?;
+        let calendar = holidays::CalendarCache::new(holidays::load(db.conn()).await?);
         let outbox_key = secret(&db, "outbox_key", &None, now).await?;
         let verification_key = secret(&db, "verification_key", &None, now).await?;
         let evidence_key = match &config.evidence.encryption_key {
@@ -128,6 +131,7 @@ impl Services {
                 },
                 templates,
                 account_login,
+                calendar,
                 company_context: serde_json::json!({ "company": config.company }),
                 mailer,
                 sms,

@@ -724,7 +724,7 @@ impl Services {
         let now = self.now();
         let received_at = received_at.unwrap_or(now);
         let pack = self.default_pack();
-        let due_date = pack.due_date(filing.kind, received_at);
+        let due_date = self.due_date(pack, filing.kind, received_at).await?;
         let year = chrono::Datelike::year(&pack.local_date(received_at));
         let details = filing.details.to_json();
         // References come from a counter and never collide with each other; a number
@@ -1274,7 +1274,7 @@ impl Services {
             }
             if action == Action::Reopen {
                 // Reopened work gets a fresh period from now.
-                let due = pack.due_date(kind, now);
+                let due = self.due_date(pack, kind, now).await?;
                 change.closed_at = Some(None);
                 change.clock_started_at = Some(Some(now));
                 change.due_date = Some(due);

@@ -1,20 +1,22 @@
 //! Deadline maths (SPEC §4). Everything takes the current time as an argument; a due
 //! date is a local date in the pack's time zone, and a request is due by the end of it.
 //!
-//! A [`RulePack`] is data: a period per request kind, a clock start, a time zone. This
-//! first cut ships the `pipl` pack with calendar days; working days, other packs,
+//! A [`RulePack`] is data: a period per request kind, a clock start, a time zone.
+//! Periods count calendar days or working days (on a [`WorkCalendar`]). Other packs,
 //! pauses and extensions extend [`PeriodUnit`], [`RulePack`] and [`DeadlineEffect`].
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
+use crate::calendar::WorkCalendar;
 use crate::kinds::{RequestKind, string_enum};
 
 string_enum! {
     /// How a period is counted.
     PeriodUnit {
         CalendarDays = "calendar_days",
+        WorkingDays = "working_days",
     }
 }
 
@@ -44,18 +46,29 @@ pub struct RulePack {
     pub periods: &'static [(RequestKind, Period)],
 }
 
+const FIFTEEN_WORKING_DAYS: Period = Period {
+    amount: 15,
+    unit: PeriodUnit::WorkingDays,
+};
+
 /// The company promises an answer within 15 days (policy §六.8), counted from receipt,
-/// the reading that can never make the company late.
+/// the reading that can never make the company late. Account closure (which needs
+/// manual work whenever it comes as a request) and enquiries and complaints get 15
+/// working days (policy §八.3). Version 1 had 15 calendar days for every kind.
 pub const PIPL: RulePack = RulePack {
     name: "pipl",
-    version: 1,
+    version: 2,
     time_zone: chrono_tz::Asia::Shanghai,
     clock_start: ClockStart::Receipt,
     default_period: Period {
         amount: 15,
         unit: PeriodUnit::CalendarDays,
     },
-    periods: &[],
+    periods: &[
+        (RequestKind::AccountClosure, FIFTEEN_WORKING_DAYS),
+        (RequestKind::Explanation, FIFTEEN_WORKING_DAYS),
+        (RequestKind::Complaint, FIFTEEN_WORKING_DAYS),
+    ],
 };
 
 /// The packs this build knows, by name.
@@ -82,13 +95,30 @@ impl RulePack {
     /// The due date for a request of `kind` whose clock started at `clock_start`.
     /// The period starts on the day after (Civil Code art. 201) and ends at the end of
     /// its last day: received on 1 March with 15 calendar days, due by the end of 16 March.
-    pub fn due_date(&self, kind: RequestKind, clock_start: DateTime<Utc>) -> NaiveDate {
+    /// Working days are counted on `calendar`; the answer names the years it does not
+    /// cover, counted with weekends only, for the caller to warn about.
+    pub fn due_date(
+        &self,
+        kind: RequestKind,
+        clock_start: DateTime<Utc>,
+        calendar: &WorkCalendar,
+    ) -> Due {
         let start = self.local_date(clock_start);
         let period = self.period(kind);
         match period.unit {
-            PeriodUnit::CalendarDays => start
-                .checked_add_days(Days::new(u64::from(period.amount)))
-                .unwrap_or(NaiveDate::MAX),
+            PeriodUnit::CalendarDays => Due {
+                date: start
+                    .checked_add_days(Days::new(u64::from(period.amount)))
+                    .unwrap_or(NaiveDate::MAX),
+                uncovered_years: Vec::new(),
+            },
+            PeriodUnit::WorkingDays => {
+                let counted = calendar.add_working_days(start, period.amount);
+                Due {
+                    date: counted.date,
+                    uncovered_years: counted.uncovered_years.into_iter().collect(),
+                }
+            }
         }
     }
 
@@ -102,6 +132,14 @@ impl RulePack {
             overdue: today > due_date,
         }
     }
+}
+
+/// A computed due date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    pub date: NaiveDate,
+    /// Years the working-day calendar does not cover that the count ran through.
+    pub uncovered_years: Vec<i32>,
 }
 
 /// A deadline seen from one moment.
@@ -136,20 +174,64 @@ mod tests {
         Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap()
     }
 
+    fn due(kind: RequestKind, at: DateTime<Utc>) -> NaiveDate {
+        PIPL.due_date(kind, at, &WorkCalendar::bundled()).date
+    }
+
     #[test]
     fn received_on_1_march_is_due_by_the_end_of_16_march() {
-        let due = PIPL.due_date(RequestKind::Access, utc(2026, 3, 1, 2, 0));
+        let due = due(RequestKind::Access, utc(2026, 3, 1, 2, 0));
         assert_eq!(due, NaiveDate::from_ymd_opt(2026, 3, 16).unwrap());
     }
 
     #[test]
     fn the_local_date_decides_not_utc() {
         // 2026-02-28 17:00 UTC is 1 March 01:00 in Shanghai.
-        let due = PIPL.due_date(RequestKind::Deletion, utc(2026, 2, 28, 17, 0));
-        assert_eq!(due, NaiveDate::from_ymd_opt(2026, 3, 16).unwrap());
+        let due1 = due(RequestKind::Deletion, utc(2026, 2, 28, 17, 0));
+        assert_eq!(due1, NaiveDate::from_ymd_opt(2026, 3, 16).unwrap());
         // 15:59 UTC is still 28 February 23:59 in Shanghai.
-        let due = PIPL.due_date(RequestKind::Deletion, utc(2026, 2, 28, 15, 59));
-        assert_eq!(due, NaiveDate::from_ymd_opt(2026, 3, 15).unwrap());
+        let due2 = due(RequestKind::Deletion, utc(2026, 2, 28, 15, 59));
+        assert_eq!(due2, NaiveDate::from_ymd_opt(2026, 3, 15).unwrap());
+    }
+
+    #[test]
+    fn closures_enquiries_and_complaints_get_fifteen_working_days() {
+        // Received Friday 13 February 2026: the Spring Festival break (15–23 Feb) does
+        // not count, the make-up Saturdays (14 and 28 Feb) do: 14, 24–28 Feb, 2–6 and
+        // 9–12 Mar.
+        let at = utc(2026, 2, 13, 2, 0);
+        for kind in [
+            RequestKind::AccountClosure,
+            RequestKind::Explanation,
+            RequestKind::Complaint,
+        ] {
+            assert_eq!(
+                due(kind, at),
+                NaiveDate::from_ymd_opt(2026, 3, 12).unwrap(),
+                "{kind}"
+            );
+        }
+        assert_eq!(
+            due(RequestKind::Access, at),
+            NaiveDate::from_ymd_opt(2026, 2, 28).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_working_day_count_into_an_uncovered_year_says_so() {
+        let d = PIPL.due_date(
+            RequestKind::Complaint,
+            utc(2026, 12, 20, 2, 0),
+            &WorkCalendar::bundled(),
+        );
+        assert_eq!(d.uncovered_years, [2027]);
+        assert_eq!(d.date, NaiveDate::from_ymd_opt(2027, 1, 8).unwrap());
+        let d = PIPL.due_date(
+            RequestKind::Access,
+            utc(2026, 12, 20, 2, 0),
+            &WorkCalendar::bundled(),
+        );
+        assert!(d.uncovered_years.is_empty());
     }
 
     #[test]
@@ -166,7 +248,7 @@ mod tests {
 
     #[test]
     fn packs_are_found_by_name() {
-        assert_eq!(pack("pipl").map(|p| p.version), Some(1));
+        assert_eq!(pack("pipl").map(|p| p.version), Some(2));
         assert!(pack("nope").is_none());
     }
 }

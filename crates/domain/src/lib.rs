@@ -13,7 +13,7 @@ pub mod roles;
 pub mod validation;
 
 pub use contact::{ActingFor, Capacity, Email, Language, Phone, Requester};
-pub use deadlines::{DeadlineEffect, DeadlineStatus, RulePack};
+pub use deadlines::{DeadlineEffect, DeadlineStatus, Due, RulePack};
 pub use kinds::{Channel, Details, RequestKind};
 pub use lifecycle::{Action, Actor, IllegalTransition, ReasonCode, State};
 pub use reference::Reference;
