@@ -10,6 +10,7 @@ mod m20261129_000003_notifications_and_verifications;
 mod m20261129_000004_evidence;
 mod m20261129_000005_acting_for;
 mod m20261129_000006_holidays;
+mod m20261129_000007_paused_at;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_evidence::Migration),
             Box::new(m20261129_000005_acting_for::Migration),
             Box::new(m20261129_000006_holidays::Migration),
+            Box::new(m20261129_000007_paused_at::Migration),
         ]
     }
 }

@@ -224,14 +224,19 @@ impl Services {
         clock_start: DateTime<Utc>,
     ) -> Result<chrono::NaiveDate, Error> {
         let due = pack.due_date(kind, clock_start, &*self.calendar().await?);
-        if !due.uncovered_years.is_empty() {
+        self.warn_uncovered(&due.uncovered_years);
+        Ok(due.date)
+    }
+
+    /// Logs and counts a due date counted with weekends only in `years`.
+    pub(crate) fn warn_uncovered(&self, years: &[i32]) {
+        if !years.is_empty() {
             metrics::counter!("rightsdesk_calendar_fallbacks_total").increment(1);
             tracing::warn!(
-                years = ?due.uncovered_years,
+                ?years,
                 "a due date was counted with weekends only: the holiday table does not cover these years; import them with `rightsdesk holidays import`"
             );
         }
-        Ok(due.date)
     }
 
     /// Warns (log and the `rightsdesk_calendar_uncovered_years` gauge) when this year,

@@ -242,8 +242,12 @@ pub struct DeadlineView {
     pub pack: String,
     pub pack_version: i32,
     /// Whole local days left (0 on the due date, negative when late); absent once closed.
+    /// While the clock stands still, the days that were left when it stopped.
     pub days_left: Option<i64>,
     pub overdue: bool,
+    /// The clock stands still: the request waits for its requester. The due date moves
+    /// by the paused time when work resumes.
+    pub paused: bool,
 }
 
 /// One step in a request's history as the requester may see it.
@@ -410,7 +414,14 @@ pub(crate) fn pack_of(row: &requests::Model) -> &'static RulePack {
 }
 
 fn deadline_view(row: &requests::Model, state: State, now: DateTime<Utc>) -> DeadlineView {
-    let status = pack_of(row).status(row.due_date, now);
+    let paused = state.clock_paused();
+    // A stopped clock is read at the moment it stopped.
+    let at = if paused {
+        row.paused_at.unwrap_or(now)
+    } else {
+        now
+    };
+    let status = pack_of(row).status(row.due_date, at);
     let open = state.is_open();
     DeadlineView {
         due_date: row.due_date,
@@ -419,6 +430,7 @@ fn deadline_view(row: &requests::Model, state: State, now: DateTime<Utc>) -> Dea
         pack_version: row.deadline_pack_version,
         days_left: open.then_some(status.days_left),
         overdue: open && status.overdue,
+        paused,
     }
 }
 
@@ -920,6 +932,7 @@ impl Services {
             created_at: now,
             updated_at: now,
             closed_at: None,
+            paused_at: None,
         };
         let idempotency = match idempotency {
             Some(idem) => Some(idempotency::Model {
@@ -1269,6 +1282,33 @@ impl Services {
                     change.closed_at = Some(Some(now));
                     effect = DeadlineEffect::Stopped {
                         due_date: row.due_date,
+                    };
+                }
+            }
+            if to.clock_paused() && !from.clock_paused() {
+                // Waiting for the requester: the clock stops.
+                change.paused_at = Some(Some(now));
+                effect = DeadlineEffect::Paused {
+                    due_date: row.due_date,
+                };
+            } else if from.clock_paused() && !to.clock_paused() {
+                change.paused_at = Some(None);
+                if to.is_open() {
+                    // It runs again: the due date moves by the time it stood still.
+                    let paused_at = row.paused_at.unwrap_or(now);
+                    let (due, paused) = pack.after_pause(
+                        kind,
+                        row.due_date,
+                        paused_at,
+                        now,
+                        &*self.calendar().await?,
+                    );
+                    self.warn_uncovered(&due.uncovered_years);
+                    change.due_date = Some(due.date);
+                    effect = DeadlineEffect::PauseEnded {
+                        due_date: due.date,
+                        paused,
+                        unit: pack.period(kind).unit,
                     };
                 }
             }
@@ -1692,8 +1732,12 @@ impl QueueQuery {
                 // Only open requests can be overdue; `state=closed&overdue=true` is empty.
                 f.open = Some(f.open.unwrap_or(true));
                 f.due_before = Some(today);
+                f.paused_state = Some(State::AwaitingRequester.as_str().to_owned());
             }
-            Some("false") => f.due_on_or_after = Some(today),
+            Some("false") => {
+                f.due_on_or_after = Some(today);
+                f.paused_state = Some(State::AwaitingRequester.as_str().to_owned());
+            }
             Some(_) => errors.push("overdue", "invalid_value", "must be true or false"),
         }
         if let Some(q) = nonempty(&self.q) {

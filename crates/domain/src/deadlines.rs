@@ -5,7 +5,7 @@
 //! Periods count calendar days or working days (on a [`WorkCalendar`]). Other packs,
 //! pauses and extensions extend [`PeriodUnit`], [`RulePack`] and [`DeadlineEffect`].
 
-use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -122,6 +122,63 @@ impl RulePack {
         }
     }
 
+    /// The due date after a pause of the clock from `paused_at` to `resumed_at`: moved by
+    /// the paused time in the unit of `kind`'s period (whole local days, or the working
+    /// days in between), with how much it moved.
+    pub fn after_pause(
+        &self,
+        kind: RequestKind,
+        due_date: NaiveDate,
+        paused_at: DateTime<Utc>,
+        resumed_at: DateTime<Utc>,
+        calendar: &WorkCalendar,
+    ) -> (Due, u32) {
+        let from = self.local_date(paused_at);
+        let to = self.local_date(resumed_at);
+        let period = self.period(kind);
+        match period.unit {
+            PeriodUnit::CalendarDays => {
+                let days = u32::try_from((to - from).num_days().max(0)).unwrap_or(u32::MAX);
+                let date = due_date
+                    .checked_add_days(Days::new(u64::from(days)))
+                    .unwrap_or(NaiveDate::MAX);
+                (
+                    Due {
+                        date,
+                        uncovered_years: Vec::new(),
+                    },
+                    days,
+                )
+            }
+            PeriodUnit::WorkingDays => {
+                let mut paused = 0u32;
+                let mut day = from;
+                while day < to {
+                    let Some(next) = day.succ_opt() else { break };
+                    day = next;
+                    if calendar.is_working_day(day) {
+                        paused += 1;
+                    }
+                }
+                let counted = calendar.add_working_days(due_date, paused);
+                let mut uncovered: Vec<i32> = counted.uncovered_years.into_iter().collect();
+                for y in from.year()..=to.year() {
+                    if !calendar.covers(y) && !uncovered.contains(&y) {
+                        uncovered.push(y);
+                    }
+                }
+                uncovered.sort_unstable();
+                (
+                    Due {
+                        date: counted.date,
+                        uncovered_years: uncovered,
+                    },
+                    paused,
+                )
+            }
+        }
+    }
+
     /// Where a deadline stands at `now`.
     pub fn status(&self, due_date: NaiveDate, now: DateTime<Utc>) -> DeadlineStatus {
         let today = self.local_date(now);
@@ -161,6 +218,14 @@ pub enum DeadlineEffect {
     Stopped { due_date: NaiveDate },
     /// The clock runs again after a reopen, to the same due date.
     Resumed { due_date: NaiveDate },
+    /// The clock stopped: the request waits for its requester.
+    Paused { due_date: NaiveDate },
+    /// The clock runs again after a pause; the due date moved by `paused` units.
+    PauseEnded {
+        due_date: NaiveDate,
+        paused: u32,
+        unit: PeriodUnit,
+    },
     /// Nothing changed.
     None,
 }
@@ -244,6 +309,59 @@ mod tests {
         assert_eq!((s.days_left, s.overdue), (0, false));
         let s = PIPL.status(due, utc(2026, 3, 16, 16, 0));
         assert_eq!((s.days_left, s.overdue), (-1, true));
+    }
+
+    #[test]
+    fn a_pause_moves_the_due_date_by_exactly_the_paused_time() {
+        let cal = WorkCalendar::bundled();
+        let due = NaiveDate::from_ymd_opt(2026, 3, 16).unwrap();
+        // Calendar days: paused on 5 March, resumed on 9 March (local): 4 days.
+        let (d, n) = PIPL.after_pause(
+            RequestKind::Access,
+            due,
+            utc(2026, 3, 5, 2, 0),
+            utc(2026, 3, 9, 9, 0),
+            &cal,
+        );
+        assert_eq!(
+            (d.date, n),
+            (NaiveDate::from_ymd_opt(2026, 3, 20).unwrap(), 4)
+        );
+        // Resumed the same day: nothing moves.
+        let (d, n) = PIPL.after_pause(
+            RequestKind::Access,
+            due,
+            utc(2026, 3, 5, 2, 0),
+            utc(2026, 3, 5, 9, 0),
+            &cal,
+        );
+        assert_eq!((d.date, n), (due, 0));
+        // Working days: paused Friday 13 Feb 2026, resumed Wednesday 25 Feb: the
+        // make-up Saturday 14, Tuesday 24 and Wednesday 25 are 3 working days.
+        let due = NaiveDate::from_ymd_opt(2026, 3, 12).unwrap();
+        let (d, n) = PIPL.after_pause(
+            RequestKind::Complaint,
+            due,
+            utc(2026, 2, 13, 2, 0),
+            utc(2026, 2, 25, 2, 0),
+            &cal,
+        );
+        assert_eq!(n, 3);
+        assert_eq!(d.date, NaiveDate::from_ymd_opt(2026, 3, 17).unwrap());
+        assert!(d.uncovered_years.is_empty());
+    }
+
+    #[test]
+    fn pauses_of_any_length_move_calendar_days_by_exactly_their_length() {
+        let cal = WorkCalendar::bundled();
+        let due = NaiveDate::from_ymd_opt(2026, 3, 16).unwrap();
+        for days in 0..60 {
+            let paused = utc(2026, 3, 2, 2, 0);
+            let resumed = paused + chrono::Duration::days(days);
+            let (d, n) = PIPL.after_pause(RequestKind::Deletion, due, paused, resumed, &cal);
+            assert_eq!(i64::from(n), days);
+            assert_eq!((d.date - due).num_days(), days);
+        }
     }
 
     #[test]

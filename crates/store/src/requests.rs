@@ -40,6 +40,8 @@ pub struct Model {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
+    /// Since when the deadline clock stands still (the request waits for its requester).
+    pub paused_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -109,6 +111,7 @@ pub struct Change {
     pub due_date: Option<NaiveDate>,
     pub clock_started_at: Option<Option<DateTime<Utc>>>,
     pub closed_at: Option<Option<DateTime<Utc>>>,
+    pub paused_at: Option<Option<DateTime<Utc>>>,
 }
 
 /// Applies `change` and moves the chain head to (`new_seq`, `new_hash`). Returns
@@ -148,6 +151,9 @@ pub async fn update(
     if let Some(v) = change.closed_at {
         q.value(Column::ClosedAt, v);
     }
+    if let Some(v) = change.paused_at {
+        q.value(Column::PausedAt, v);
+    }
     q.and_where(Column::Id.eq(id))
         .and_where(Column::EventSeq.eq(expected_seq));
     let result = conn.execute(&q).await?;
@@ -171,6 +177,9 @@ pub struct QueueFilter {
     /// Due strictly before this date (overdue), or on/after it (not overdue).
     pub due_before: Option<NaiveDate>,
     pub due_on_or_after: Option<NaiveDate>,
+    /// With `due_before`: leave out this state (its clock stands still); with
+    /// `due_on_or_after`: let this state in whatever its date.
+    pub paused_state: Option<String>,
     pub reference: Option<String>,
     pub email: Option<String>,
     pub phone: Option<String>,
@@ -214,9 +223,16 @@ pub async fn queue(
     }
     if let Some(d) = filter.due_before {
         cond = cond.add(Column::DueDate.lt(d));
+        if let Some(s) = &filter.paused_state {
+            cond = cond.add(Column::State.ne(s.clone()));
+        }
     }
     if let Some(d) = filter.due_on_or_after {
-        cond = cond.add(Column::DueDate.gte(d));
+        let mut due = Condition::any().add(Column::DueDate.gte(d));
+        if let Some(s) = &filter.paused_state {
+            due = due.add(Column::State.eq(s.clone()));
+        }
+        cond = cond.add(due);
     }
     if let Some(r) = &filter.reference {
         cond = cond.add(Column::Reference.eq(r.clone()));

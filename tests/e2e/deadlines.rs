@@ -1,0 +1,137 @@
+//! Deadlines (SPEC §4): the clock stops while the company waits for the requester, and
+//! the due date moves by exactly the time it stood still.
+
+use chrono::Duration;
+use rightsdesk_tests::reqwest::StatusCode;
+use rightsdesk_tests::serde_json::{Value, json};
+use rightsdesk_tests::{OFFICER_PASSWORD, TestApp, valid_details};
+
+async fn detail(app: &TestApp, officer: &str, id: &str) -> Value {
+    let r = app
+        .get(&format!("/api/v1/officer/requests/{id}"), Some(officer))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.body
+}
+
+async fn overdue_ids(app: &TestApp, officer: &str, overdue: bool) -> Vec<String> {
+    let r = app
+        .get(
+            &format!("/api/v1/officer/requests?overdue={overdue}"),
+            Some(officer),
+        )
+        .await;
+    r.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn waiting_for_the_requester_stops_the_clock_and_resuming_moves_the_due_date() {
+    let app = TestApp::spawn().await;
+    let filed = app.file("access", valid_details("access")).await;
+    let id = filed["id"].as_str().expect("an id").to_owned();
+    assert_eq!(filed["due_date"], "2026-03-16");
+    let (_, officer) = app.officer("officer", &["officer"]).await;
+    for (action, body) in [
+        ("verify", json!({"method": "call_back"})),
+        ("start", json!({})),
+    ] {
+        assert_eq!(
+            app.act(&officer, &id, action, body).await.status,
+            StatusCode::OK
+        );
+    }
+
+    // 3 March: the officer asks for information; the clock stops with 13 days left.
+    // (Officer tokens live 15 minutes: log in again after each jump of the clock.)
+    app.clock.advance(Duration::days(2));
+    let officer = app.login("officer", OFFICER_PASSWORD).await;
+    let d = app
+        .act(
+            &officer,
+            &id,
+            "request_info",
+            json!({"message": "请提供注册手机号"}),
+        )
+        .await
+        .body;
+    assert_eq!(d["deadline"]["paused"], true);
+    assert_eq!(d["deadline"]["days_left"], 13);
+    let last = d["timeline"]
+        .as_array()
+        .expect("a timeline")
+        .last()
+        .cloned()
+        .unwrap();
+    assert_eq!(last["data"]["deadline"]["effect"], "paused");
+
+    // 23 March, a week past the first due date: still not late, because the clock stood.
+    app.clock.advance(Duration::days(20));
+    let officer = app
+        .login("officer", rightsdesk_tests::OFFICER_PASSWORD)
+        .await;
+    let d = detail(&app, &officer, &id).await;
+    assert_eq!(d["deadline"]["overdue"], false);
+    assert_eq!(d["deadline"]["days_left"], 13);
+    assert!(!overdue_ids(&app, &officer, true).await.contains(&id));
+    assert!(overdue_ids(&app, &officer, false).await.contains(&id));
+
+    // The requester answered: 20 days stood still, so the due date moves 20 days.
+    let d = app.act(&officer, &id, "resume", json!({})).await.body;
+    assert_eq!(d["deadline"]["due_date"], "2026-04-05");
+    assert_eq!(d["deadline"]["paused"], false);
+    assert_eq!(d["deadline"]["days_left"], 13);
+    let last = d["timeline"]
+        .as_array()
+        .expect("a timeline")
+        .last()
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        last["data"]["deadline"],
+        json!({"effect": "pause_ended", "due_date": "2026-04-05", "paused": 20, "unit": "calendar_days"})
+    );
+    let view = app
+        .get(
+            &format!("/api/v1/requests/{id}"),
+            Some(filed["requester_token"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(view.body["due_date"], "2026-04-05");
+}
+
+#[tokio::test]
+async fn closing_a_paused_request_keeps_its_due_date() {
+    let app = TestApp::spawn().await;
+    let filed = app.file("deletion", valid_details("deletion")).await;
+    let id = filed["id"].as_str().expect("an id").to_owned();
+    let (_, dpo) = app.officer("dpo", &["dpo"]).await;
+    for (action, body) in [
+        ("verify", json!({"method": "call_back"})),
+        ("start", json!({})),
+        ("request_info", json!({"message": "?"})),
+    ] {
+        assert_eq!(
+            app.act(&dpo, &id, action, body).await.status,
+            StatusCode::OK
+        );
+    }
+    app.clock.advance(Duration::days(5));
+    let dpo = app.login("dpo", OFFICER_PASSWORD).await;
+    let d = app
+        .act(
+            &dpo,
+            &id,
+            "reject",
+            json!({"reason_code": "identity_not_verified", "explanation": "no answer"}),
+        )
+        .await
+        .body;
+    assert_eq!(d["state"], "rejected");
+    assert_eq!(d["deadline"]["due_date"], "2026-03-16");
+    assert_eq!(d["deadline"]["paused"], false);
+}
