@@ -135,3 +135,25 @@ async fn closing_a_paused_request_keeps_its_due_date() {
     assert_eq!(d["deadline"]["due_date"], "2026-03-16");
     assert_eq!(d["deadline"]["paused"], false);
 }
+
+#[tokio::test]
+async fn a_request_can_be_filed_under_another_pack() {
+    let app = TestApp::spawn().await;
+    let mut body = rightsdesk_tests::filing("access", valid_details("access"));
+    body["pack"] = json!("gdpr");
+    let r = app.post("/api/v1/requests", None, &body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    // Received 1 March 2026 (Brussels time too): one calendar month.
+    assert_eq!(r.body["due_date"], "2026-04-01");
+    assert_eq!(r.body["time_zone"], "Europe/Brussels");
+    let (_, officer) = app.officer("officer", &["officer"]).await;
+    let d = detail(&app, &officer, r.body["id"].as_str().unwrap()).await;
+    assert_eq!(d["deadline"]["pack"], "gdpr");
+    assert_eq!(d["deadline"]["pack_version"], 1);
+
+    body["pack"] = json!("hipaa");
+    let r = app.post("/api/v1/requests", None, &body).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.fields(), ["pack"]);
+    assert_eq!(r.body["details"]["fields"][0]["code"], "unknown_pack");
+}

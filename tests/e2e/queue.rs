@@ -582,7 +582,7 @@ async fn invalid_query_parameters_are_named() {
         ("state=received,bogus", vec!["state"]),
         ("kind=bogus", vec!["kind"]),
         ("channel=fax", vec!["channel"]),
-        ("pack=gdpr", vec!["pack"]),
+        ("pack=hipaa", vec!["pack"]),
         ("limit=0", vec!["limit"]),
         ("limit=201", vec!["limit"]),
         ("limit=abc", vec!["limit"]),

@@ -223,8 +223,9 @@ impl CoreConfig {
         }
         if rightsdesk_domain::deadlines::pack(&self.deadlines.default_pack).is_none() {
             problems.push(format!(
-                "deadlines.default_pack: unknown pack {:?} (known: pipl)",
-                self.deadlines.default_pack
+                "deadlines.default_pack: unknown pack {:?} (known: {})",
+                self.deadlines.default_pack,
+                rightsdesk_domain::deadlines::pack_names()
             ));
         }
         let v = &self.verification;

@@ -33,6 +33,8 @@ pub struct Filing {
     pub kind: RequestKind,
     pub requester: Requester,
     pub details: Details,
+    /// The rule pack asked for; `deadlines.default_pack` when `None`.
+    pub pack: Option<&'static RulePack>,
 }
 
 /// A request registered by an officer: received by phone, post, in person or email.
@@ -94,6 +96,21 @@ fn read_filing<T>(
     let kind = read_kind(&mut r)?;
     let requester_value = r.take("requester");
     let details_value = r.take("details");
+    let pack_path = r.field_path("pack");
+    let pack = match r.string("pack", false, limits::SHORT_TEXT) {
+        None => Some(None),
+        Some(name) => match deadlines::pack(&name) {
+            Some(p) => Some(Some(p)),
+            None => {
+                r.errors().push(
+                    pack_path,
+                    "unknown_pack",
+                    format!("must be one of {}", deadlines::pack_names()),
+                );
+                None
+            }
+        },
+    };
     let extra = extra(&mut r);
     r.deny_unknown();
     let requester = Requester::read(requester_value.as_ref(), "requester", &mut errors);
@@ -107,15 +124,20 @@ fn read_filing<T>(
             "a next of kin names the deceased in details.deceased",
         );
     }
-    match (kind, requester, details, extra) {
-        (Some(kind), Some(requester), Some(details), Some(extra)) if errors.is_empty() => Ok((
-            Filing {
-                kind,
-                requester,
-                details,
-            },
-            extra,
-        )),
+    match (kind, requester, details, extra, pack) {
+        (Some(kind), Some(requester), Some(details), Some(extra), Some(pack))
+            if errors.is_empty() =>
+        {
+            Ok((
+                Filing {
+                    kind,
+                    requester,
+                    details,
+                    pack,
+                },
+                extra,
+            ))
+        }
         _ => Err(errors.into()),
     }
 }
@@ -410,7 +432,7 @@ pub(crate) fn needs_documents(row: &requests::Model) -> Result<bool, Error> {
 }
 
 pub(crate) fn pack_of(row: &requests::Model) -> &'static RulePack {
-    deadlines::pack(&row.deadline_pack).unwrap_or(&deadlines::PIPL)
+    deadlines::pack(&row.deadline_pack).unwrap_or_else(deadlines::pipl)
 }
 
 fn deadline_view(row: &requests::Model, state: State, now: DateTime<Utc>) -> DeadlineView {
@@ -648,7 +670,7 @@ const REFERENCE_ATTEMPTS: usize = 20;
 
 impl Services {
     pub(crate) fn default_pack(&self) -> &'static RulePack {
-        deadlines::pack(&self.config().deadlines.default_pack).unwrap_or(&deadlines::PIPL)
+        deadlines::pack(&self.config().deadlines.default_pack).unwrap_or_else(deadlines::pipl)
     }
 
     /// Files a request received over the API now. With `account_token` (a JWT from the
@@ -735,7 +757,7 @@ impl Services {
         // its `filed` event.
         let now = self.now();
         let received_at = received_at.unwrap_or(now);
-        let pack = self.default_pack();
+        let pack = filing.pack.unwrap_or_else(|| self.default_pack());
         let due_date = self.due_date(pack, filing.kind, received_at).await?;
         let year = chrono::Datelike::year(&pack.local_date(received_at));
         let details = filing.details.to_json();
@@ -1710,7 +1732,11 @@ impl QueueQuery {
         if let Some(p) = nonempty(&self.pack) {
             match deadlines::pack(&p) {
                 Some(p) => f.pack = Some(p.name.to_owned()),
-                None => errors.push("pack", "invalid_value", "unknown rule pack (known: pipl)"),
+                None => errors.push(
+                    "pack",
+                    "invalid_value",
+                    format!("unknown rule pack (known: {})", deadlines::pack_names()),
+                ),
             }
         }
         match nonempty(&self.assignee).as_deref() {

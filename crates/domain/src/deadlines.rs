@@ -5,7 +5,10 @@
 //! Periods count calendar days or working days (on a [`WorkCalendar`]). Other packs,
 //! pauses and extensions extend [`PeriodUnit`], [`RulePack`] and [`DeadlineEffect`].
 
-use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -13,10 +16,13 @@ use crate::calendar::WorkCalendar;
 use crate::kinds::{RequestKind, string_enum};
 
 string_enum! {
-    /// How a period is counted.
+    /// How a period is counted: calendar days, working days (on the holiday table's
+    /// calendar), or calendar months (to the same day of the month, or the month's last
+    /// day when it has none: 31 January + 1 month = the end of February).
     PeriodUnit {
         CalendarDays = "calendar_days",
         WorkingDays = "working_days",
+        Months = "months",
     }
 }
 
@@ -29,61 +35,89 @@ string_enum! {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Period {
     pub amount: u32,
     pub unit: PeriodUnit,
 }
 
-/// A named, versioned set of deadline rules. Each request records the pack name and
-/// version it was filed under, so a later change of the pack never moves its deadline.
-#[derive(Debug, Clone, PartialEq)]
+/// How far a pack lets the DPO extend a deadline, and until when it must be announced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionRule {
+    pub max: Period,
+    /// Counted from the clock start: after this, no extension may be announced.
+    pub announce_within: Option<Period>,
+}
+
+/// A named, versioned set of deadline rules, read from a TOML file (`packs/<name>.toml`
+/// in this crate). Each request records the pack name and version it was filed under,
+/// so a later change of the pack never moves its deadline.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RulePack {
-    pub name: &'static str,
+    pub name: String,
     pub version: u32,
     pub time_zone: Tz,
     pub clock_start: ClockStart,
+    #[serde(rename = "default")]
     pub default_period: Period,
-    pub periods: &'static [(RequestKind, Period)],
+    /// Periods of kinds that differ from the default.
+    #[serde(default)]
+    pub periods: HashMap<RequestKind, Period>,
+    pub extension: Option<ExtensionRule>,
 }
 
-const FIFTEEN_WORKING_DAYS: Period = Period {
-    amount: 15,
-    unit: PeriodUnit::WorkingDays,
-};
+/// The packs bundled with this build, by file.
+const BUNDLED: &[(&str, &str)] = &[
+    ("pipl.toml", include_str!("../packs/pipl.toml")),
+    ("gdpr.toml", include_str!("../packs/gdpr.toml")),
+    ("ccpa.toml", include_str!("../packs/ccpa.toml")),
+];
 
-/// The company promises an answer within 15 days (policy §六.8), counted from receipt,
-/// the reading that can never make the company late. Account closure (which needs
-/// manual work whenever it comes as a request) and enquiries and complaints get 15
-/// working days (policy §八.3). Version 1 had 15 calendar days for every kind.
-pub const PIPL: RulePack = RulePack {
-    name: "pipl",
-    version: 2,
-    time_zone: chrono_tz::Asia::Shanghai,
-    clock_start: ClockStart::Receipt,
-    default_period: Period {
-        amount: 15,
-        unit: PeriodUnit::CalendarDays,
-    },
-    periods: &[
-        (RequestKind::AccountClosure, FIFTEEN_WORKING_DAYS),
-        (RequestKind::Explanation, FIFTEEN_WORKING_DAYS),
-        (RequestKind::Complaint, FIFTEEN_WORKING_DAYS),
-    ],
-};
+/// Reads a pack file.
+pub fn parse_pack(text: &str) -> Result<RulePack, String> {
+    toml::from_str(text).map_err(|e| e.to_string())
+}
 
-/// The packs this build knows, by name.
-pub const PACKS: &[&RulePack] = &[&PIPL];
+static PACKS: LazyLock<Vec<RulePack>> = LazyLock::new(|| {
+    BUNDLED
+        .iter()
+        .map(|(file, text)| {
+            parse_pack(text).unwrap_or_else(|e| panic!("bundled pack {file} is invalid: {e}"))
+        })
+        .collect()
+});
 
+/// The packs this build knows.
+pub fn packs() -> &'static [RulePack] {
+    &PACKS
+}
+
+/// The pack called `name`.
 pub fn pack(name: &str) -> Option<&'static RulePack> {
-    PACKS.iter().copied().find(|p| p.name == name)
+    PACKS.iter().find(|p| p.name == name)
+}
+
+/// The names of the packs this build knows, for messages: `pipl, gdpr, ccpa`.
+pub fn pack_names() -> String {
+    PACKS
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The `pipl` pack: the default, and the fallback for a name this build no longer knows.
+pub fn pipl() -> &'static RulePack {
+    pack("pipl").unwrap_or_else(|| &PACKS[0])
 }
 
 impl RulePack {
     pub fn period(&self, kind: RequestKind) -> Period {
         self.periods
-            .iter()
-            .find(|(k, _)| *k == kind)
-            .map(|(_, p)| *p)
+            .get(&kind)
+            .copied()
             .unwrap_or(self.default_period)
     }
 
@@ -119,6 +153,12 @@ impl RulePack {
                     uncovered_years: counted.uncovered_years.into_iter().collect(),
                 }
             }
+            PeriodUnit::Months => Due {
+                date: start
+                    .checked_add_months(Months::new(period.amount))
+                    .unwrap_or(NaiveDate::MAX),
+                uncovered_years: Vec::new(),
+            },
         }
     }
 
@@ -137,7 +177,8 @@ impl RulePack {
         let to = self.local_date(resumed_at);
         let period = self.period(kind);
         match period.unit {
-            PeriodUnit::CalendarDays => {
+            // A pause in a period of months moves it by the days it stood still.
+            PeriodUnit::CalendarDays | PeriodUnit::Months => {
                 let days = u32::try_from((to - from).num_days().max(0)).unwrap_or(u32::MAX);
                 let date = due_date
                     .checked_add_days(Days::new(u64::from(days)))
@@ -240,7 +281,7 @@ mod tests {
     }
 
     fn due(kind: RequestKind, at: DateTime<Utc>) -> NaiveDate {
-        PIPL.due_date(kind, at, &WorkCalendar::bundled()).date
+        pipl().due_date(kind, at, &WorkCalendar::bundled()).date
     }
 
     #[test]
@@ -284,14 +325,14 @@ mod tests {
 
     #[test]
     fn a_working_day_count_into_an_uncovered_year_says_so() {
-        let d = PIPL.due_date(
+        let d = pipl().due_date(
             RequestKind::Complaint,
             utc(2026, 12, 20, 2, 0),
             &WorkCalendar::bundled(),
         );
         assert_eq!(d.uncovered_years, [2027]);
         assert_eq!(d.date, NaiveDate::from_ymd_opt(2027, 1, 8).unwrap());
-        let d = PIPL.due_date(
+        let d = pipl().due_date(
             RequestKind::Access,
             utc(2026, 12, 20, 2, 0),
             &WorkCalendar::bundled(),
@@ -302,12 +343,12 @@ mod tests {
     #[test]
     fn days_left_and_overdue() {
         let due = NaiveDate::from_ymd_opt(2026, 3, 16).unwrap();
-        let s = PIPL.status(due, utc(2026, 3, 1, 2, 0));
+        let s = pipl().status(due, utc(2026, 3, 1, 2, 0));
         assert_eq!((s.days_left, s.overdue), (15, false));
         // The last minute of 16 March in Shanghai is not yet late.
-        let s = PIPL.status(due, utc(2026, 3, 16, 15, 59));
+        let s = pipl().status(due, utc(2026, 3, 16, 15, 59));
         assert_eq!((s.days_left, s.overdue), (0, false));
-        let s = PIPL.status(due, utc(2026, 3, 16, 16, 0));
+        let s = pipl().status(due, utc(2026, 3, 16, 16, 0));
         assert_eq!((s.days_left, s.overdue), (-1, true));
     }
 
@@ -316,7 +357,7 @@ mod tests {
         let cal = WorkCalendar::bundled();
         let due = NaiveDate::from_ymd_opt(2026, 3, 16).unwrap();
         // Calendar days: paused on 5 March, resumed on 9 March (local): 4 days.
-        let (d, n) = PIPL.after_pause(
+        let (d, n) = pipl().after_pause(
             RequestKind::Access,
             due,
             utc(2026, 3, 5, 2, 0),
@@ -328,7 +369,7 @@ mod tests {
             (NaiveDate::from_ymd_opt(2026, 3, 20).unwrap(), 4)
         );
         // Resumed the same day: nothing moves.
-        let (d, n) = PIPL.after_pause(
+        let (d, n) = pipl().after_pause(
             RequestKind::Access,
             due,
             utc(2026, 3, 5, 2, 0),
@@ -339,7 +380,7 @@ mod tests {
         // Working days: paused Friday 13 Feb 2026, resumed Wednesday 25 Feb: the
         // make-up Saturday 14, Tuesday 24 and Wednesday 25 are 3 working days.
         let due = NaiveDate::from_ymd_opt(2026, 3, 12).unwrap();
-        let (d, n) = PIPL.after_pause(
+        let (d, n) = pipl().after_pause(
             RequestKind::Complaint,
             due,
             utc(2026, 2, 13, 2, 0),
@@ -358,7 +399,7 @@ mod tests {
         for days in 0..60 {
             let paused = utc(2026, 3, 2, 2, 0);
             let resumed = paused + chrono::Duration::days(days);
-            let (d, n) = PIPL.after_pause(RequestKind::Deletion, due, paused, resumed, &cal);
+            let (d, n) = pipl().after_pause(RequestKind::Deletion, due, paused, resumed, &cal);
             assert_eq!(i64::from(n), days);
             assert_eq!((d.date - due).num_days(), days);
         }
@@ -368,5 +409,48 @@ mod tests {
     fn packs_are_found_by_name() {
         assert_eq!(pack("pipl").map(|p| p.version), Some(2));
         assert!(pack("nope").is_none());
+        let names: Vec<&str> = packs().iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["pipl", "gdpr", "ccpa"]);
+    }
+
+    #[test]
+    fn gdpr_counts_calendar_months_and_ccpa_45_days() {
+        let cal = WorkCalendar::bundled();
+        let gdpr = pack("gdpr").unwrap();
+        let at = |y, m, d| utc(y, m, d, 10, 0);
+        let due = |p: &RulePack, t| p.due_date(RequestKind::Access, t, &cal).date;
+        assert_eq!(
+            due(gdpr, at(2026, 3, 10)),
+            NaiveDate::from_ymd_opt(2026, 4, 10).unwrap()
+        );
+        // 31 January + 1 month is the last day of February.
+        assert_eq!(
+            due(gdpr, at(2026, 1, 31)),
+            NaiveDate::from_ymd_opt(2026, 2, 28).unwrap()
+        );
+        assert_eq!(
+            due(gdpr, at(2028, 1, 31)),
+            NaiveDate::from_ymd_opt(2028, 2, 29).unwrap()
+        );
+        assert_eq!(gdpr.extension.map(|e| e.max.amount), Some(2));
+        let ccpa = pack("ccpa").unwrap();
+        assert_eq!(
+            due(ccpa, at(2026, 3, 10)),
+            NaiveDate::from_ymd_opt(2026, 4, 24).unwrap()
+        );
+        assert_eq!(pipl().extension, None);
+    }
+
+    #[test]
+    fn a_pack_file_is_checked() {
+        assert!(parse_pack("name = \"x\"").is_err());
+        let bad_unit = "name = \"x\"\nversion = 1\ntime_zone = \"Asia/Shanghai\"\nclock_start = \"receipt\"\ndefault = { amount = 1, unit = \"fortnights\" }";
+        assert!(parse_pack(bad_unit).is_err());
+        let bad_zone = bad_unit
+            .replace("fortnights", "calendar_days")
+            .replace("Asia/Shanghai", "Mars/Olympus");
+        assert!(parse_pack(&bad_zone).is_err());
+        let good = bad_unit.replace("fortnights", "calendar_days");
+        assert_eq!(parse_pack(&good).map(|p| p.default_period.amount), Ok(1));
     }
 }
