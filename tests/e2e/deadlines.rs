@@ -157,3 +157,86 @@ async fn a_request_can_be_filed_under_another_pack() {
     assert_eq!(r.fields(), ["pack"]);
     assert_eq!(r.body["details"]["fields"][0]["code"], "unknown_pack");
 }
+
+async fn file_under(app: &TestApp, pack: &str) -> String {
+    let mut body = rightsdesk_tests::filing("access", valid_details("access"));
+    body["pack"] = json!(pack);
+    let r = app.post("/api/v1/requests", None, &body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    r.body["id"].as_str().expect("an id").to_owned()
+}
+
+#[tokio::test]
+async fn the_dpo_extends_within_the_packs_limit_and_the_requester_is_told() {
+    let app = TestApp::spawn().await;
+    let gdpr = file_under(&app, "gdpr").await;
+    let pipl = file_under(&app, "pipl").await;
+    let (_, officer) = app.officer("officer", &["officer"]).await;
+    let (_, dpo) = app.officer("dpo", &["dpo"]).await;
+    let reason = json!({"reason": "数据分散在多个系统中，需要更多时间汇总", "amount": 1});
+
+    let r = app.act(&officer, &gdpr, "extend", reason.clone()).await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "only the DPO: {:?}",
+        r.body
+    );
+    let r = app.act(&dpo, &pipl, "extend", reason.clone()).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    assert_eq!(r.code(), "extension_not_allowed");
+    let r = app.act(&dpo, &gdpr, "extend", json!({"amount": 1})).await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a reason is required"
+    );
+
+    // 1 April was due; one month more.
+    let r = app.act(&dpo, &gdpr, "extend", reason.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["deadline"]["due_date"], "2026-05-01");
+    let last = r.body["timeline"]
+        .as_array()
+        .unwrap()
+        .last()
+        .cloned()
+        .unwrap();
+    assert_eq!(last["event"], "extended");
+    assert_eq!(
+        last["data"]["deadline"],
+        json!({"effect": "extended", "due_date": "2026-05-01", "amount": 1, "unit": "months"})
+    );
+    app.deliver().await;
+    let notice = app
+        .outbox_messages()
+        .into_iter()
+        .find(|m| m.subject.contains("延长"))
+        .expect("an extension notice");
+    assert!(notice.text.contains("2026-05-01"), "{}", notice.text);
+    assert!(
+        notice.text.contains("数据分散在多个系统中"),
+        "{}",
+        notice.text
+    );
+
+    // Two months at most in all.
+    let r = app
+        .act(
+            &dpo,
+            &gdpr,
+            "extend",
+            json!({"reason": "again", "amount": 2}),
+        )
+        .await;
+    assert_eq!(r.code(), "extension_limit_exceeded", "{:?}", r.body);
+    assert_eq!(r.body["details"], json!({"max": 2, "used": 1}));
+
+    // Announced within the first month only.
+    let late = file_under(&app, "gdpr").await;
+    app.clock.advance(Duration::days(32));
+    let dpo = app.login("dpo", OFFICER_PASSWORD).await;
+    let r = app.act(&dpo, &late, "extend", reason).await;
+    assert_eq!(r.code(), "extension_too_late", "{:?}", r.body);
+    assert_eq!(r.body["details"]["deadline"], "2026-04-01");
+}

@@ -161,6 +161,11 @@ impl Services {
                 Template::Rejected
             }
             Action::Withdraw => Template::Withdrawn,
+            Action::Extend => {
+                params["new_due_date"] = data["deadline"]["due_date"].clone();
+                params["reason"] = json!(text("reason"));
+                Template::Extended
+            }
             Action::RejectEvidence => {
                 params["review_note"] = json!(text("reason"));
                 params["evidence_kind_label"] =

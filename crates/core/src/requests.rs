@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use chrono::{DateTime, Duration, NaiveDate, SubsecRound, Utc};
-use rightsdesk_domain::deadlines::{self, DeadlineEffect, RulePack};
+use rightsdesk_domain::deadlines::{self, DeadlineEffect, PeriodUnit, RulePack};
 use rightsdesk_domain::lifecycle::{Allowed, next_state, officer_actions};
 use rightsdesk_domain::validation::{ObjectReader, ValidationErrors, limits};
 use rightsdesk_domain::{
@@ -471,6 +471,7 @@ fn event_type(action: Action) -> &'static str {
         Action::Withdraw => "withdrawn",
         Action::Reopen => "reopened",
         Action::AcceptEvidence => "evidence_accepted",
+        Action::Extend => "extended",
         Action::RejectEvidence => "evidence_rejected",
     }
 }
@@ -632,6 +633,21 @@ fn read_action_input(action: Action, body: &Value) -> Result<ActionInput, Error>
                 text(&mut r, "note", false, &mut data);
             } else {
                 text(&mut r, "reason", true, &mut data);
+            }
+        }
+        Action::Extend => {
+            text(&mut r, "reason", true, &mut data);
+            let path = r.field_path("amount");
+            match r.take("amount") {
+                None | Some(Value::Null) => {}
+                Some(Value::Number(n)) if n.as_u64().is_some_and(|n| (1..=1000).contains(&n)) => {
+                    data.insert("amount".to_owned(), Value::Number(n));
+                }
+                Some(_) => r.errors().push(
+                    path,
+                    "invalid_value",
+                    "must be a whole number of the pack's extension unit, at least 1",
+                ),
             }
         }
         Action::RequestVerification | Action::Expire => {}
@@ -1334,6 +1350,33 @@ impl Services {
                     };
                 }
             }
+            if action == Action::Extend {
+                let used = events::for_request(&*tx, id)
+                    .await?
+                    .iter()
+                    .filter(|e| e.event_type == event_type(Action::Extend))
+                    .filter_map(|e| e.data["deadline"]["amount"].as_u64())
+                    .sum::<u64>();
+                let asked = input.data.get("amount").and_then(Value::as_u64);
+                let (due, amount) = pack
+                    .extend(
+                        row.due_date,
+                        row.clock_started_at.unwrap_or(row.received_at),
+                        now,
+                        u32::try_from(used).unwrap_or(u32::MAX),
+                        asked.and_then(|a| u32::try_from(a).ok()),
+                        &*self.calendar().await?,
+                    )
+                    .map_err(extension_refused)?;
+                change.due_date = Some(due);
+                effect = DeadlineEffect::Extended {
+                    due_date: due,
+                    amount,
+                    unit: pack
+                        .extension
+                        .map_or(PeriodUnit::CalendarDays, |x| x.max.unit),
+                };
+            }
             if action == Action::Reopen {
                 // Reopened work gets a fresh period from now.
                 let due = self.due_date(pack, kind, now).await?;
@@ -1546,6 +1589,19 @@ impl Services {
     }
 }
 
+/// The error for a refused extension.
+fn extension_refused(e: deadlines::ExtensionRefused) -> Error {
+    use deadlines::ExtensionRefused as R;
+    let message = e.to_string();
+    match e {
+        R::NotAllowed => Error::new(ErrorCode::ExtensionNotAllowed, message),
+        R::LimitExceeded { max, used } => Error::new(ErrorCode::ExtensionLimitExceeded, message)
+            .with_details(json!({ "max": max, "used": used })),
+        R::TooLate { deadline } => Error::new(ErrorCode::ExtensionTooLate, message)
+            .with_details(json!({ "deadline": deadline })),
+    }
+}
+
 /// The subject whose identifiers match the requester's, created when none does.
 ///
 /// A next of kin acts for the deceased: the subject is the person named in
@@ -1627,6 +1683,7 @@ fn public_event(e: events::Model) -> Option<PublicEvent> {
             | "evidence_uploaded"
             | "evidence_accepted"
             | "evidence_rejected"
+            | "extended"
     );
     if !visible {
         return None;
@@ -1637,7 +1694,7 @@ fn public_event(e: events::Model) -> Option<PublicEvent> {
         .and_then(|s| s.parse().ok());
     let message = get("message")
         .or_else(|| {
-            (e.event_type == "evidence_rejected")
+            matches!(e.event_type.as_str(), "evidence_rejected" | "extended")
                 .then(|| get("reason"))
                 .flatten()
         })

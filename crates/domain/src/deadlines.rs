@@ -220,6 +220,51 @@ impl RulePack {
         }
     }
 
+    /// The due date after an extension by `amount` (the rest of the pack's limit when
+    /// `None`) in the extension's unit, asked for at `now`, when `used` units were granted
+    /// before; with the amount granted. Refused when the pack allows none, when the
+    /// limit would be passed, or when the time to announce one is over.
+    pub fn extend(
+        &self,
+        due_date: NaiveDate,
+        clock_start: DateTime<Utc>,
+        now: DateTime<Utc>,
+        used: u32,
+        amount: Option<u32>,
+        calendar: &WorkCalendar,
+    ) -> Result<(NaiveDate, u32), ExtensionRefused> {
+        let rule = self.extension.ok_or(ExtensionRefused::NotAllowed)?;
+        let left = rule.max.amount.saturating_sub(used);
+        let amount = amount.unwrap_or(left);
+        if amount == 0 || amount > left {
+            return Err(ExtensionRefused::LimitExceeded {
+                max: rule.max.amount,
+                used,
+            });
+        }
+        if let Some(within) = rule.announce_within {
+            let last = self.add(self.local_date(clock_start), within, calendar);
+            if self.local_date(now) > last {
+                return Err(ExtensionRefused::TooLate { deadline: last });
+            }
+        }
+        let unit = Period {
+            amount,
+            unit: rule.max.unit,
+        };
+        Ok((self.add(due_date, unit, calendar), amount))
+    }
+
+    /// `date` plus `period`.
+    fn add(&self, date: NaiveDate, period: Period, calendar: &WorkCalendar) -> NaiveDate {
+        match period.unit {
+            PeriodUnit::CalendarDays => date.checked_add_days(Days::new(u64::from(period.amount))),
+            PeriodUnit::WorkingDays => Some(calendar.add_working_days(date, period.amount).date),
+            PeriodUnit::Months => date.checked_add_months(Months::new(period.amount)),
+        }
+        .unwrap_or(NaiveDate::MAX)
+    }
+
     /// Where a deadline stands at `now`.
     pub fn status(&self, due_date: NaiveDate, now: DateTime<Utc>) -> DeadlineStatus {
         let today = self.local_date(now);
@@ -230,6 +275,17 @@ impl RulePack {
             overdue: today > due_date,
         }
     }
+}
+
+/// Why a deadline cannot be extended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ExtensionRefused {
+    #[error("this rule pack allows no extension")]
+    NotAllowed,
+    #[error("the extension would pass the pack's limit of {max} ({used} already granted)")]
+    LimitExceeded { max: u32, used: u32 },
+    #[error("an extension had to be announced by {deadline}")]
+    TooLate { deadline: NaiveDate },
 }
 
 /// A computed due date.
@@ -261,6 +317,12 @@ pub enum DeadlineEffect {
     Resumed { due_date: NaiveDate },
     /// The clock stopped: the request waits for its requester.
     Paused { due_date: NaiveDate },
+    /// The DPO extended the deadline by `amount` units.
+    Extended {
+        due_date: NaiveDate,
+        amount: u32,
+        unit: PeriodUnit,
+    },
     /// The clock runs again after a pause; the due date moved by `paused` units.
     PauseEnded {
         due_date: NaiveDate,
@@ -439,6 +501,42 @@ mod tests {
             NaiveDate::from_ymd_opt(2026, 4, 24).unwrap()
         );
         assert_eq!(pipl().extension, None);
+    }
+
+    #[test]
+    fn extensions_follow_the_pack() {
+        let cal = WorkCalendar::bundled();
+        let received = utc(2026, 3, 10, 10, 0);
+        let due = NaiveDate::from_ymd_opt(2026, 4, 10).unwrap();
+        let gdpr = pack("gdpr").unwrap();
+        // Within the first month, up to two more months, in one go or in parts.
+        assert_eq!(
+            gdpr.extend(due, received, utc(2026, 4, 1, 10, 0), 0, None, &cal),
+            Ok((NaiveDate::from_ymd_opt(2026, 6, 10).unwrap(), 2))
+        );
+        assert_eq!(
+            gdpr.extend(due, received, utc(2026, 4, 1, 10, 0), 0, Some(1), &cal),
+            Ok((NaiveDate::from_ymd_opt(2026, 5, 10).unwrap(), 1))
+        );
+        assert_eq!(
+            gdpr.extend(due, received, utc(2026, 4, 1, 10, 0), 1, Some(2), &cal),
+            Err(ExtensionRefused::LimitExceeded { max: 2, used: 1 })
+        );
+        assert_eq!(
+            gdpr.extend(due, received, utc(2026, 4, 11, 10, 0), 0, None, &cal),
+            Err(ExtensionRefused::TooLate {
+                deadline: NaiveDate::from_ymd_opt(2026, 4, 10).unwrap()
+            })
+        );
+        assert_eq!(
+            pipl().extend(due, received, received, 0, None, &cal),
+            Err(ExtensionRefused::NotAllowed)
+        );
+        let ccpa = pack("ccpa").unwrap();
+        assert_eq!(
+            ccpa.extend(due, received, received, 0, None, &cal),
+            Ok((NaiveDate::from_ymd_opt(2026, 5, 25).unwrap(), 45))
+        );
     }
 
     #[test]

@@ -62,6 +62,7 @@ string_enum! {
         Reopen = "reopen",
         AcceptEvidence = "accept_evidence",
         RejectEvidence = "reject_evidence",
+        Extend = "extend",
     }
 }
 
@@ -189,6 +190,13 @@ pub const TRANSITIONS: &[Transition] = &[
         from: State::OPEN,
         to: None,
         allowed: Allowed::Roles(WORKERS),
+    },
+    // The DPO extends a deadline, within the rule pack's limit (SPEC §4).
+    Transition {
+        action: Action::Extend,
+        from: State::OPEN,
+        to: None,
+        allowed: Allowed::Roles(DPO),
     },
 ];
 
@@ -392,6 +400,10 @@ mod tests {
                 Action::AcceptEvidence,
                 Action::RejectEvidence
             ]
+        );
+        assert_eq!(
+            officer_actions(Verified, &[Role::Dpo]).last(),
+            Some(&Action::Extend)
         );
     }
 

@@ -18,6 +18,7 @@ pub enum Template {
     Withdrawn,
     Expired,
     EvidenceRejected,
+    Extended,
     OfficerAssigned,
 }
 
@@ -31,6 +32,7 @@ impl Template {
         Template::Withdrawn,
         Template::Expired,
         Template::EvidenceRejected,
+        Template::Extended,
         Template::OfficerAssigned,
     ];
 
@@ -45,6 +47,7 @@ impl Template {
             Template::Withdrawn => "withdrawn",
             Template::Expired => "expired",
             Template::EvidenceRejected => "evidence_rejected",
+            Template::Extended => "extended",
             Template::OfficerAssigned => "officer_assigned",
         }
     }
@@ -116,6 +119,9 @@ const EMBEDDED: &[(&str, &str)] = embedded![
     "zh-CN/evidence_rejected.html",
     "zh-CN/evidence_rejected.subject",
     "zh-CN/evidence_rejected.txt",
+    "zh-CN/extended.html",
+    "zh-CN/extended.subject",
+    "zh-CN/extended.txt",
     "zh-CN/officer_assigned.html",
     "zh-CN/officer_assigned.subject",
     "zh-CN/officer_assigned.txt",
@@ -146,6 +152,9 @@ const EMBEDDED: &[(&str, &str)] = embedded![
     "en/evidence_rejected.html",
     "en/evidence_rejected.subject",
     "en/evidence_rejected.txt",
+    "en/extended.html",
+    "en/extended.subject",
+    "en/extended.txt",
     "en/officer_assigned.html",
     "en/officer_assigned.subject",
     "en/officer_assigned.txt",
@@ -259,6 +268,8 @@ pub fn sample_context() -> Value {
         "officer_name": "Sample",
         "evidence_kind_label": "sample",
         "review_note": "sample",
+        "new_due_date": "2026-05-16",
+        "reason": "sample",
     })
 }
 
