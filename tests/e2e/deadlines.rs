@@ -3,16 +3,8 @@
 
 use chrono::Duration;
 use rightsdesk_tests::reqwest::StatusCode;
-use rightsdesk_tests::serde_json::{Value, json};
+use rightsdesk_tests::serde_json::json;
 use rightsdesk_tests::{OFFICER_PASSWORD, TestApp, valid_details};
-
-async fn detail(app: &TestApp, officer: &str, id: &str) -> Value {
-    let r = app
-        .get(&format!("/api/v1/officer/requests/{id}"), Some(officer))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    r.body
-}
 
 async fn overdue_ids(app: &TestApp, officer: &str, overdue: bool) -> Vec<String> {
     let r = app
@@ -74,7 +66,7 @@ async fn waiting_for_the_requester_stops_the_clock_and_resuming_moves_the_due_da
     let officer = app
         .login("officer", rightsdesk_tests::OFFICER_PASSWORD)
         .await;
-    let d = detail(&app, &officer, &id).await;
+    let d = app.detail(&officer, &id).await;
     assert_eq!(d["deadline"]["overdue"], false);
     assert_eq!(d["deadline"]["days_left"], 13);
     assert!(!overdue_ids(&app, &officer, true).await.contains(&id));
@@ -147,7 +139,7 @@ async fn a_request_can_be_filed_under_another_pack() {
     assert_eq!(r.body["due_date"], "2026-04-01");
     assert_eq!(r.body["time_zone"], "Europe/Brussels");
     let (_, officer) = app.officer("officer", &["officer"]).await;
-    let d = detail(&app, &officer, r.body["id"].as_str().unwrap()).await;
+    let d = app.detail(&officer, r.body["id"].as_str().unwrap()).await;
     assert_eq!(d["deadline"]["pack"], "gdpr");
     assert_eq!(d["deadline"]["pack_version"], 1);
 

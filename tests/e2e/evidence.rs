@@ -88,14 +88,6 @@ async fn requester_view(app: &TestApp, f: &Filed) -> Value {
         .body
 }
 
-async fn detail(app: &TestApp, officer: &str, id: &str) -> Value {
-    let r = app
-        .get(&format!("/api/v1/officer/requests/{id}"), Some(officer))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    r.body
-}
-
 fn events(detail: &Value, name: &str) -> Vec<Value> {
     detail["timeline"]
         .as_array()
@@ -185,7 +177,7 @@ async fn a_next_of_kin_is_verified_when_an_officer_accepts_the_documents() {
     );
 
     let (officer_id, officer) = app.officer("reviewer", &["officer"]).await;
-    let d = detail(&app, &officer, &f.id).await;
+    let d = app.detail(&officer, &f.id).await;
     assert_eq!(d["evidence"][0]["kind"], "death_certificate");
     assert_eq!(d["evidence"][0]["file_name"], "证明.pdf");
     let actions: Vec<&str> = d["allowed_actions"]
@@ -207,7 +199,7 @@ async fn a_next_of_kin_is_verified_when_an_officer_accepts_the_documents() {
             .starts_with("attachment")
     );
     assert_eq!(res.bytes().await.expect("bytes").to_vec(), pdf());
-    let d = detail(&app, &officer, &f.id).await;
+    let d = app.detail(&officer, &f.id).await;
     let viewed = events(&d, "evidence_viewed");
     assert_eq!(viewed.len(), 1, "every opening is recorded");
     assert_eq!(viewed[0]["actor"], format!("officer:{officer_id}"));
@@ -455,7 +447,7 @@ async fn strangers_auditors_and_administrators_cannot_read_evidence() {
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 
     let (_, auditor) = app.officer("auditor", &["auditor"]).await;
-    let d = detail(&app, &auditor, &f.id).await;
+    let d = app.detail(&auditor, &f.id).await;
     assert_eq!(d["evidence"][0]["id"], evidence_id.as_str());
     assert!(!events(&d, "evidence_uploaded").is_empty());
     let res = open(&app, &auditor, &f.id, &evidence_id).await;
@@ -477,7 +469,7 @@ async fn strangers_auditors_and_administrators_cannot_read_evidence() {
     let (_, officer) = app.officer("officer", &["officer"]).await;
     let res = open(&app, &officer, &other.id, &evidence_id).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
-    let d = detail(&app, &officer, &f.id).await;
+    let d = app.detail(&officer, &f.id).await;
     assert!(
         events(&d, "evidence_viewed").is_empty(),
         "refused openings read nothing"
@@ -535,7 +527,7 @@ async fn evidence_is_destroyed_after_the_retention_period_and_closed_requests_ta
         1,
         "the open request's file stays"
     );
-    let d = detail(&app, &officer, &closed.id).await;
+    let d = app.detail(&officer, &closed.id).await;
     assert!(
         d["evidence"][0]["deleted_at"].is_string(),
         "{:?}",
@@ -607,7 +599,7 @@ async fn a_guardian_is_verified_by_documents_and_the_child_becomes_the_subject()
     // The parent's own request links the parent, not the child.
     let own = file(&app, "access").await;
     assert_eq!(enter_code(&app, &own).await.body["state"], "verified");
-    let own_detail = detail(&app, &officer, &own.id).await;
+    let own_detail = app.detail(&officer, &own.id).await;
     assert!(own_detail["subject_id"].is_string());
     assert_ne!(own_detail["subject_id"], d.body["subject_id"]);
 }

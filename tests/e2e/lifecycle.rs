@@ -190,7 +190,7 @@ impl Desk {
     }
 
     async fn detail(&self, id: &str) -> Value {
-        detail(&self.app, &self.officer, id).await
+        self.app.detail(&self.officer, id).await
     }
 
     async fn requester_view(&self, req: &Req) -> Value {
@@ -245,14 +245,6 @@ fn req_of(filed: &Value) -> Req {
             .to_owned(),
         reference: filed["reference"].as_str().expect("a reference").to_owned(),
     }
-}
-
-async fn detail(app: &TestApp, token: &str, id: &str) -> Value {
-    let r = app
-        .get(&format!("/api/v1/officer/requests/{id}"), Some(token))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "detail of {id}: {:?}", r.body);
-    r.body
 }
 
 fn timeline(detail: &Value) -> &Vec<Value> {
@@ -449,7 +441,7 @@ async fn allowed_actions_list_exactly_the_legal_moves_for_each_role() {
     for &state in REACHABLE {
         let req = desk.request_in(state).await;
         for (token, dpo) in [(&desk.officer, false), (&desk.dpo, true)] {
-            let d = detail(&desk.app, token, &req.id).await;
+            let d = desk.app.detail(token, &req.id).await;
             let mut allowed: Vec<&str> = d["allowed_actions"]
                 .as_array()
                 .expect("allowed_actions")
@@ -535,7 +527,7 @@ async fn an_auditor_reads_the_queue_and_detail_but_cannot_act_or_comment() {
     let page = desk.queue(&auditor, "state=all").await;
     let listed = ids(&page);
     assert!(listed.contains(&received.id) && listed.contains(&completed.id));
-    let d = detail(&desk.app, &auditor, &received.id).await;
+    let d = desk.app.detail(&auditor, &received.id).await;
     assert_eq!(d["allowed_actions"], json!([]));
     assert_eq!(d["timeline"], desk.detail(&received.id).await["timeline"]);
 

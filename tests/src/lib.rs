@@ -357,6 +357,16 @@ impl TestApp {
         (id, self.login(username, OFFICER_PASSWORD).await)
     }
 
+    /// Request `id` as the officer with `token` sees it (`GET /api/v1/officer/requests/{id}`),
+    /// which must answer 200.
+    pub async fn detail(&self, token: &str, id: &str) -> Value {
+        let r = self
+            .get(&format!("/api/v1/officer/requests/{id}"), Some(token))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "detail of {id}: {:?}", r.body);
+        r.body
+    }
+
     /// Takes `action` on request `id` as the officer with `token`.
     pub async fn act(&self, token: &str, id: &str, action: &str, body: Value) -> Reply {
         self.post(
