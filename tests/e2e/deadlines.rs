@@ -232,3 +232,76 @@ async fn the_dpo_extends_within_the_packs_limit_and_the_requester_is_told() {
     assert_eq!(r.code(), "extension_too_late", "{:?}", r.body);
     assert_eq!(r.body["details"]["deadline"], "2026-04-01");
 }
+
+#[tokio::test]
+async fn a_pack_from_the_packs_dir_can_start_the_clock_at_verification() {
+    let db = rightsdesk_tests::TestDb::fresh().await;
+    let dir = rightsdesk_tests::TempDir::new();
+    std::fs::write(
+        dir.0.join("pipl.toml"),
+        "name = \"pipl\"\nversion = 3\ntime_zone = \"Asia/Shanghai\"\nclock_start = \"verification\"\ndefault = { amount = 15, unit = \"calendar_days\" }\n",
+    )
+    .unwrap();
+    let mut config = rightsdesk_tests::base_config(&db);
+    config.deadlines.packs_dir = Some(dir.0.clone());
+    let app = TestApp::spawn_with(
+        db,
+        std::sync::Arc::new(rightsdesk_core::ManualClock::new(
+            rightsdesk_tests::start_time(),
+        )),
+        config,
+    )
+    .await;
+    let filed = app.file("access", valid_details("access")).await;
+    let id = filed["id"].as_str().expect("an id").to_owned();
+    let token = filed["requester_token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    let (_, officer) = app.officer("officer", &["officer"]).await;
+    let d = app.detail(&officer, &id).await;
+    assert_eq!(d["deadline"]["pack_version"], 3);
+    assert_eq!(d["deadline"]["clock_started"], false);
+    assert_eq!(d["deadline"]["days_left"], json!(null));
+
+    // Verified five days later (the officer called back): 15 days from then.
+    app.clock.advance(Duration::days(5));
+    let officer = app.login("officer", OFFICER_PASSWORD).await;
+    let r = app
+        .act(&officer, &id, "verify", json!({"method": "call_back"}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app
+        .get(&format!("/api/v1/requests/{id}"), Some(&token))
+        .await;
+    assert_eq!(r.body["due_date"], "2026-03-21");
+    assert_eq!(r.body["days_left"], 15);
+    let d = app.detail(&officer, &id).await;
+    assert_eq!(d["deadline"]["clock_started"], true);
+    let verified = d["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "verified")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        verified["data"]["deadline"],
+        json!({"effect": "set", "due_date": "2026-03-21"})
+    );
+}
+
+#[test]
+fn a_broken_pack_file_stops_the_start_with_its_name() {
+    let dir = rightsdesk_tests::TempDir::new();
+    std::fs::write(dir.0.join("eu.toml"), "name = \"eu\"\nversion = 1\n").unwrap();
+    let mut config = rightsdesk::Config::default();
+    config.deadlines.packs_dir = Some(dir.0.clone());
+    let problems = config.validate();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with("deadlines.packs_dir: "),
+        "{problems:?}"
+    );
+    assert!(problems[0].contains("eu.toml"), "{problems:?}");
+}

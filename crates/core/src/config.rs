@@ -44,12 +44,16 @@ impl Default for SecurityConfig {
 pub struct DeadlinesConfig {
     /// The rule pack applied to new requests.
     pub default_pack: String,
+    /// A directory of rule-pack files (`*.toml`, the format of the bundled
+    /// `crates/domain/packs/`) that replace bundled packs of the same name or add packs.
+    pub packs_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for DeadlinesConfig {
     fn default() -> Self {
         Self {
             default_pack: "pipl".to_owned(),
+            packs_dir: None,
         }
     }
 }
@@ -221,12 +225,20 @@ impl CoreConfig {
         if s.max_failed_logins == 0 {
             problems.push("security.max_failed_logins: must be at least 1".to_owned());
         }
-        if rightsdesk_domain::deadlines::pack(&self.deadlines.default_pack).is_none() {
-            problems.push(format!(
-                "deadlines.default_pack: unknown pack {:?} (known: {})",
-                self.deadlines.default_pack,
-                rightsdesk_domain::deadlines::pack_names()
-            ));
+        match crate::packs::load(&self.deadlines) {
+            Ok(packs) if packs.get(&self.deadlines.default_pack).is_none() => {
+                problems.push(format!(
+                    "deadlines.default_pack: unknown pack {:?} (known: {})",
+                    self.deadlines.default_pack,
+                    packs.names()
+                ));
+            }
+            Ok(_) => {}
+            Err(files) => problems.extend(
+                files
+                    .into_iter()
+                    .map(|f| format!("deadlines.packs_dir: {f}")),
+            ),
         }
         let v = &self.verification;
         if !(60..=86_400).contains(&v.code_ttl_secs) {

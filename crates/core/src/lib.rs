@@ -14,6 +14,7 @@ pub mod holidays;
 mod housekeeping;
 pub mod notifications;
 pub mod officers;
+pub mod packs;
 mod references;
 pub mod requests;
 pub mod verification;
@@ -49,6 +50,8 @@ struct Inner {
     mailer: rightsdesk_mail::Mailer,
     /// Text messages: the folder or the HTTP gateway of `[sms]`.
     sms: rightsdesk_mail::SmsProvider,
+    /// The rule packs: bundled, and the operator's over them.
+    packs: rightsdesk_domain::deadlines::Packs,
     /// The working-day calendar, read from the holiday table.
     calendar: holidays::CalendarCache,
     /// Verifies account-system tokens at filing.
@@ -92,6 +95,12 @@ impl Services {
         let reference_key = secret(&db, "reference_key", &None, now).await?;
         holidays::seed_bundled(&db, now).await?;
         let calendar = holidays::CalendarCache::new(holidays::load(db.conn()).await?);
+        let packs = packs::load(&config.deadlines).map_err(|problems| {
+            Error::new(
+                ErrorCode::Internal,
+                format!("rule packs: {}", problems.join("; ")),
+            )
+        })?;
         let outbox_key = secret(&db, "outbox_key", &None, now).await?;
         let verification_key = secret(&db, "verification_key", &None, now).await?;
         let evidence_key = match &config.evidence.encryption_key {
@@ -131,6 +140,7 @@ impl Services {
                 },
                 templates,
                 account_login,
+                packs,
                 calendar,
                 company_context: serde_json::json!({ "company": config.company }),
                 mailer,

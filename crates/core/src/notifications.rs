@@ -23,7 +23,6 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::requests::pack_of;
 use crate::{Error, Services};
 
 /// A notice to write into the outbox.
@@ -145,7 +144,7 @@ impl Services {
                 .unwrap_or_default()
                 .to_owned()
         };
-        let mut params = request_params(row, pack_of(row));
+        let mut params = request_params(row, self.pack_of(row));
         let template = match action {
             Action::RequestInfo => {
                 params["message"] = json!(text("message"));

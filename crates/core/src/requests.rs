@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use chrono::{DateTime, Duration, NaiveDate, SubsecRound, Utc};
-use rightsdesk_domain::deadlines::{self, DeadlineEffect, PeriodUnit, RulePack};
+use rightsdesk_domain::deadlines::{self, ClockStart, DeadlineEffect, PeriodUnit, RulePack};
 use rightsdesk_domain::lifecycle::{Allowed, next_state, officer_actions};
 use rightsdesk_domain::validation::{ObjectReader, ValidationErrors, limits};
 use rightsdesk_domain::{
@@ -34,7 +34,7 @@ pub struct Filing {
     pub requester: Requester,
     pub details: Details,
     /// The rule pack asked for; `deadlines.default_pack` when `None`.
-    pub pack: Option<&'static RulePack>,
+    pub pack: Option<String>,
 }
 
 /// A request registered by an officer: received by phone, post, in person or email.
@@ -96,21 +96,8 @@ fn read_filing<T>(
     let kind = read_kind(&mut r)?;
     let requester_value = r.take("requester");
     let details_value = r.take("details");
-    let pack_path = r.field_path("pack");
-    let pack = match r.string("pack", false, limits::SHORT_TEXT) {
-        None => Some(None),
-        Some(name) => match deadlines::pack(&name) {
-            Some(p) => Some(Some(p)),
-            None => {
-                r.errors().push(
-                    pack_path,
-                    "unknown_pack",
-                    format!("must be one of {}", deadlines::pack_names()),
-                );
-                None
-            }
-        },
-    };
+    // Checked against the service's packs when the filing is stored.
+    let pack = Some(r.string("pack", false, limits::SHORT_TEXT));
     let extra = extra(&mut r);
     r.deny_unknown();
     let requester = Requester::read(requester_value.as_ref(), "requester", &mut errors);
@@ -270,6 +257,9 @@ pub struct DeadlineView {
     /// The clock stands still: the request waits for its requester. The due date moves
     /// by the paused time when work resumes.
     pub paused: bool,
+    /// False until the clock starts, under a pack that starts it at verification; the
+    /// due date is then counted from receipt, and set again at verification.
+    pub clock_started: bool,
 }
 
 /// One step in a request's history as the requester may see it.
@@ -431,11 +421,22 @@ pub(crate) fn needs_documents(row: &requests::Model) -> Result<bool, Error> {
     ))
 }
 
-pub(crate) fn pack_of(row: &requests::Model) -> &'static RulePack {
-    deadlines::pack(&row.deadline_pack).unwrap_or_else(deadlines::pipl)
+impl Services {
+    /// The pack `row` was filed under (`pipl` if this service no longer knows it).
+    pub(crate) fn pack_of(&self, row: &requests::Model) -> &RulePack {
+        self.inner
+            .packs
+            .get(&row.deadline_pack)
+            .unwrap_or_else(|| deadlines::pipl())
+    }
 }
 
-fn deadline_view(row: &requests::Model, state: State, now: DateTime<Utc>) -> DeadlineView {
+fn deadline_view(
+    pack: &RulePack,
+    row: &requests::Model,
+    state: State,
+    now: DateTime<Utc>,
+) -> DeadlineView {
     let paused = state.clock_paused();
     // A stopped clock is read at the moment it stopped.
     let at = if paused {
@@ -443,8 +444,9 @@ fn deadline_view(row: &requests::Model, state: State, now: DateTime<Utc>) -> Dea
     } else {
         now
     };
-    let status = pack_of(row).status(row.due_date, at);
-    let open = state.is_open();
+    let status = pack.status(row.due_date, at);
+    let clock_started = row.clock_started_at.is_some();
+    let open = state.is_open() && clock_started;
     DeadlineView {
         due_date: row.due_date,
         time_zone: row.time_zone.clone(),
@@ -453,6 +455,7 @@ fn deadline_view(row: &requests::Model, state: State, now: DateTime<Utc>) -> Dea
         days_left: open.then_some(status.days_left),
         overdue: open && status.overdue,
         paused,
+        clock_started,
     }
 }
 
@@ -685,8 +688,11 @@ pub(crate) const ATTEMPTS: usize = 5;
 const REFERENCE_ATTEMPTS: usize = 20;
 
 impl Services {
-    pub(crate) fn default_pack(&self) -> &'static RulePack {
-        deadlines::pack(&self.config().deadlines.default_pack).unwrap_or_else(deadlines::pipl)
+    pub(crate) fn default_pack(&self) -> &RulePack {
+        self.inner
+            .packs
+            .get(&self.config().deadlines.default_pack)
+            .unwrap_or_else(|| deadlines::pipl())
     }
 
     /// Files a request received over the API now. With `account_token` (a JWT from the
@@ -773,7 +779,16 @@ impl Services {
         // its `filed` event.
         let now = self.now();
         let received_at = received_at.unwrap_or(now);
-        let pack = filing.pack.unwrap_or_else(|| self.default_pack());
+        let pack = match &filing.pack {
+            None => self.default_pack(),
+            Some(name) => self.inner.packs.get(name).ok_or_else(|| {
+                Error::from(ValidationErrors::single(
+                    "pack",
+                    "unknown_pack",
+                    format!("must be one of {}", self.inner.packs.names()),
+                ))
+            })?,
+        };
         let due_date = self.due_date(pack, filing.kind, received_at).await?;
         let year = chrono::Datelike::year(&pack.local_date(received_at));
         let details = filing.details.to_json();
@@ -959,7 +974,12 @@ impl Services {
             assignee_id: None,
             related_request_id: related,
             received_at: filed.received_at,
-            clock_started_at: Some(filed.received_at),
+            // A pack that starts the clock at verification starts it now only for a
+            // requester the account system vouched for; the due date stored until then
+            // counts from receipt.
+            clock_started_at: (pack.clock_start == ClockStart::Receipt
+                || matches!(proof, AccountProof::Verified(_)))
+            .then_some(filed.received_at),
             due_date: filed.due_date,
             time_zone: filed.time_zone.clone(),
             deadline_pack: pack.name.to_owned(),
@@ -1078,7 +1098,7 @@ impl Services {
             .into_iter()
             .filter_map(public_event)
             .collect();
-        let deadline = deadline_view(&row, state, now);
+        let deadline = deadline_view(self.pack_of(&row), &row, state, now);
         let documents_required = state == State::AwaitingVerification && needs_documents(&row)?;
         Ok(RequesterView {
             id: row.id,
@@ -1118,14 +1138,18 @@ impl Services {
     pub async fn queue(&self, officer: &Officer, query: &QueueQuery) -> Result<QueuePage, Error> {
         require(officer, Permission::ViewRequests)?;
         let now = self.now();
-        let (filter, cursor, limit) = query.parse(officer, self.default_pack().local_date(now))?;
+        let (filter, cursor, limit) = query.parse(
+            officer,
+            self.default_pack().local_date(now),
+            &self.inner.packs,
+        )?;
         let (rows, next) = requests::queue(self.db().conn(), &filter, cursor, limit).await?;
         let items = rows
             .into_iter()
             .map(|row| {
                 let state: State = parse_stored(&row.state)?;
                 Ok(QueueItem {
-                    deadline: deadline_view(&row, state, now),
+                    deadline: deadline_view(self.pack_of(&row), &row, state, now),
                     id: row.id,
                     kind: parse_stored(&row.kind)?,
                     state,
@@ -1187,7 +1211,7 @@ impl Services {
             })
             .collect();
         Ok(RequestDetail {
-            deadline: deadline_view(&row, state, now),
+            deadline: deadline_view(self.pack_of(&row), &row, state, now),
             allowed_actions: officer_actions(state, &officer.roles),
             id: row.id,
             reference: row.reference,
@@ -1309,7 +1333,7 @@ impl Services {
             if verifies {
                 to = next_state(from, Action::Verify)?;
             }
-            let pack = pack_of(&row);
+            let pack = self.pack_of(&row);
             let kind: RequestKind = parse_stored(&row.kind)?;
             let mut change = Change::default();
             let mut effect = DeadlineEffect::None;
@@ -1349,6 +1373,13 @@ impl Services {
                         unit: pack.period(kind).unit,
                     };
                 }
+            }
+            if verifies && row.clock_started_at.is_none() {
+                // The pack starts the clock at verification: now.
+                let due = self.due_date(pack, kind, now).await?;
+                change.clock_started_at = Some(Some(now));
+                change.due_date = Some(due);
+                effect = DeadlineEffect::Set { due_date: due };
             }
             if action == Action::Extend {
                 let used = events::for_request(&*tx, id)
@@ -1745,6 +1776,7 @@ impl QueueQuery {
         &self,
         officer: &Officer,
         today: NaiveDate,
+        packs: &deadlines::Packs,
     ) -> Result<(QueueFilter, Option<Cursor>, u64), Error> {
         let mut errors = ValidationErrors::default();
         let mut f = QueueFilter::default();
@@ -1787,12 +1819,12 @@ impl QueueQuery {
             }
         }
         if let Some(p) = nonempty(&self.pack) {
-            match deadlines::pack(&p) {
+            match packs.get(&p) {
                 Some(p) => f.pack = Some(p.name.to_owned()),
                 None => errors.push(
                     "pack",
                     "invalid_value",
-                    format!("unknown rule pack (known: {})", deadlines::pack_names()),
+                    format!("unknown rule pack (known: {})", packs.names()),
                 ),
             }
         }

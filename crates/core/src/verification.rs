@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::notifications::{Notice, Recipient, request_params};
 use crate::requests::{
-    ATTEMPTS, ActionInput, RequesterView, append_event, needs_documents, pack_of, parse_stored,
+    ATTEMPTS, ActionInput, RequesterView, append_event, needs_documents, parse_stored,
 };
 use crate::{Error, ErrorCode, Services};
 
@@ -143,7 +143,7 @@ impl Services {
 
     /// The notice that carries `challenge` to the requester of `row`.
     pub(crate) fn code_notice(&self, row: &requests::Model, challenge: &Challenge) -> Notice {
-        let mut params = request_params(row, pack_of(row));
+        let mut params = request_params(row, self.pack_of(row));
         params["valid_minutes"] = json!(self.config().verification.code_ttl_secs / 60);
         Notice {
             template: Template::VerificationCode,

@@ -94,18 +94,53 @@ pub fn packs() -> &'static [RulePack] {
     &PACKS
 }
 
+/// The packs a service uses: the bundled ones, replaced or joined by the operator's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Packs(Vec<RulePack>);
+
+impl Packs {
+    pub fn bundled() -> Self {
+        Self(PACKS.clone())
+    }
+
+    /// The bundled packs with `files` (name, TOML text) over them: a pack of the same
+    /// name replaces the bundled one, others are added. Every problem is reported.
+    pub fn with_overrides(files: &[(String, String)]) -> Result<Self, Vec<String>> {
+        let mut packs = PACKS.clone();
+        let mut problems = Vec::new();
+        for (file, text) in files {
+            match parse_pack(text) {
+                Ok(p) => match packs.iter_mut().find(|q| q.name == p.name) {
+                    Some(q) => *q = p,
+                    None => packs.push(p),
+                },
+                Err(e) => problems.push(format!("{file}: {e}")),
+            }
+        }
+        if problems.is_empty() {
+            Ok(Self(packs))
+        } else {
+            Err(problems)
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&RulePack> {
+        self.0.iter().find(|p| p.name == name)
+    }
+
+    /// `pipl, gdpr, ccpa`, for messages.
+    pub fn names(&self) -> String {
+        self.0
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// The pack called `name`.
 pub fn pack(name: &str) -> Option<&'static RulePack> {
     PACKS.iter().find(|p| p.name == name)
-}
-
-/// The names of the packs this build knows, for messages: `pipl, gdpr, ccpa`.
-pub fn pack_names() -> String {
-    PACKS
-        .iter()
-        .map(|p| p.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The `pipl` pack: the default, and the fallback for a name this build no longer knows.
