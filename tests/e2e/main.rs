@@ -17,3 +17,4 @@ mod smoke;
 mod sms;
 mod validation;
 mod verification;
+mod worker;

@@ -88,18 +88,82 @@ impl Application {
     /// unverified requests and the destruction of old evidence) beside it unless `worker.in_process` is off. It stops after the server.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let stop = tokio_util::sync::CancellationToken::new();
-        let sender = self
-            .background
-            .then(|| tokio::spawn(self.services.clone().run_outbox(stop.clone())));
-        let housekeeping = self
-            .background
-            .then(|| tokio::spawn(self.services.clone().run_housekeeping(stop.clone())));
+        let tasks = if self.background {
+            background(&self.services, &stop)
+        } else {
+            Vec::new()
+        };
         let served = self.server.await;
         stop.cancel();
-        for task in [sender, housekeeping].into_iter().flatten() {
+        for task in tasks {
             let _ = task.await;
         }
         served
+    }
+}
+
+/// The background work, each loop on its own task until `stop`: the outbox sender and
+/// housekeeping. Every piece is safe beside other instances doing the same.
+fn background(
+    services: &Services,
+    stop: &tokio_util::sync::CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    vec![
+        tokio::spawn(services.clone().run_outbox(stop.clone())),
+        tokio::spawn(services.clone().run_housekeeping(stop.clone())),
+    ]
+}
+
+/// `rightsdesk worker`: the background work without the HTTP API, so that API instances
+/// (with `worker.in_process = false`) and workers scale apart on one PostgreSQL.
+pub struct Worker {
+    services: Services,
+    stop: tokio_util::sync::CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Worker {
+    pub async fn start(config: &Config) -> anyhow::Result<Self> {
+        Self::start_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Starts the background loops on a database whose schema is up to date (a worker
+    /// never migrates: `serve` or `migrate` does).
+    pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let services = one_shot_with_clock(config, clock).await?;
+        let stop = tokio_util::sync::CancellationToken::new();
+        let tasks = background(&services, &stop);
+        tracing::info!("worker started");
+        Ok(Self {
+            services,
+            stop,
+            tasks,
+        })
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    /// Stops after the current pass of each loop; a notification claimed but not sent
+    /// goes back to the others when its lease runs out.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        tracing::info!("worker stopped");
+    }
+
+    /// Runs until SIGINT or SIGTERM, then stops.
+    pub async fn run_until_signal(self) -> anyhow::Result<()> {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        self.stop().await;
+        Ok(())
     }
 }
 
@@ -113,6 +177,10 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
 
 /// Services on an up-to-date schema, for a command that runs once.
 async fn one_shot(config: &Config) -> anyhow::Result<Services> {
+    one_shot_with_clock(config, Arc::new(SystemClock)).await
+}
+
+async fn one_shot_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Services> {
     let db = Db::connect(&config.database).await?;
     let pending = db.pending_migrations().await?;
     if pending > 0 {
@@ -120,7 +188,7 @@ async fn one_shot(config: &Config) -> anyhow::Result<Services> {
             "the database schema is not up to date ({pending} migrations pending): run `rightsdesk migrate` first"
         );
     }
-    Ok(Services::new(db, Arc::new(SystemClock), config.core()).await?)
+    Ok(Services::new(db, clock, config.core()).await?)
 }
 
 /// `rightsdesk holidays import FILE`.

@@ -24,6 +24,9 @@ struct Cli {
 enum Command {
     /// Run the HTTP API (migrates the database first).
     Serve,
+    /// Run the background work alone (the outbox sender and housekeeping), beside API
+    /// instances started with `worker.in_process = false`.
+    Worker,
     /// Bring the database schema up to date and exit.
     Migrate,
     /// Print the OpenAPI 3.1 document of the HTTP API.
@@ -80,6 +83,13 @@ fn main() -> ExitCode {
                 let app = Application::build(&config).await?;
                 app.run_until_stopped().await?;
                 tracing::info!("stopped");
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Worker => {
+                rightsdesk::Worker::start(&config)
+                    .await?
+                    .run_until_signal()
+                    .await?;
                 Ok(ExitCode::SUCCESS)
             }
             Command::Openapi => {
