@@ -12,6 +12,7 @@ mod lifecycle;
 mod notifications;
 mod queue;
 mod references;
+mod reminders;
 mod restart;
 mod smoke;
 mod sms;

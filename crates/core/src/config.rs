@@ -166,6 +166,28 @@ impl Default for EvidenceConfig {
     }
 }
 
+/// `[reminders]`: deadline reminders and overdue notices to officers (SPEC §4).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RemindersConfig {
+    /// Days before the due date at which the assignee is reminded.
+    pub offsets_days: Vec<u32>,
+    /// A daily notice to the assignee and every DPO while a request is overdue.
+    pub overdue: bool,
+    /// Where notices about unassigned requests go (none when unset).
+    pub team_email: Option<String>,
+}
+
+impl Default for RemindersConfig {
+    fn default() -> Self {
+        Self {
+            offsets_days: vec![7, 3, 1],
+            overdue: true,
+            team_email: None,
+        }
+    }
+}
+
 /// `[worker]`: background work.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -191,6 +213,7 @@ pub struct CoreConfig {
     pub outbox: OutboxConfig,
     pub evidence: EvidenceConfig,
     pub account_login: crate::account_login::AccountLoginConfig,
+    pub reminders: RemindersConfig,
     pub worker: WorkerConfig,
     pub mail: rightsdesk_mail::MailConfig,
     pub sms: rightsdesk_mail::SmsConfig,
@@ -286,6 +309,21 @@ impl CoreConfig {
             );
         }
         problems.extend(self.account_login.validate());
+        if self
+            .reminders
+            .offsets_days
+            .iter()
+            .any(|d| *d == 0 || *d > 365)
+        {
+            problems.push("reminders.offsets_days: each must be between 1 and 365".to_owned());
+        }
+        if let Some(e) = &self.reminders.team_email
+            && rightsdesk_domain::Email::parse(e).is_err()
+        {
+            problems.push(format!(
+                "reminders.team_email: {e:?} is not an email address"
+            ));
+        }
         if let Err(m) = self.mail.validate() {
             problems.push(m);
         }

@@ -21,6 +21,9 @@ impl Services {
         if let Err(e) = self.purge_evidence().await {
             tracing::warn!(error = %e, "destroying evidence past its retention failed");
         }
+        if let Err(e) = self.sweep_deadlines().await {
+            tracing::warn!(error = %e, "the deadline sweep failed");
+        }
         if let Err(e) = self.check_calendar_coverage().await {
             tracing::warn!(error = %e, "checking the holiday table failed");
         }

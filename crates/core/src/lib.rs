@@ -16,6 +16,7 @@ pub mod notifications;
 pub mod officers;
 pub mod packs;
 mod references;
+pub mod reminders;
 pub mod requests;
 pub mod verification;
 

@@ -124,7 +124,7 @@ impl DeliveryReport {
 const LINGER: Duration = Duration::from_millis(100);
 
 /// The language of notices to officers (they have no language setting yet).
-const OFFICER_LANGUAGE: &str = "zh-CN";
+pub(crate) const OFFICER_LANGUAGE: &str = "zh-CN";
 
 impl Services {
     /// The notices an action on `row` sends: to the requester when it answers them or

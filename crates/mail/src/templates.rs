@@ -19,6 +19,8 @@ pub enum Template {
     Expired,
     EvidenceRejected,
     Extended,
+    DeadlineReminder,
+    Overdue,
     OfficerAssigned,
 }
 
@@ -33,6 +35,8 @@ impl Template {
         Template::Expired,
         Template::EvidenceRejected,
         Template::Extended,
+        Template::DeadlineReminder,
+        Template::Overdue,
         Template::OfficerAssigned,
     ];
 
@@ -48,6 +52,8 @@ impl Template {
             Template::Expired => "expired",
             Template::EvidenceRejected => "evidence_rejected",
             Template::Extended => "extended",
+            Template::DeadlineReminder => "deadline_reminder",
+            Template::Overdue => "overdue",
             Template::OfficerAssigned => "officer_assigned",
         }
     }
@@ -122,6 +128,12 @@ const EMBEDDED: &[(&str, &str)] = embedded![
     "zh-CN/extended.html",
     "zh-CN/extended.subject",
     "zh-CN/extended.txt",
+    "zh-CN/deadline_reminder.html",
+    "zh-CN/deadline_reminder.subject",
+    "zh-CN/deadline_reminder.txt",
+    "zh-CN/overdue.html",
+    "zh-CN/overdue.subject",
+    "zh-CN/overdue.txt",
     "zh-CN/officer_assigned.html",
     "zh-CN/officer_assigned.subject",
     "zh-CN/officer_assigned.txt",
@@ -155,6 +167,12 @@ const EMBEDDED: &[(&str, &str)] = embedded![
     "en/extended.html",
     "en/extended.subject",
     "en/extended.txt",
+    "en/deadline_reminder.html",
+    "en/deadline_reminder.subject",
+    "en/deadline_reminder.txt",
+    "en/overdue.html",
+    "en/overdue.subject",
+    "en/overdue.txt",
     "en/officer_assigned.html",
     "en/officer_assigned.subject",
     "en/officer_assigned.txt",
@@ -269,6 +287,8 @@ pub fn sample_context() -> Value {
         "evidence_kind_label": "sample",
         "review_note": "sample",
         "new_due_date": "2026-05-16",
+        "days_left": 3,
+        "days_overdue": 2,
         "reason": "sample",
     })
 }

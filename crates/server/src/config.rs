@@ -9,8 +9,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use rightsdesk_api::ApiConfig;
 use rightsdesk_core::account_login::AccountLoginConfig;
 use rightsdesk_core::config::{
-    BootstrapConfig, CoreConfig, DeadlinesConfig, EvidenceConfig, OutboxConfig, SecurityConfig,
-    VerificationConfig, WorkerConfig,
+    BootstrapConfig, CoreConfig, DeadlinesConfig, EvidenceConfig, OutboxConfig, RemindersConfig,
+    SecurityConfig, VerificationConfig, WorkerConfig,
 };
 use rightsdesk_mail::{CompanyConfig, MailConfig, SmsConfig};
 use rightsdesk_store::DatabaseConfig;
@@ -48,6 +48,7 @@ pub struct Config {
     pub outbox: OutboxConfig,
     pub evidence: EvidenceConfig,
     pub account_login: AccountLoginConfig,
+    pub reminders: RemindersConfig,
     pub worker: WorkerConfig,
     pub mail: MailConfig,
     pub sms: SmsConfig,
@@ -122,6 +123,7 @@ impl Config {
             outbox: self.outbox.clone(),
             evidence: self.evidence.clone(),
             account_login: self.account_login.clone(),
+            reminders: self.reminders.clone(),
             worker: self.worker.clone(),
             mail: self.mail.clone(),
             sms: self.sms.clone(),

@@ -185,6 +185,41 @@ pub struct QueueFilter {
     pub phone: Option<String>,
 }
 
+/// Open requests whose clock runs (started, not paused) and whose due date is in
+/// `[from, to]` (no lower bound when `from` is `None`), after `after` (due date, id),
+/// oldest first: the deadline sweep's page.
+pub async fn running_due_between(
+    conn: &impl ConnectionTrait,
+    from: Option<NaiveDate>,
+    to: NaiveDate,
+    paused_state: &str,
+    after: Option<(NaiveDate, Uuid)>,
+    limit: u64,
+) -> Result<Vec<Model>, StoreError> {
+    let mut cond = Condition::all()
+        .add(Column::IsOpen.eq(true))
+        .add(Column::DueDate.lte(to))
+        .add(Column::State.ne(paused_state))
+        .add(Column::ClockStartedAt.is_not_null());
+    if let Some(from) = from {
+        cond = cond.add(Column::DueDate.gte(from));
+    }
+    if let Some((date, id)) = after {
+        cond = cond.add(Column::DueDate.gte(date)).add(
+            Condition::any()
+                .add(Column::DueDate.gt(date))
+                .add(Column::Id.gt(id)),
+        );
+    }
+    Ok(Entity::find()
+        .filter(cond)
+        .order_by_asc(Column::DueDate)
+        .order_by_asc(Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await?)
+}
+
 /// A position in the queue: the last row of the previous page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {

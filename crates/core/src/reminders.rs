@@ -1,0 +1,198 @@
+//! Reminders and escalation (SPEC §4): before a due date, a reminder to the assignee at
+//! each of `reminders.offsets_days`; after it, a daily overdue notice to the assignee and
+//! every DPO. Unassigned requests go to `reminders.team_email`. Each notice is an outbox
+//! row whose unique `dedupe_key` names the request, the kind of notice and the due date
+//! (and the day, for overdue notices), so it is written once however many workers sweep,
+//! and a moved due date makes new reminders due. The sweep reads only the requests due
+//! on the days it looks at, through the `(is_open, due_date, id)` index.
+
+use chrono::{Days, NaiveDate};
+use rightsdesk_domain::{Permission, State};
+use rightsdesk_mail::Template;
+use rightsdesk_store::{notifications, officers, requests};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::auth::parse_roles;
+use crate::notifications::{Notice, Recipient, request_params};
+use crate::{Error, Services};
+
+/// Requests read per page.
+const PAGE: u64 = 500;
+
+/// What a sweep wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SweepReport {
+    pub reminders: u64,
+    pub overdue: u64,
+}
+
+impl Services {
+    /// One sweep at the service's current date: the reminders and overdue notices that
+    /// are due and not yet written.
+    pub async fn sweep_deadlines(&self) -> Result<SweepReport, Error> {
+        let today = self.default_pack().local_date(self.now());
+        let officers = officers::list(self.db().conn()).await?;
+        let dpos: Vec<String> = officers
+            .iter()
+            .filter(|o| o.active && parse_roles(&o.roles).contains(&rightsdesk_domain::Role::Dpo))
+            .filter_map(|o| o.email.clone())
+            .collect();
+        let mut report = SweepReport::default();
+        for offset in self.config().reminders.offsets_days.clone() {
+            let Some(day) = today.checked_add_days(Days::new(u64::from(offset))) else {
+                continue;
+            };
+            report.reminders += self
+                .sweep(Some(day), day, &officers, |row, to| {
+                    vec![self.reminder(row, to, offset)]
+                })
+                .await?;
+        }
+        if self.config().reminders.overdue {
+            let Some(yesterday) = today.pred_opt() else {
+                return Ok(report);
+            };
+            report.overdue += self
+                .sweep(None, yesterday, &officers, |row, to| {
+                    let mut to_all: Vec<Recipient> = to.into_iter().collect();
+                    for dpo in &dpos {
+                        if !to_all
+                            .iter()
+                            .any(|r| matches!(r, Recipient::Email(e) if e == dpo))
+                        {
+                            to_all.push(Recipient::Email(dpo.clone()));
+                        }
+                    }
+                    to_all
+                        .into_iter()
+                        .map(|r| self.overdue_notice(row, Some(r), today))
+                        .collect()
+                })
+                .await?;
+        }
+        if report != SweepReport::default() {
+            metrics::counter!("rightsdesk_reminders_total", "kind" => "reminder")
+                .increment(report.reminders);
+            metrics::counter!("rightsdesk_reminders_total", "kind" => "overdue")
+                .increment(report.overdue);
+            tracing::info!(
+                reminders = report.reminders,
+                overdue = report.overdue,
+                "deadline sweep"
+            );
+            self.outbox_written();
+        }
+        Ok(report)
+    }
+
+    /// Writes `notices(row, assignee-or-team)` for every running request due in
+    /// `[from, to]`; returns how many rows were new.
+    async fn sweep(
+        &self,
+        from: Option<NaiveDate>,
+        to: NaiveDate,
+        officers: &[officers::Model],
+        notices: impl Fn(&requests::Model, Option<Recipient>) -> Vec<Notice>,
+    ) -> Result<u64, Error> {
+        let mut written = 0;
+        let mut after = None;
+        loop {
+            let page = requests::running_due_between(
+                self.db().conn(),
+                from,
+                to,
+                State::AwaitingRequester.as_str(),
+                after,
+                PAGE,
+            )
+            .await?;
+            let Some(last) = page.last() else {
+                return Ok(written);
+            };
+            after = Some((last.due_date, last.id));
+            let now = self.now();
+            let mut rows = Vec::new();
+            for row in &page {
+                rows.extend(self.outbox_rows(notices(row, self.responsible(row, officers)), now)?);
+            }
+            let tx = self.db().begin_write().await?;
+            written += notifications::insert_new(&*tx, rows).await?;
+            tx.commit().await?;
+            if (page.len() as u64) < PAGE {
+                return Ok(written);
+            }
+        }
+    }
+
+    /// Who answers for `row`: its assignee, or the team address when it has none (or
+    /// the assignee has no address or works no more).
+    fn responsible(
+        &self,
+        row: &requests::Model,
+        officers: &[officers::Model],
+    ) -> Option<Recipient> {
+        row.assignee_id
+            .and_then(|id| officers.iter().find(|o| o.id == id))
+            .filter(|o| {
+                o.active
+                    && rightsdesk_domain::roles::permits(
+                        &parse_roles(&o.roles),
+                        Permission::WorkRequests,
+                    )
+            })
+            .and_then(|o| o.email.clone())
+            .or_else(|| self.config().reminders.team_email.clone())
+            .map(Recipient::Email)
+    }
+
+    fn reminder(&self, row: &requests::Model, to: Option<Recipient>, days: u32) -> Notice {
+        let mut params = request_params(row, self.pack_of(row));
+        params["days_left"] = json!(days);
+        params["request"]["kind_label"] = json!(rightsdesk_mail::labels::kind(
+            &row.kind,
+            crate::notifications::OFFICER_LANGUAGE
+        ));
+        Notice {
+            template: Template::DeadlineReminder,
+            to,
+            language: crate::notifications::OFFICER_LANGUAGE.to_owned(),
+            request_id: Some(row.id),
+            params,
+            secret: None,
+            dedupe_key: format!("reminder:{}:{days}:{}", row.id, row.due_date),
+        }
+    }
+
+    fn overdue_notice(
+        &self,
+        row: &requests::Model,
+        to: Option<Recipient>,
+        today: NaiveDate,
+    ) -> Notice {
+        let mut params = request_params(row, self.pack_of(row));
+        params["days_overdue"] = json!((today - row.due_date).num_days());
+        params["request"]["kind_label"] = json!(rightsdesk_mail::labels::kind(
+            &row.kind,
+            crate::notifications::OFFICER_LANGUAGE
+        ));
+        let whom = match &to {
+            Some(Recipient::Email(e)) | Some(Recipient::Sms(e)) => e.clone(),
+            None => String::new(),
+        };
+        Notice {
+            template: Template::Overdue,
+            to,
+            language: crate::notifications::OFFICER_LANGUAGE.to_owned(),
+            request_id: Some(row.id),
+            params,
+            secret: None,
+            dedupe_key: format!(
+                "overdue:{}:{}:{today}:{}",
+                row.id,
+                row.due_date,
+                crate::auth::sha256_hex(whom.as_bytes())
+            ),
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Reminders and escalation (SPEC §4): the assignee hears 7, 3 and 1 days before the due
+//! date, and every day once it is overdue, together with the DPO; each notice once,
+//! however often the sweep runs; unassigned requests go to the team address; a paused
+//! clock reminds nobody.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use rightsdesk_core::ManualClock;
+use rightsdesk_tests::reqwest::StatusCode;
+use rightsdesk_tests::serde_json::json;
+use rightsdesk_tests::{TestApp, TestDb, base_config, start_time, valid_details};
+
+async fn officer_with_email(app: &TestApp, username: &str, roles: &[&str]) -> String {
+    let admin = app.admin_token().await;
+    let r = app
+        .post(
+            "/api/v1/admin/officers",
+            Some(&admin),
+            &json!({
+                "username": username,
+                "display_name": username,
+                "email": format!("{username}@corp.example.com"),
+                "password": rightsdesk_tests::OFFICER_PASSWORD,
+                "roles": roles,
+            }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    r.body["id"].as_str().expect("an id").to_owned()
+}
+
+fn to(app: &TestApp, who: &str) -> Vec<String> {
+    app.outbox_messages()
+        .into_iter()
+        .filter(|m| m.to == who)
+        .map(|m| m.subject)
+        .collect()
+}
+
+#[tokio::test]
+async fn reminders_at_each_offset_then_daily_overdue_notices_each_once() {
+    let db = TestDb::fresh().await;
+    let mut config = base_config(&db);
+    config.reminders.team_email = Some("team@corp.example.com".to_owned());
+    let app = TestApp::spawn_with(db, Arc::new(ManualClock::new(start_time())), config).await;
+    let wang = officer_with_email(&app, "wang", &["officer"]).await;
+    officer_with_email(&app, "chief", &["dpo"]).await;
+    let officer = app.login("wang", rightsdesk_tests::OFFICER_PASSWORD).await;
+
+    // Due 16 March; assigned to wang. Another request stays unassigned.
+    let assigned = app.file("access", valid_details("access")).await;
+    let id = assigned["id"].as_str().unwrap().to_owned();
+    let r = app
+        .act(&officer, &id, "assign", json!({"assignee_id": wang}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    app.file("copy", valid_details("copy")).await;
+
+    let sweep = || async { app.services.sweep_deadlines().await.unwrap() };
+    // 8 March: 8 days left, nothing yet.
+    app.clock.advance(Duration::days(7));
+    assert_eq!(sweep().await.reminders, 0);
+    // 9 March: 7 days left, one reminder per request, once.
+    app.clock.advance(Duration::days(1));
+    assert_eq!(sweep().await.reminders, 2);
+    assert_eq!(sweep().await.reminders, 0, "once");
+    app.deliver().await;
+    let wangs = to(&app, "wang@corp.example.com");
+    assert!(wangs.iter().any(|s| s.contains("还剩 7 天")), "{wangs:?}");
+    assert_eq!(
+        to(&app, "team@corp.example.com").len(),
+        1,
+        "the unassigned one"
+    );
+    // 13 and 15 March: 3 and 1 days left.
+    app.clock.advance(Duration::days(4));
+    assert_eq!(sweep().await.reminders, 2);
+    app.clock.advance(Duration::days(2));
+    assert_eq!(sweep().await.reminders, 2);
+    // 17 March: overdue; the assignee (or the team) and the DPO, every day, once a day.
+    app.clock.advance(Duration::days(2));
+    let report = sweep().await;
+    assert_eq!((report.reminders, report.overdue), (0, 4));
+    assert_eq!(sweep().await.overdue, 0, "once a day");
+    app.clock.advance(Duration::days(1));
+    assert_eq!(sweep().await.overdue, 4);
+    app.deliver().await;
+    let chiefs = to(&app, "chief@corp.example.com");
+    assert_eq!(chiefs.len(), 4, "{chiefs:?}");
+    assert!(chiefs.iter().any(|s| s.contains("逾期 2 天")), "{chiefs:?}");
+}
+
+#[tokio::test]
+async fn a_paused_clock_reminds_nobody_and_a_moved_due_date_reminds_again() {
+    let app = TestApp::spawn().await;
+    let wang = officer_with_email(&app, "wang", &["officer"]).await;
+    let officer = app.login("wang", rightsdesk_tests::OFFICER_PASSWORD).await;
+    let filed = app.file("access", valid_details("access")).await;
+    let id = filed["id"].as_str().unwrap().to_owned();
+    for (action, body) in [
+        ("assign", json!({"assignee_id": wang})),
+        ("verify", json!({"method": "call_back"})),
+        ("start", json!({})),
+        ("request_info", json!({"message": "?"})),
+    ] {
+        assert_eq!(
+            app.act(&officer, &id, action, body).await.status,
+            StatusCode::OK
+        );
+    }
+    // 9 March, 7 days before the old due date: the clock stands, no reminder.
+    app.clock.advance(Duration::days(8));
+    assert_eq!(app.services.sweep_deadlines().await.unwrap().reminders, 0);
+    // Resumed on 9 March: due 24 March; 17 March is 7 days before it.
+    let officer = app.login("wang", rightsdesk_tests::OFFICER_PASSWORD).await;
+    let d = app.act(&officer, &id, "resume", json!({})).await.body;
+    assert_eq!(d["deadline"]["due_date"], "2026-03-24");
+    app.clock.advance(Duration::days(8));
+    assert_eq!(app.services.sweep_deadlines().await.unwrap().reminders, 1);
+}
