@@ -11,25 +11,6 @@ use rightsdesk_tests::reqwest::StatusCode;
 use rightsdesk_tests::serde_json::json;
 use rightsdesk_tests::{TestApp, TestDb, base_config, start_time, valid_details};
 
-async fn officer_with_email(app: &TestApp, username: &str, roles: &[&str]) -> String {
-    let admin = app.admin_token().await;
-    let r = app
-        .post(
-            "/api/v1/admin/officers",
-            Some(&admin),
-            &json!({
-                "username": username,
-                "display_name": username,
-                "email": format!("{username}@corp.example.com"),
-                "password": rightsdesk_tests::OFFICER_PASSWORD,
-                "roles": roles,
-            }),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    r.body["id"].as_str().expect("an id").to_owned()
-}
-
 fn to(app: &TestApp, who: &str) -> Vec<String> {
     app.outbox_messages()
         .into_iter()
@@ -44,9 +25,11 @@ async fn reminders_at_each_offset_then_daily_overdue_notices_each_once() {
     let mut config = base_config(&db);
     config.reminders.team_email = Some("team@corp.example.com".to_owned());
     let app = TestApp::spawn_with(db, Arc::new(ManualClock::new(start_time())), config).await;
-    let wang = officer_with_email(&app, "wang", &["officer"]).await;
-    officer_with_email(&app, "chief", &["dpo"]).await;
-    let officer = app.login("wang", rightsdesk_tests::OFFICER_PASSWORD).await;
+    let (wang, officer) = app
+        .officer_with_email("wang", &["officer"], Some("wang@corp.example.com"))
+        .await;
+    app.officer_with_email("chief", &["dpo"], Some("chief@corp.example.com"))
+        .await;
 
     // Due 16 March; assigned to wang. Another request stays unassigned.
     let assigned = app.file("access", valid_details("access")).await;
@@ -94,8 +77,9 @@ async fn reminders_at_each_offset_then_daily_overdue_notices_each_once() {
 #[tokio::test]
 async fn a_paused_clock_reminds_nobody_and_a_moved_due_date_reminds_again() {
     let app = TestApp::spawn().await;
-    let wang = officer_with_email(&app, "wang", &["officer"]).await;
-    let officer = app.login("wang", rightsdesk_tests::OFFICER_PASSWORD).await;
+    let (wang, officer) = app
+        .officer_with_email("wang", &["officer"], Some("wang@corp.example.com"))
+        .await;
     let filed = app.file("access", valid_details("access")).await;
     let id = filed["id"].as_str().unwrap().to_owned();
     for (action, body) in [

@@ -334,18 +334,28 @@ impl TestApp {
     /// Creates an officer with `roles` (through the admin API) and returns
     /// (officer id, token).
     pub async fn officer(&self, username: &str, roles: &[&str]) -> (String, String) {
+        self.officer_with_email(username, roles, None).await
+    }
+
+    /// The same, with an email address (for the notices officers receive).
+    pub async fn officer_with_email(
+        &self,
+        username: &str,
+        roles: &[&str],
+        email: Option<&str>,
+    ) -> (String, String) {
         let admin = self.admin_token().await;
+        let mut body = json!({
+            "username": username,
+            "display_name": username,
+            "password": OFFICER_PASSWORD,
+            "roles": roles,
+        });
+        if let Some(email) = email {
+            body["email"] = json!(email);
+        }
         let r = self
-            .post(
-                "/api/v1/admin/officers",
-                Some(&admin),
-                &json!({
-                    "username": username,
-                    "display_name": username,
-                    "password": OFFICER_PASSWORD,
-                    "roles": roles,
-                }),
-            )
+            .post("/api/v1/admin/officers", Some(&admin), &body)
             .await;
         assert_eq!(
             r.status,
