@@ -43,14 +43,30 @@ async fn reminders_at_each_offset_then_daily_overdue_notices_each_once() {
     let sweep = || async { app.services.sweep_deadlines().await.unwrap() };
     // 8 March: 8 days left, nothing yet.
     app.clock.advance(Duration::days(7));
-    assert_eq!(sweep().await.reminders, 0);
-    // 9 March: 7 days left, one reminder per request, once.
+    let report = sweep().await;
+    assert_eq!((report.reminders, report.digests), (0, 0));
+    // 9 March: 7 days left, one reminder per request, and wang's digest, once.
     app.clock.advance(Duration::days(1));
-    assert_eq!(sweep().await.reminders, 2);
-    assert_eq!(sweep().await.reminders, 0, "once");
+    let report = sweep().await;
+    assert_eq!((report.reminders, report.digests), (2, 1));
+    let report = sweep().await;
+    assert_eq!((report.reminders, report.digests), (0, 0), "once");
     app.deliver().await;
     let wangs = to(&app, "wang@corp.example.com");
     assert!(wangs.iter().any(|s| s.contains("还剩 7 天")), "{wangs:?}");
+    let digest = app
+        .outbox_messages()
+        .into_iter()
+        .find(|m| m.to == "wang@corp.example.com" && m.subject.contains("待办"))
+        .expect("a digest");
+    assert!(
+        digest
+            .text
+            .contains(assigned["reference"].as_str().unwrap()),
+        "{}",
+        digest.text
+    );
+    assert!(digest.text.contains("还剩 7 天"), "{}", digest.text);
     assert_eq!(
         to(&app, "team@corp.example.com").len(),
         1,

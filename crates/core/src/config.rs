@@ -176,6 +176,8 @@ pub struct RemindersConfig {
     pub overdue: bool,
     /// Where notices about unassigned requests go (none when unset).
     pub team_email: Option<String>,
+    /// A daily digest to each officer of their requests due within a week.
+    pub digest: bool,
 }
 
 impl Default for RemindersConfig {
@@ -184,6 +186,7 @@ impl Default for RemindersConfig {
             offsets_days: vec![7, 3, 1],
             overdue: true,
             team_email: None,
+            digest: true,
         }
     }
 }

@@ -4,7 +4,8 @@
 //! row whose unique `dedupe_key` names the request, the kind of notice and the due date
 //! (and the day, for overdue notices), so it is written once however many workers sweep,
 //! and a moved due date makes new reminders due. The sweep reads only the requests due
-//! on the days it looks at, through the `(is_open, due_date, id)` index.
+//! on the days it looks at, through the `(is_open, due_date, id)` index. Each officer
+//! with an address also gets a daily digest of their requests due within a week.
 
 use chrono::{Days, NaiveDate};
 use rightsdesk_domain::{Permission, State};
@@ -19,12 +20,16 @@ use crate::{Error, Services};
 
 /// Requests read per page.
 const PAGE: u64 = 500;
+/// Days ahead a digest looks, and the most requests it lists.
+const DIGEST_DAYS: u64 = 7;
+const DIGEST_ITEMS: u64 = 50;
 
 /// What a sweep wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SweepReport {
     pub reminders: u64,
     pub overdue: u64,
+    pub digests: u64,
 }
 
 impl Services {
@@ -71,19 +76,78 @@ impl Services {
                 })
                 .await?;
         }
+        if self.config().reminders.digest {
+            report.digests = self.digests(&officers, today).await?;
+        }
         if report != SweepReport::default() {
             metrics::counter!("rightsdesk_reminders_total", "kind" => "reminder")
                 .increment(report.reminders);
             metrics::counter!("rightsdesk_reminders_total", "kind" => "overdue")
                 .increment(report.overdue);
+            metrics::counter!("rightsdesk_reminders_total", "kind" => "digest")
+                .increment(report.digests);
             tracing::info!(
                 reminders = report.reminders,
                 overdue = report.overdue,
+                digests = report.digests,
                 "deadline sweep"
             );
             self.outbox_written();
         }
         Ok(report)
+    }
+
+    /// One digest a day per active officer with an address and open requests due within
+    /// a week (or overdue): what is due, oldest first. Returns how many were new.
+    async fn digests(&self, officers: &[officers::Model], today: NaiveDate) -> Result<u64, Error> {
+        let Some(until) = today.checked_add_days(Days::new(DIGEST_DAYS)) else {
+            return Ok(0);
+        };
+        let now = self.now();
+        let mut rows = Vec::new();
+        for officer in officers.iter().filter(|o| o.active) {
+            let Some(email) = &officer.email else {
+                continue;
+            };
+            let due = requests::assigned_due_by(self.db().conn(), officer.id, until, DIGEST_ITEMS)
+                .await?;
+            if due.is_empty() {
+                continue;
+            }
+            let items: Vec<_> = due
+                .iter()
+                .map(|r| {
+                    json!({
+                        "reference": r.reference,
+                        "kind_label": rightsdesk_mail::labels::kind(&r.kind, crate::notifications::OFFICER_LANGUAGE),
+                        "due_date": r.due_date.to_string(),
+                        "days_left": (r.due_date - today).num_days(),
+                        "paused": r.state == State::AwaitingRequester.as_str(),
+                    })
+                })
+                .collect();
+            rows.extend(self.outbox_rows(
+                [Notice {
+                    template: Template::Digest,
+                    to: Some(Recipient::Email(email.clone())),
+                    language: crate::notifications::OFFICER_LANGUAGE.to_owned(),
+                    request_id: None,
+                    params: json!({
+                        "officer_name": officer.display_name,
+                        "date": today.to_string(),
+                        "items": items,
+                        "count": due.len(),
+                    }),
+                    secret: None,
+                    dedupe_key: format!("digest:{}:{today}", officer.id),
+                }],
+                now,
+            )?);
+        }
+        let tx = self.db().begin_write().await?;
+        let written = notifications::insert_new(&*tx, rows).await?;
+        tx.commit().await?;
+        Ok(written)
     }
 
     /// Writes `notices(row, assignee-or-team)` for every running request due in

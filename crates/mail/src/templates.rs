@@ -21,6 +21,7 @@ pub enum Template {
     Extended,
     DeadlineReminder,
     Overdue,
+    Digest,
     OfficerAssigned,
 }
 
@@ -37,6 +38,7 @@ impl Template {
         Template::Extended,
         Template::DeadlineReminder,
         Template::Overdue,
+        Template::Digest,
         Template::OfficerAssigned,
     ];
 
@@ -54,6 +56,7 @@ impl Template {
             Template::Extended => "extended",
             Template::DeadlineReminder => "deadline_reminder",
             Template::Overdue => "overdue",
+            Template::Digest => "digest",
             Template::OfficerAssigned => "officer_assigned",
         }
     }
@@ -134,6 +137,9 @@ const EMBEDDED: &[(&str, &str)] = embedded![
     "zh-CN/overdue.html",
     "zh-CN/overdue.subject",
     "zh-CN/overdue.txt",
+    "zh-CN/digest.html",
+    "zh-CN/digest.subject",
+    "zh-CN/digest.txt",
     "zh-CN/officer_assigned.html",
     "zh-CN/officer_assigned.subject",
     "zh-CN/officer_assigned.txt",
@@ -173,6 +179,9 @@ const EMBEDDED: &[(&str, &str)] = embedded![
     "en/overdue.html",
     "en/overdue.subject",
     "en/overdue.txt",
+    "en/digest.html",
+    "en/digest.subject",
+    "en/digest.txt",
     "en/officer_assigned.html",
     "en/officer_assigned.subject",
     "en/officer_assigned.txt",
@@ -289,6 +298,9 @@ pub fn sample_context() -> Value {
         "new_due_date": "2026-05-16",
         "days_left": 3,
         "days_overdue": 2,
+        "date": "2026-03-09",
+        "count": 1,
+        "items": [{"reference": "PR-2026-000001", "kind_label": "access", "due_date": "2026-03-16", "days_left": 7, "paused": false}],
         "reason": "sample",
     })
 }

@@ -220,6 +220,25 @@ pub async fn running_due_between(
         .await?)
 }
 
+/// Officer `assignee`'s open requests due on or before `until`, oldest first, at most
+/// `limit` (for the daily digest).
+pub async fn assigned_due_by(
+    conn: &impl ConnectionTrait,
+    assignee: Uuid,
+    until: NaiveDate,
+    limit: u64,
+) -> Result<Vec<Model>, StoreError> {
+    Ok(Entity::find()
+        .filter(Column::AssigneeId.eq(assignee))
+        .filter(Column::IsOpen.eq(true))
+        .filter(Column::DueDate.lte(until))
+        .order_by_asc(Column::DueDate)
+        .order_by_asc(Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await?)
+}
+
 /// A position in the queue: the last row of the previous page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
