@@ -215,11 +215,40 @@ pub struct BackendResult {
     pub mem_after_queue: Memory,
     /// The outbox delivering to a local SMTP server.
     pub mail: Option<MailResult>,
+    /// `rightsdesk reminders sweep` on the seeded table: (milliseconds, requests read).
+    pub sweeps: Vec<(f64, u64)>,
     /// ERROR log lines of the server, by message.
     pub server_errors: BTreeMap<String, usize>,
 }
 
 static RUN_TAG: AtomicU64 = AtomicU64::new(0);
+
+/// Runs `rightsdesk reminders sweep` once on `db`: the sweep's own time in ms, and how
+/// many requests it read.
+async fn sweep_once(settings: &ServerSettings, db: &Database) -> anyhow::Result<(f64, u64)> {
+    let mut cmd = tokio::process::Command::new(&settings.binary);
+    cmd.args(["reminders", "sweep"])
+        .env("RIGHTSDESK__DATABASE__URL", &db.url)
+        .env("RIGHTSDESK__LOG__LEVEL", "warn");
+    for (k, v) in &settings.extra_env {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .output()
+        .await
+        .context("running rightsdesk reminders sweep")?;
+    if !out.status.success() {
+        bail!(
+            "rightsdesk reminders sweep failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    Ok((
+        report["elapsed_ms"].as_f64().unwrap_or(f64::NAN),
+        report["examined"].as_u64().unwrap_or(0),
+    ))
+}
 
 const FILING_KINDS: &[&str] = &[
     "access",
@@ -540,6 +569,18 @@ async fn queue_phase(
     merge_errors(&mut result.server_errors, server.errors());
     server.stop().await?;
 
+    // The deadline sweep on the seeded table, timed by the command itself.
+    for round in 0..opts.rounds {
+        let sweep = sweep_once(settings, db).await?;
+        eprintln!(
+            "bench:   deadline sweep, round {}: {:.1} ms, {} requests read",
+            round + 1,
+            sweep.0,
+            sweep.1
+        );
+        result.sweeps.push(sweep);
+    }
+
     // The database side of each variant, with the server stopped.
     let mut queue = Vec::new();
     for (v, r) in variants.into_iter().zip(runs) {
@@ -584,6 +625,7 @@ async fn bench_backend(
         filing_seeded: Vec::new(),
         mem_after_queue: Memory::default(),
         mail: None,
+        sweeps: Vec::new(),
         server_errors: BTreeMap::new(),
     };
     eprintln!("bench: == {} ==", backend.name());

@@ -49,6 +49,10 @@ async fn reminders_at_each_offset_then_daily_overdue_notices_each_once() {
     app.clock.advance(Duration::days(1));
     let report = sweep().await;
     assert_eq!((report.reminders, report.digests), (2, 1));
+    assert_eq!(
+        report.examined, 2,
+        "only the requests due on an offset day are read"
+    );
     let report = sweep().await;
     assert_eq!((report.reminders, report.digests), (0, 0), "once");
     app.deliver().await;

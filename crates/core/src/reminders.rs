@@ -30,6 +30,8 @@ pub struct SweepReport {
     pub reminders: u64,
     pub overdue: u64,
     pub digests: u64,
+    /// Requests the sweep read (due on an offset day, or overdue).
+    pub examined: u64,
 }
 
 impl Services {
@@ -48,17 +50,19 @@ impl Services {
             let Some(day) = today.checked_add_days(Days::new(u64::from(offset))) else {
                 continue;
             };
-            report.reminders += self
+            let (examined, written) = self
                 .sweep(Some(day), day, &officers, |row, to| {
                     vec![self.reminder(row, to, offset)]
                 })
                 .await?;
+            report.examined += examined;
+            report.reminders += written;
         }
         if self.config().reminders.overdue {
             let Some(yesterday) = today.pred_opt() else {
                 return Ok(report);
             };
-            report.overdue += self
+            let (examined, written) = self
                 .sweep(None, yesterday, &officers, |row, to| {
                     let mut to_all: Vec<Recipient> = to.into_iter().collect();
                     for dpo in &dpos {
@@ -75,11 +79,13 @@ impl Services {
                         .collect()
                 })
                 .await?;
+            report.examined += examined;
+            report.overdue += written;
         }
         if self.config().reminders.digest {
             report.digests = self.digests(&officers, today).await?;
         }
-        if report != SweepReport::default() {
+        if report.reminders + report.overdue + report.digests > 0 {
             metrics::counter!("rightsdesk_reminders_total", "kind" => "reminder")
                 .increment(report.reminders);
             metrics::counter!("rightsdesk_reminders_total", "kind" => "overdue")
@@ -151,15 +157,16 @@ impl Services {
     }
 
     /// Writes `notices(row, assignee-or-team)` for every running request due in
-    /// `[from, to]`; returns how many rows were new.
+    /// `[from, to]`; returns how many requests it read and how many rows were new.
     async fn sweep(
         &self,
         from: Option<NaiveDate>,
         to: NaiveDate,
         officers: &[officers::Model],
         notices: impl Fn(&requests::Model, Option<Recipient>) -> Vec<Notice>,
-    ) -> Result<u64, Error> {
+    ) -> Result<(u64, u64), Error> {
         let mut written = 0;
+        let mut examined = 0;
         let mut after = None;
         loop {
             let page = requests::running_due_between(
@@ -172,8 +179,9 @@ impl Services {
             )
             .await?;
             let Some(last) = page.last() else {
-                return Ok(written);
+                return Ok((examined, written));
             };
+            examined += page.len() as u64;
             after = Some((last.due_date, last.id));
             let now = self.now();
             let mut rows = Vec::new();
@@ -184,7 +192,7 @@ impl Services {
             written += notifications::insert_new(&*tx, rows).await?;
             tx.commit().await?;
             if (page.len() as u64) < PAGE {
-                return Ok(written);
+                return Ok((examined, written));
             }
         }
     }

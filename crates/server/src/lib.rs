@@ -210,6 +210,16 @@ pub async fn holidays_import(
     })
 }
 
+/// `rightsdesk reminders sweep`: one deadline sweep now, and how long it took.
+pub async fn reminders_sweep(
+    config: &Config,
+) -> anyhow::Result<(rightsdesk_core::reminders::SweepReport, Duration)> {
+    let services = one_shot(config).await?;
+    let started = std::time::Instant::now();
+    let report = services.sweep_deadlines().await?;
+    Ok((report, started.elapsed()))
+}
+
 /// `rightsdesk holidays list`.
 pub async fn holidays_list(
     config: &Config,

@@ -36,11 +36,23 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Deadline reminders, overdue notices and digests.
+    Reminders {
+        #[command(subcommand)]
+        command: RemindersCommand,
+    },
     /// The working-day calendar's holidays and make-up working days.
     Holidays {
         #[command(subcommand)]
         command: HolidaysCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum RemindersCommand {
+    /// Run one sweep now (housekeeping runs one every minute) and print what it wrote
+    /// and how long it took.
+    Sweep,
 }
 
 #[derive(Subcommand)]
@@ -99,6 +111,15 @@ fn main() -> ExitCode {
             Command::Migrate => {
                 rightsdesk::migrate(&config).await?;
                 println!("rightsdesk: the database is up to date");
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Reminders {
+                command: RemindersCommand::Sweep,
+            } => {
+                let (report, took) = rightsdesk::reminders_sweep(&config).await?;
+                let mut out = serde_json::to_value(&report)?;
+                out["elapsed_ms"] = serde_json::json!(took.as_secs_f64() * 1000.0);
+                println!("{}", serde_json::to_string_pretty(&out)?);
                 Ok(ExitCode::SUCCESS)
             }
             Command::Holidays {
