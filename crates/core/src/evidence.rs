@@ -7,11 +7,9 @@
 //! closes. Officers accept or reject each file with the `accept_evidence` and
 //! `reject_evidence` actions; acceptance verifies a request that awaits verification.
 
-use aes_gcm::aead::{Aead, Payload};
-use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+use aes_gcm::{Aes256Gcm, KeyInit};
 use base64::Engine;
 use chrono::{DateTime, TimeDelta, Utc};
-use rand::RngCore;
 use rightsdesk_domain::evidence::{EvidenceKind, FileType};
 use rightsdesk_domain::{Action, Actor, Permission, ValidationErrors};
 use rightsdesk_store::{StoreError, evidence, requests};
@@ -22,7 +20,7 @@ use uuid::Uuid;
 use crate::auth::{Officer, sha256_hex};
 use crate::officers::require;
 use crate::requests::{ATTEMPTS, append_event};
-use crate::{Error, ErrorCode, Services};
+use crate::{Error, ErrorCode, Services, sealing};
 
 /// The longest file name kept (longer ones are cut).
 const FILE_NAME_CHARS: usize = 200;
@@ -409,17 +407,7 @@ impl Services {
         let key_id = self.inner.keys.evidence.id.clone();
         tokio::task::spawn_blocking(move || {
             let sha256 = sha256_hex(&bytes);
-            let mut nonce = [0u8; 12];
-            rand::rng().fill_bytes(&mut nonce);
-            let ciphertext = cipher
-                .encrypt(
-                    Nonce::from_slice(&nonce),
-                    Payload {
-                        msg: &bytes,
-                        aad: id.as_bytes(),
-                    },
-                )
-                .map_err(|_| Error::internal())?;
+            let (nonce, ciphertext) = sealing::seal(&cipher, id, &bytes)?;
             Ok((
                 sha256,
                 evidence::blob::Model {
@@ -435,24 +423,17 @@ impl Services {
     }
 
     async fn unseal_evidence(&self, sealed: evidence::blob::Model) -> Result<Vec<u8>, Error> {
-        if sealed.key_id != self.inner.keys.evidence.id || sealed.nonce.len() != 12 {
+        if sealed.key_id != self.inner.keys.evidence.id {
             tracing::error!(evidence_id = %sealed.evidence_id, key_id = %sealed.key_id, "evidence sealed with a key this instance does not hold");
             return Err(Error::internal());
         }
         let cipher = self.inner.keys.evidence.cipher.clone();
         tokio::task::spawn_blocking(move || {
-            cipher
-                .decrypt(
-                    Nonce::from_slice(&sealed.nonce),
-                    Payload {
-                        msg: &sealed.ciphertext,
-                        aad: sealed.evidence_id.as_bytes(),
-                    },
-                )
-                .map_err(|_| {
+            sealing::open(&cipher, sealed.evidence_id, &sealed.nonce, &sealed.ciphertext).inspect_err(
+                |_| {
                     tracing::error!(evidence_id = %sealed.evidence_id, "evidence failed authentication");
-                    Error::internal()
-                })
+                },
+            )
         })
         .await
         .map_err(|_| Error::internal())?

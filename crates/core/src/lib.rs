@@ -18,6 +18,7 @@ pub mod packs;
 mod references;
 pub mod reminders;
 pub mod requests;
+mod sealing;
 pub mod verification;
 
 use std::sync::Arc;

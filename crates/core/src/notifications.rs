@@ -8,12 +8,9 @@
 
 use std::time::Duration;
 
-use aes_gcm::Nonce;
-use aes_gcm::aead::{Aead, Payload};
 use base64::Engine;
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::StreamExt;
-use rand::RngCore;
 use rightsdesk_domain::deadlines::RulePack;
 use rightsdesk_domain::lifecycle::Action;
 use rightsdesk_mail::{Email, SendError, Sms, Template, labels};
@@ -23,7 +20,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::{Error, Services};
+use crate::{Error, Services, sealing};
 
 /// A notice to write into the outbox.
 pub(crate) struct Notice {
@@ -421,19 +418,8 @@ impl Services {
 
     /// `id` is bound into the ciphertext, so a sealed value cannot be moved to another row.
     fn seal(&self, id: Uuid, value: &Value) -> Result<String, Error> {
-        let cipher = &self.inner.keys.outbox_cipher;
-        let mut nonce = [0u8; 12];
-        rand::rng().fill_bytes(&mut nonce);
         let plain = serde_json::to_vec(value).map_err(|_| Error::internal())?;
-        let sealed = cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: &plain,
-                    aad: id.as_bytes(),
-                },
-            )
-            .map_err(|_| Error::internal())?;
+        let (nonce, sealed) = sealing::seal(&self.inner.keys.outbox_cipher, id, &plain)?;
         let mut out = nonce.to_vec();
         out.extend(sealed);
         Ok(base64::engine::general_purpose::STANDARD.encode(out))
@@ -443,21 +429,11 @@ impl Services {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(sealed)
             .map_err(|_| Error::internal())?;
-        if bytes.len() < 12 {
+        if bytes.len() < sealing::NONCE_LEN {
             return Err(Error::internal());
         }
-        let plain = self
-            .inner
-            .keys
-            .outbox_cipher
-            .decrypt(
-                Nonce::from_slice(&bytes[..12]),
-                Payload {
-                    msg: &bytes[12..],
-                    aad: id.as_bytes(),
-                },
-            )
-            .map_err(|_| Error::internal())?;
+        let (nonce, sealed) = bytes.split_at(sealing::NONCE_LEN);
+        let plain = sealing::open(&self.inner.keys.outbox_cipher, id, nonce, sealed)?;
         serde_json::from_slice(&plain).map_err(|_| Error::internal())
     }
 }
