@@ -348,8 +348,6 @@ pub enum DeadlineEffect {
     Set { due_date: NaiveDate },
     /// The request left the open states; its deadline no longer runs.
     Stopped { due_date: NaiveDate },
-    /// The clock runs again after a reopen, to the same due date.
-    Resumed { due_date: NaiveDate },
     /// The clock stopped: the request waits for its requester.
     Paused { due_date: NaiveDate },
     /// The DPO extended the deadline by `amount` units.
