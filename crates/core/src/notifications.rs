@@ -123,6 +123,30 @@ const LINGER: Duration = Duration::from_millis(100);
 /// The language of notices to officers (they have no language setting yet).
 pub(crate) const OFFICER_LANGUAGE: &str = "zh-CN";
 
+/// A notice to an officer about `row`: in the officers' language, with the request's
+/// kind named in it, and `extra` (an object) beside the request's values.
+pub(crate) fn officer_notice(
+    row: &requests::Model,
+    pack: &RulePack,
+    template: Template,
+    to: Option<Recipient>,
+    extra: Value,
+    dedupe_key: String,
+) -> Notice {
+    let mut params = request_params(row, pack);
+    params["request"]["kind_label"] = json!(labels::kind(&row.kind, OFFICER_LANGUAGE));
+    merge(&mut params, extra);
+    Notice {
+        template,
+        to,
+        language: OFFICER_LANGUAGE.to_owned(),
+        request_id: Some(row.id),
+        params,
+        secret: None,
+        dedupe_key,
+    }
+}
+
 impl Services {
     /// The notices an action on `row` sends: to the requester when it answers them or
     /// asks them something, to an officer when a request is assigned to them. `data` is
@@ -183,17 +207,14 @@ impl Services {
                 }) else {
                     return Ok(Vec::new());
                 };
-                params["officer_name"] = json!(officer.display_name);
-                params["request"]["kind_label"] = json!(labels::kind(&row.kind, OFFICER_LANGUAGE));
-                return Ok(vec![Notice {
-                    template: Template::OfficerAssigned,
-                    to: officer.email.map(Recipient::Email),
-                    language: OFFICER_LANGUAGE.to_owned(),
-                    request_id: Some(row.id),
-                    params,
-                    secret: None,
-                    dedupe_key: format!("officer_assigned:{}:{seq}", row.id),
-                }]);
+                return Ok(vec![officer_notice(
+                    row,
+                    self.pack_of(row),
+                    Template::OfficerAssigned,
+                    officer.email.map(Recipient::Email),
+                    json!({ "officer_name": officer.display_name }),
+                    format!("officer_assigned:{}:{seq}", row.id),
+                )]);
             }
             _ => return Ok(Vec::new()),
         };

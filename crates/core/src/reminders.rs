@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::auth::parse_roles;
-use crate::notifications::{Notice, Recipient, request_params};
+use crate::notifications::{Notice, Recipient, officer_notice};
 use crate::{Error, Services};
 
 /// Requests read per page.
@@ -219,21 +219,14 @@ impl Services {
     }
 
     fn reminder(&self, row: &requests::Model, to: Option<Recipient>, days: u32) -> Notice {
-        let mut params = request_params(row, self.pack_of(row));
-        params["days_left"] = json!(days);
-        params["request"]["kind_label"] = json!(rightsdesk_mail::labels::kind(
-            &row.kind,
-            crate::notifications::OFFICER_LANGUAGE
-        ));
-        Notice {
-            template: Template::DeadlineReminder,
+        officer_notice(
+            row,
+            self.pack_of(row),
+            Template::DeadlineReminder,
             to,
-            language: crate::notifications::OFFICER_LANGUAGE.to_owned(),
-            request_id: Some(row.id),
-            params,
-            secret: None,
-            dedupe_key: format!("reminder:{}:{days}:{}", row.id, row.due_date),
-        }
+            json!({ "days_left": days }),
+            format!("reminder:{}:{days}:{}", row.id, row.due_date),
+        )
     }
 
     fn overdue_notice(
@@ -242,29 +235,23 @@ impl Services {
         to: Option<Recipient>,
         today: NaiveDate,
     ) -> Notice {
-        let mut params = request_params(row, self.pack_of(row));
-        params["days_overdue"] = json!((today - row.due_date).num_days());
-        params["request"]["kind_label"] = json!(rightsdesk_mail::labels::kind(
-            &row.kind,
-            crate::notifications::OFFICER_LANGUAGE
-        ));
         let whom = match &to {
             Some(Recipient::Email(e)) | Some(Recipient::Sms(e)) => e.clone(),
             None => String::new(),
         };
-        Notice {
-            template: Template::Overdue,
+        let dedupe_key = format!(
+            "overdue:{}:{}:{today}:{}",
+            row.id,
+            row.due_date,
+            crate::auth::sha256_hex(whom.as_bytes())
+        );
+        officer_notice(
+            row,
+            self.pack_of(row),
+            Template::Overdue,
             to,
-            language: crate::notifications::OFFICER_LANGUAGE.to_owned(),
-            request_id: Some(row.id),
-            params,
-            secret: None,
-            dedupe_key: format!(
-                "overdue:{}:{}:{today}:{}",
-                row.id,
-                row.due_date,
-                crate::auth::sha256_hex(whom.as_bytes())
-            ),
-        }
+            json!({ "days_overdue": (today - row.due_date).num_days() }),
+            dedupe_key,
+        )
     }
 }
