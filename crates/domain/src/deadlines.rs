@@ -5,7 +5,7 @@
 //! Periods count calendar days or working days (on a [`WorkCalendar`]). Other packs,
 //! pauses and extensions extend [`PeriodUnit`], [`RulePack`] and [`DeadlineEffect`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc};
@@ -222,27 +222,27 @@ impl RulePack {
                 )
             }
             PeriodUnit::WorkingDays => {
+                // The days counted are those after `from` up to `to`: only their years
+                // can have been guessed (not `from`'s, nor any of a pause within a day).
                 let mut paused = 0u32;
+                let mut guessed = BTreeSet::new();
                 let mut day = from;
                 while day < to {
                     let Some(next) = day.succ_opt() else { break };
                     day = next;
+                    if !calendar.covers(day.year()) {
+                        guessed.insert(day.year());
+                    }
                     if calendar.is_working_day(day) {
                         paused += 1;
                     }
                 }
                 let counted = calendar.add_working_days(due_date, paused);
-                let mut uncovered: Vec<i32> = counted.uncovered_years.into_iter().collect();
-                for y in from.year()..=to.year() {
-                    if !calendar.covers(y) && !uncovered.contains(&y) {
-                        uncovered.push(y);
-                    }
-                }
-                uncovered.sort_unstable();
+                guessed.extend(counted.uncovered_years);
                 (
                     Due {
                         date: counted.date,
-                        uncovered_years: uncovered,
+                        uncovered_years: guessed.into_iter().collect(),
                     },
                     paused,
                 )
@@ -480,6 +480,34 @@ mod tests {
         assert_eq!(n, 3);
         assert_eq!(d.date, NaiveDate::from_ymd_opt(2026, 3, 17).unwrap());
         assert!(d.uncovered_years.is_empty());
+    }
+
+    #[test]
+    fn a_pause_warns_only_of_the_uncovered_years_of_the_days_it_counted() {
+        let cal = WorkCalendar::bundled();
+        let due = NaiveDate::from_ymd_opt(2026, 12, 25).unwrap();
+        // Paused and resumed on 1 January 2027, a year the table does not cover: no day
+        // was counted, so nothing was guessed.
+        let (d, n) = pipl().after_pause(
+            RequestKind::Complaint,
+            due,
+            utc(2026, 12, 31, 17, 0),
+            utc(2027, 1, 1, 9, 0),
+            &cal,
+        );
+        assert_eq!((d.date, n, d.uncovered_years), (due, 0, vec![]));
+        // Paused on Thursday 31 December, resumed Tuesday 5 January 2027: Friday 1, Monday
+        // 4 and Tuesday 5 January counted with weekends only.
+        let (d, n) = pipl().after_pause(
+            RequestKind::Complaint,
+            due,
+            utc(2026, 12, 31, 2, 0),
+            utc(2027, 1, 5, 2, 0),
+            &cal,
+        );
+        assert_eq!(n, 3);
+        assert_eq!(d.date, NaiveDate::from_ymd_opt(2026, 12, 30).unwrap());
+        assert_eq!(d.uncovered_years, [2027]);
     }
 
     #[test]

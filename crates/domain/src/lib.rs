@@ -8,6 +8,8 @@ pub mod deadlines;
 pub mod evidence;
 pub mod kinds;
 pub mod lifecycle;
+#[cfg(test)]
+mod proptests;
 pub mod reference;
 pub mod roles;
 pub mod validation;
