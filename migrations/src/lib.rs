@@ -11,6 +11,7 @@ mod m20261129_000004_evidence;
 mod m20261129_000005_acting_for;
 mod m20261129_000006_holidays;
 mod m20261129_000007_paused_at;
+mod m20261129_000008_jobs;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000005_acting_for::Migration),
             Box::new(m20261129_000006_holidays::Migration),
             Box::new(m20261129_000007_paused_at::Migration),
+            Box::new(m20261129_000008_jobs::Migration),
         ]
     }
 }

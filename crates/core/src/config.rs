@@ -191,19 +191,80 @@ impl Default for RemindersConfig {
     }
 }
 
-/// `[worker]`: background work.
+/// `[worker]`: background work (SPEC §13).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WorkerConfig {
-    /// Run the background work inside `rightsdesk serve`: the outbox sender and the
-    /// expiry of unverified requests. Several instances on one PostgreSQL may all run
-    /// it; each piece of work is claimed or guarded so it happens once.
+    /// Run the background work inside `rightsdesk serve`: the job runner and the outbox
+    /// sender. Several instances on one PostgreSQL may all run it; each job and each
+    /// notification is claimed by one of them at a time.
     pub in_process: bool,
+    /// Jobs one worker runs at once.
+    pub concurrency: u32,
+    /// How often an idle worker looks for due jobs, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// How long a claimed job stays reserved for its worker, in seconds. A running job's
+    /// lease is renewed every third of this; a crashed worker's jobs are taken over
+    /// when it runs out.
+    pub lease_secs: u64,
+    /// Attempts of a one-off job before it is marked failed (periodic jobs are tried
+    /// again at their next run however often they fail).
+    pub max_attempts: u32,
+    /// The first retry of a failed job waits this long; each next one twice as long.
+    pub backoff_base_secs: u64,
+    /// The longest wait between two attempts.
+    pub backoff_max_secs: u64,
+    /// On shutdown, how long running jobs may take to finish, in seconds; those still
+    /// running are then stopped and released to other workers.
+    pub shutdown_grace_secs: u64,
+    /// Days a finished one-off job stays in the table.
+    pub keep_finished_days: u32,
+    /// How often each periodic job runs, in seconds.
+    pub every_secs: ScheduleConfig,
 }
 
 impl Default for WorkerConfig {
     fn default() -> Self {
-        Self { in_process: true }
+        Self {
+            in_process: true,
+            concurrency: 4,
+            poll_interval_ms: 1_000,
+            lease_secs: 60,
+            max_attempts: 5,
+            backoff_base_secs: 10,
+            backoff_max_secs: 3_600,
+            shutdown_grace_secs: 20,
+            keep_finished_days: 7,
+            every_secs: ScheduleConfig::default(),
+        }
+    }
+}
+
+/// `[worker.every_secs]`: the interval of each periodic job, in seconds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// Requests unverified for `verification.expire_after_days` expire.
+    pub expire_unverified: u64,
+    /// Evidence past `evidence.retention_days` is destroyed.
+    pub purge_evidence: u64,
+    /// Deadline reminders, overdue notices and digests are written.
+    pub sweep_deadlines: u64,
+    /// The holiday table is checked for the years deadlines need.
+    pub check_calendar: u64,
+    /// Finished one-off jobs older than `worker.keep_finished_days` are deleted.
+    pub purge_jobs: u64,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        Self {
+            expire_unverified: 300,
+            purge_evidence: 3_600,
+            sweep_deadlines: 60,
+            check_calendar: 3_600,
+            purge_jobs: 3_600,
+        }
     }
 }
 
@@ -293,6 +354,38 @@ impl CoreConfig {
                 "outbox.backoff_base_secs: must be above 0 and at most outbox.backoff_max_secs"
                     .to_owned(),
             );
+        }
+        let w = &self.worker;
+        if !(1..=64).contains(&w.concurrency) {
+            problems.push("worker.concurrency: must be between 1 and 64".to_owned());
+        }
+        if w.poll_interval_ms == 0 || w.lease_secs < 3 || w.max_attempts == 0 {
+            problems.push(
+                "worker: poll_interval_ms and max_attempts must be above 0, lease_secs at least 3"
+                    .to_owned(),
+            );
+        }
+        if w.backoff_base_secs == 0 || w.backoff_max_secs < w.backoff_base_secs {
+            problems.push(
+                "worker.backoff_base_secs: must be above 0 and at most worker.backoff_max_secs"
+                    .to_owned(),
+            );
+        }
+        if w.keep_finished_days == 0 {
+            problems.push("worker.keep_finished_days: must be at least 1".to_owned());
+        }
+        let every = &w.every_secs;
+        if [
+            every.expire_unverified,
+            every.purge_evidence,
+            every.sweep_deadlines,
+            every.check_calendar,
+            every.purge_jobs,
+        ]
+        .iter()
+        .any(|s| !(1..=86_400 * 7).contains(s))
+        {
+            problems.push("worker.every_secs: each must be between 1 and 604800".to_owned());
         }
         let e = &self.evidence;
         if !(1024..=100 * 1024 * 1024).contains(&e.max_bytes) {

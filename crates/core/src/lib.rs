@@ -11,7 +11,7 @@ pub mod error;
 pub mod evidence;
 mod group_commit;
 pub mod holidays;
-mod housekeeping;
+pub mod jobs;
 pub mod notifications;
 pub mod officers;
 pub mod packs;
@@ -60,6 +60,8 @@ struct Inner {
     account_login: account_login::AccountLogin,
     /// Woken when notifications are written, so the sender need not wait for its poll.
     outbox_wake: tokio::sync::Notify,
+    /// This worker's name on the jobs and notifications it claims.
+    worker_id: String,
 }
 
 struct Keys {
@@ -148,6 +150,7 @@ impl Services {
                 mailer,
                 sms,
                 outbox_wake: tokio::sync::Notify::new(),
+                worker_id: jobs::worker_id(),
                 references: references::References::new(&reference_key),
                 filings: group_commit::GroupCommit::start(db.clone()),
                 db,

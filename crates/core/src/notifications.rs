@@ -273,6 +273,7 @@ impl Services {
             attempts: 0,
             next_attempt_at: now,
             lease_until: None,
+            leased_by: None,
             last_error: None,
             sent_at: None,
             created_at: now,
@@ -295,7 +296,7 @@ impl Services {
         // in a database crash only means a message is sent again (same Message-ID).
         let tx = self.db().begin_write().await?;
         tx.relax_durability().await?;
-        let claimed = notifications::claim_due(&*tx, now, lease, limit).await?;
+        let claimed = notifications::claim_due(&*tx, now, lease, self.worker_id(), limit).await?;
         tx.commit().await?;
         // Rendering is CPU work: the whole batch on one blocking thread, so that neither
         // the async threads nor a hundred blocking threads at once crowd out filings on
@@ -339,7 +340,11 @@ impl Services {
                     "sent"
                 }
                 Err(SendError::Transient(e)) if attempts < config.max_attempts as i32 => {
-                    let wait = backoff(config.backoff_base_secs, config.backoff_max_secs, attempts);
+                    let wait = crate::jobs::backoff(
+                        config.backoff_base_secs,
+                        config.backoff_max_secs,
+                        attempts,
+                    );
                     notifications::mark_retry(&*tx, id, now + wait, &e).await?;
                     report.retried += 1;
                     tracing::warn!(notification_id = %id, template = %template, attempts, error = %e, "notification delivery failed; will retry");
@@ -459,31 +464,8 @@ impl Services {
     }
 }
 
-/// Waits `base × 2^(attempts − 1)`, at most `max`.
-fn backoff(base_secs: u64, max_secs: u64, attempts: i32) -> TimeDelta {
-    let exp = u32::try_from(attempts.saturating_sub(1))
-        .unwrap_or(0)
-        .min(30);
-    let secs = base_secs.saturating_mul(1u64 << exp).min(max_secs);
-    TimeDelta::seconds(i64::try_from(secs).unwrap_or(i64::MAX))
-}
-
 fn merge(into: &mut Value, from: Value) {
     if let (Some(into), Value::Object(from)) = (into.as_object_mut(), from) {
         into.extend(from);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_the_limit() {
-        assert_eq!(backoff(30, 3600, 1), TimeDelta::seconds(30));
-        assert_eq!(backoff(30, 3600, 2), TimeDelta::seconds(60));
-        assert_eq!(backoff(30, 3600, 4), TimeDelta::seconds(240));
-        assert_eq!(backoff(30, 3600, 9), TimeDelta::seconds(3600));
-        assert_eq!(backoff(30, 3600, 1000), TimeDelta::seconds(3600));
     }
 }

@@ -84,8 +84,8 @@ impl Application {
     }
 
     /// Serves until SIGINT/SIGTERM (or `handle().stop()`), finishing in-flight requests,
-    /// with the background work (the outbox sender, and housekeeping: the expiry of
-    /// unverified requests and the destruction of old evidence) beside it unless `worker.in_process` is off. It stops after the server.
+    /// with the background work (the job runner and the outbox sender) beside it unless
+    /// `worker.in_process` is off. The background work stops after the server.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let stop = tokio_util::sync::CancellationToken::new();
         let tasks = if self.background {
@@ -102,15 +102,16 @@ impl Application {
     }
 }
 
-/// The background work, each loop on its own task until `stop`: the outbox sender and
-/// housekeeping. Every piece is safe beside other instances doing the same.
+/// The background work, each loop on its own task until `stop`: the job runner (the
+/// periodic expiry, purges, deadline sweep and calendar check, and one-off jobs) and the
+/// outbox sender. Both claim under leases, so they are safe beside other instances.
 fn background(
     services: &Services,
     stop: &tokio_util::sync::CancellationToken,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     vec![
+        tokio::spawn(services.clone().run_jobs(stop.clone())),
         tokio::spawn(services.clone().run_outbox(stop.clone())),
-        tokio::spawn(services.clone().run_housekeeping(stop.clone())),
     ]
 }
 
@@ -145,8 +146,8 @@ impl Worker {
         &self.services
     }
 
-    /// Stops after the current pass of each loop; a notification claimed but not sent
-    /// goes back to the others when its lease runs out.
+    /// Stops: the outbox sender finishes its pass, running jobs get
+    /// `worker.shutdown_grace_secs` to finish and are released after it.
     pub async fn stop(self) {
         self.stop.cancel();
         for task in self.tasks {
@@ -218,6 +219,11 @@ pub async fn reminders_sweep(
     let started = std::time::Instant::now();
     let report = services.sweep_deadlines().await?;
     Ok((report, started.elapsed()))
+}
+
+/// `rightsdesk jobs list`.
+pub async fn jobs_list(config: &Config) -> anyhow::Result<Vec<rightsdesk_core::jobs::JobView>> {
+    Ok(one_shot(config).await?.list_jobs().await?)
 }
 
 /// `rightsdesk holidays list`.

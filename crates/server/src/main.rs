@@ -24,7 +24,7 @@ struct Cli {
 enum Command {
     /// Run the HTTP API (migrates the database first).
     Serve,
-    /// Run the background work alone (the outbox sender and housekeeping), beside API
+    /// Run the background work alone (the job runner and the outbox sender), beside API
     /// instances started with `worker.in_process = false`.
     Worker,
     /// Bring the database schema up to date and exit.
@@ -41,6 +41,11 @@ enum Command {
         #[command(subcommand)]
         command: RemindersCommand,
     },
+    /// The worker's job table.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
     /// The working-day calendar's holidays and make-up working days.
     Holidays {
         #[command(subcommand)]
@@ -50,9 +55,15 @@ enum Command {
 
 #[derive(Subcommand)]
 enum RemindersCommand {
-    /// Run one sweep now (housekeeping runs one every minute) and print what it wrote
-    /// and how long it took.
+    /// Run one sweep now (the worker runs one every `worker.every_secs.sweep_deadlines`)
+    /// and print what it wrote and how long it took.
     Sweep,
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// The pending and failed jobs: when each runs next, who holds it, its last error.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -120,6 +131,13 @@ fn main() -> ExitCode {
                 let mut out = serde_json::to_value(&report)?;
                 out["elapsed_ms"] = serde_json::json!(took.as_secs_f64() * 1000.0);
                 println!("{}", serde_json::to_string_pretty(&out)?);
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Jobs {
+                command: JobsCommand::List,
+            } => {
+                let jobs = rightsdesk::jobs_list(&config).await?;
+                println!("{}", serde_json::to_string_pretty(&jobs)?);
                 Ok(ExitCode::SUCCESS)
             }
             Command::Holidays {

@@ -8,6 +8,8 @@ pub mod evidence;
 pub mod filings;
 pub mod holidays;
 pub mod idempotency;
+pub mod jobs;
+mod leases;
 pub mod notifications;
 pub mod officers;
 pub mod reference_counters;

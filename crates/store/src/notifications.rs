@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ConnectionTrait, DbBackend, QueryOrder, Statement};
+use sea_orm::{ConnectionTrait, QueryOrder};
 
 use crate::StoreError;
 
@@ -31,6 +31,8 @@ pub struct Model {
     pub next_attempt_at: DateTime<Utc>,
     /// While set and in the future, a sender is delivering this row.
     pub lease_until: Option<DateTime<Utc>>,
+    /// The worker that claimed the row last.
+    pub leased_by: Option<String>,
     pub last_error: Option<String>,
     pub sent_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -45,7 +47,6 @@ pub const PENDING: &str = "pending";
 pub const SENT: &str = "sent";
 pub const FAILED: &str = "failed";
 
-/// Inserts `rows` in one statement (nothing when empty).
 /// Inserts the rows whose `dedupe_key` is new, and returns how many: a notice that
 /// several workers (or several passes) produce for the same cause is written once.
 pub async fn insert_new(conn: &impl ConnectionTrait, rows: Vec<Model>) -> Result<u64, StoreError> {
@@ -62,6 +63,7 @@ pub async fn insert_new(conn: &impl ConnectionTrait, rows: Vec<Model>) -> Result
     })
 }
 
+/// Inserts `rows` in one statement (nothing when empty).
 pub async fn insert_many(conn: &impl ConnectionTrait, rows: Vec<Model>) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
@@ -72,42 +74,25 @@ pub async fn insert_many(conn: &impl ConnectionTrait, rows: Vec<Model>) -> Resul
     Ok(())
 }
 
-/// Claims up to `limit` pending rows that are due and not leased by another sender:
-/// each gets a lease until `lease_until` and one more attempt. On PostgreSQL concurrent
-/// senders skip each other's rows (`FOR UPDATE SKIP LOCKED`); on SQLite the caller holds
-/// the write lock.
+/// Claims up to `limit` pending rows that are due and not leased by another sender for
+/// `worker`: each gets a lease until `lease_until` and one more attempt (see [`crate::leases`]).
 pub async fn claim_due(
     conn: &impl ConnectionTrait,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
+    worker: &str,
     limit: u64,
 ) -> Result<Vec<Model>, StoreError> {
-    let backend = conn.get_database_backend();
-    let (p, lock) = match backend {
-        DbBackend::Postgres => (["$1", "$2", "$3", "$4"], " FOR UPDATE SKIP LOCKED"),
-        _ => (["?", "?", "?", "?"], ""),
-    };
-    let sql = format!(
-        "UPDATE notifications SET lease_until = {lease}, attempts = attempts + 1 \
-         WHERE id IN (SELECT id FROM notifications \
-           WHERE status = '{PENDING}' AND next_attempt_at <= {now} \
-             AND (lease_until IS NULL OR lease_until <= {now2}) \
-           ORDER BY next_attempt_at LIMIT {limit}{lock}) \
-         RETURNING *",
-        lease = p[0],
-        now = p[1],
-        now2 = p[2],
-        limit = p[3],
+    let statement = crate::leases::claim(
+        conn.get_database_backend(),
+        "notifications",
+        "next_attempt_at",
+        now,
+        lease_until,
+        worker,
+        limit,
     );
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    Ok(Entity::find()
-        .from_raw_sql(Statement::from_sql_and_values(
-            backend,
-            sql,
-            [lease_until.into(), now.into(), now.into(), limit.into()],
-        ))
-        .all(conn)
-        .await?)
+    Ok(Entity::find().from_raw_sql(statement).all(conn).await?)
 }
 
 /// Delivered: the secrets are erased. One statement for all of `ids`.

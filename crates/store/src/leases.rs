@@ -1,0 +1,50 @@
+//! Claiming due rows under a lease, for the two queues the worker drains (`jobs` and the
+//! `notifications` outbox). A claim sets `lease_until` and `leased_by` and counts one more
+//! attempt; a row whose lease ran out (its worker crashed) is due again. On PostgreSQL
+//! concurrent workers skip each other's rows (`FOR UPDATE SKIP LOCKED`); on SQLite the
+//! caller claims inside a write transaction, which holds the database's one write lock.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{DbBackend, Statement};
+
+/// The statement that claims up to `limit` rows of `table` whose `status` is `pending`,
+/// whose `due_column` is at or before `now`, and whose lease is free; it returns them.
+pub(crate) fn claim(
+    backend: DbBackend,
+    table: &str,
+    due_column: &str,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    worker: &str,
+    limit: u64,
+) -> Statement {
+    let (p, lock) = match backend {
+        DbBackend::Postgres => (["$1", "$2", "$3", "$4", "$5"], " FOR UPDATE SKIP LOCKED"),
+        _ => (["?", "?", "?", "?", "?"], ""),
+    };
+    let sql = format!(
+        "UPDATE {table} SET lease_until = {lease}, leased_by = {worker}, attempts = attempts + 1 \
+         WHERE id IN (SELECT id FROM {table} \
+           WHERE status = 'pending' AND {due_column} <= {now} \
+             AND (lease_until IS NULL OR lease_until <= {now2}) \
+           ORDER BY {due_column} LIMIT {limit}{lock}) \
+         RETURNING *",
+        lease = p[0],
+        worker = p[1],
+        now = p[2],
+        now2 = p[3],
+        limit = p[4],
+    );
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    Statement::from_sql_and_values(
+        backend,
+        sql,
+        [
+            lease_until.into(),
+            worker.into(),
+            now.into(),
+            now.into(),
+            limit.into(),
+        ],
+    )
+}
