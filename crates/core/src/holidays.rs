@@ -1,6 +1,6 @@
 //! The working-day calendar's table (SPEC §4): seeded at start with the bundled years
 //! (2020–2026) that it does not hold yet, extended by `rightsdesk holidays import`, and
-//! watched by housekeeping, which warns (log and metric) when this year or, in its
+//! watched by the worker's `check_calendar` job, which warns (log and metric) when this year or, in its
 //! last two months, next year is not covered: working days would then be counted with
 //! weekends only.
 
