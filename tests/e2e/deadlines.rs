@@ -305,3 +305,26 @@ fn a_broken_pack_file_stops_the_start_with_its_name() {
     );
     assert!(problems[0].contains("eu.toml"), "{problems:?}");
 }
+
+#[tokio::test]
+async fn a_pause_under_a_pack_of_months_moves_the_due_date_by_calendar_days() {
+    let app = TestApp::spawn().await;
+    let id = file_under(&app, "gdpr").await;
+    let (_, officer) = app.officer("officer", &["officer"]).await;
+    for (action, body) in [
+        ("verify", json!({"method": "call_back"})),
+        ("start", json!({})),
+        ("request_info", json!({"message": "Which account?"})),
+    ] {
+        let r = app.act(&officer, &id, action, body).await;
+        assert_eq!(r.status, StatusCode::OK, "{action}: {:?}", r.body);
+    }
+    app.clock.advance(Duration::days(10));
+    let officer = app.login("officer", OFFICER_PASSWORD).await;
+    let d = app.act(&officer, &id, "resume", json!({})).await.body;
+    let last = d["timeline"].as_array().unwrap().last().cloned().unwrap();
+    assert_eq!(
+        last["data"]["deadline"],
+        json!({"effect": "pause_ended", "due_date": "2026-04-11", "paused": 10, "unit": "calendar_days"})
+    );
+}

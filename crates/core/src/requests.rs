@@ -1370,7 +1370,7 @@ impl Services {
                     effect = DeadlineEffect::PauseEnded {
                         due_date: due.date,
                         paused,
-                        unit: pack.period(kind).unit,
+                        unit: pack.pause_unit(kind),
                     };
                 }
             }

@@ -192,6 +192,16 @@ impl RulePack {
         }
     }
 
+    /// The unit in which a pause moves `kind`'s due date ([`RulePack::after_pause`]):
+    /// working days for a period of working days, calendar days otherwise (a period of
+    /// months moves by the days the clock stood still).
+    pub fn pause_unit(&self, kind: RequestKind) -> PeriodUnit {
+        match self.period(kind).unit {
+            PeriodUnit::WorkingDays => PeriodUnit::WorkingDays,
+            PeriodUnit::CalendarDays | PeriodUnit::Months => PeriodUnit::CalendarDays,
+        }
+    }
+
     /// The due date after a pause of the clock from `paused_at` to `resumed_at`: moved by
     /// the paused time in the unit of `kind`'s period (whole local days, or the working
     /// days in between), with how much it moved.
@@ -521,6 +531,24 @@ mod tests {
             assert_eq!(i64::from(n), days);
             assert_eq!((d.date - due).num_days(), days);
         }
+    }
+
+    #[test]
+    fn a_pause_moves_months_by_calendar_days_and_working_days_by_working_days() {
+        let gdpr = pack("gdpr").expect("the gdpr pack");
+        assert_eq!(gdpr.period(RequestKind::Access).unit, PeriodUnit::Months);
+        assert_eq!(
+            gdpr.pause_unit(RequestKind::Access),
+            PeriodUnit::CalendarDays
+        );
+        assert_eq!(
+            pipl().pause_unit(RequestKind::Access),
+            PeriodUnit::CalendarDays
+        );
+        assert_eq!(
+            pipl().pause_unit(RequestKind::Complaint),
+            PeriodUnit::WorkingDays
+        );
     }
 
     #[test]
