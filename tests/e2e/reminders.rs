@@ -123,3 +123,84 @@ async fn a_paused_clock_reminds_nobody_and_a_moved_due_date_reminds_again() {
     app.clock.advance(Duration::days(8));
     assert_eq!(app.services.sweep_deadlines().await.unwrap().reminders, 1);
 }
+
+/// Files a request of `pack` at `at` and returns its id.
+async fn file_at(app: &TestApp, pack: &str, at: chrono::DateTime<chrono::Utc>) -> String {
+    app.clock.set(at);
+    let mut body = rightsdesk_tests::filing("access", valid_details("access"));
+    body["pack"] = json!(pack);
+    let r = app.post("/api/v1/requests", None, &body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["due_date"], "2026-04-01");
+    r.body["id"].as_str().expect("an id").to_owned()
+}
+
+#[tokio::test]
+async fn each_request_is_reminded_and_overdue_on_its_own_packs_date() {
+    use chrono::{TimeZone, Utc};
+    let db = TestDb::fresh().await;
+    let mut config = base_config(&db);
+    config.reminders.team_email = Some("team@corp.example.com".to_owned());
+    config.reminders.digest = false;
+    let app = TestApp::spawn_with(db, Arc::new(ManualClock::new(start_time())), config).await;
+    // Both due 1 April: the gdpr one by the end of that day in Brussels, the pipl one in
+    // Shanghai, six hours earlier.
+    let gdpr = file_at(&app, "gdpr", start_time()).await;
+    let pipl = file_at(
+        &app,
+        "pipl",
+        Utc.with_ymd_and_hms(2026, 3, 17, 2, 0, 0).unwrap(),
+    )
+    .await;
+    // 25 March, 20:00 UTC: 26 March in Shanghai, still 25 March in Brussels: the gdpr
+    // request is 7 days from its due date, the pipl one 6.
+    app.clock
+        .set(Utc.with_ymd_and_hms(2026, 3, 25, 20, 0, 0).unwrap());
+    let report = app.services.sweep_deadlines().await.unwrap();
+    assert_eq!(report.reminders, 1);
+    app.deliver().await;
+    let (_, officer) = app.officer("officer", &["officer"]).await;
+    let gdpr_ref = app.detail(&officer, &gdpr).await["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let subjects = to(&app, "team@corp.example.com");
+    assert_eq!(subjects.len(), 1);
+    assert!(subjects[0].contains(&gdpr_ref), "{subjects:?}");
+
+    // 1 April, 20:00 UTC: 2 April in Shanghai (pipl overdue), 1 April in Brussels (gdpr
+    // due today, not overdue).
+    app.clock
+        .set(Utc.with_ymd_and_hms(2026, 4, 1, 20, 0, 0).unwrap());
+    let report = app.services.sweep_deadlines().await.unwrap();
+    assert_eq!(report.overdue, 1, "only the pipl request is overdue");
+    let officer = app
+        .login("officer", rightsdesk_tests::OFFICER_PASSWORD)
+        .await;
+    let ids = |overdue: bool| {
+        let (app, officer) = (&app, officer.clone());
+        async move {
+            app.get(
+                &format!("/api/v1/officer/requests?overdue={overdue}"),
+                Some(&officer),
+            )
+            .await
+            .body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(ids(true).await, vec![pipl.clone()]);
+    assert_eq!(ids(false).await, vec![gdpr.clone()]);
+    assert_eq!(
+        app.detail(&officer, &gdpr).await["deadline"]["overdue"],
+        false
+    );
+    assert_eq!(
+        app.detail(&officer, &pipl).await["deadline"]["overdue"],
+        true
+    );
+}

@@ -38,7 +38,22 @@ impl Services {
     /// One sweep at the service's current date: the reminders and overdue notices that
     /// are due and not yet written.
     pub async fn sweep_deadlines(&self) -> Result<SweepReport, Error> {
-        let today = self.default_pack().local_date(self.now());
+        let now = self.now();
+        // Each request's today is in its pack's time zone, and packs in different zones
+        // can be on different dates: read the days of all of them, and check each row.
+        let today_of = |row: &requests::Model| self.pack_of(row).local_date(now);
+        let dates: Vec<NaiveDate> = self
+            .inner
+            .packs
+            .iter()
+            .map(|p| p.local_date(now))
+            .chain([rightsdesk_domain::deadlines::pipl().local_date(now)])
+            .collect();
+        let (Some(first), Some(last)) = (dates.iter().min(), dates.iter().max()) else {
+            return Ok(SweepReport::default());
+        };
+        // The officers' day (digests) is the default pack's.
+        let today = self.default_pack().local_date(now);
         let officers = officers::list(self.db().conn()).await?;
         let dpos: Vec<String> = officers
             .iter()
@@ -47,23 +62,34 @@ impl Services {
             .collect();
         let mut report = SweepReport::default();
         for offset in self.config().reminders.offsets_days.clone() {
-            let Some(day) = today.checked_add_days(Days::new(u64::from(offset))) else {
+            let days = Days::new(u64::from(offset));
+            let (Some(from), Some(to)) =
+                (first.checked_add_days(days), last.checked_add_days(days))
+            else {
                 continue;
             };
             let (examined, written) = self
-                .sweep(Some(day), day, &officers, |row, to| {
-                    vec![self.reminder(row, to, offset)]
+                .sweep(Some(from), to, &officers, |row, to| {
+                    if today_of(row).checked_add_days(days) == Some(row.due_date) {
+                        vec![self.reminder(row, to, offset)]
+                    } else {
+                        Vec::new()
+                    }
                 })
                 .await?;
             report.examined += examined;
             report.reminders += written;
         }
         if self.config().reminders.overdue {
-            let Some(yesterday) = today.pred_opt() else {
+            let Some(yesterday) = last.pred_opt() else {
                 return Ok(report);
             };
             let (examined, written) = self
                 .sweep(None, yesterday, &officers, |row, to| {
+                    let today = today_of(row);
+                    if row.due_date >= today {
+                        return Vec::new();
+                    }
                     let mut to_all: Vec<Recipient> = to.into_iter().collect();
                     for dpo in &dpos {
                         if !to_all
@@ -83,7 +109,7 @@ impl Services {
             report.overdue += written;
         }
         if self.config().reminders.digest {
-            report.digests = self.digests(&officers, today).await?;
+            report.digests = self.digests(&officers, today, today_of).await?;
         }
         if report.reminders + report.overdue + report.digests > 0 {
             metrics::counter!("rightsdesk_reminders_total", "kind" => "reminder")
@@ -105,7 +131,12 @@ impl Services {
 
     /// One digest a day per active officer with an address and open requests due within
     /// a week (or overdue): what is due, oldest first. Returns how many were new.
-    async fn digests(&self, officers: &[officers::Model], today: NaiveDate) -> Result<u64, Error> {
+    async fn digests(
+        &self,
+        officers: &[officers::Model],
+        today: NaiveDate,
+        today_of: impl Fn(&requests::Model) -> NaiveDate,
+    ) -> Result<u64, Error> {
         let Some(until) = today.checked_add_days(Days::new(DIGEST_DAYS)) else {
             return Ok(0);
         };
@@ -127,7 +158,7 @@ impl Services {
                         "reference": r.reference,
                         "kind_label": rightsdesk_mail::labels::kind(&r.kind, crate::notifications::OFFICER_LANGUAGE),
                         "due_date": r.due_date.to_string(),
-                        "days_left": (r.due_date - today).num_days(),
+                        "days_left": (r.due_date - today_of(r)).num_days(),
                         "paused": r.state == State::AwaitingRequester.as_str(),
                     })
                 })

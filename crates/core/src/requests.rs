@@ -688,6 +688,23 @@ pub(crate) const ATTEMPTS: usize = 5;
 const REFERENCE_ATTEMPTS: usize = 20;
 
 impl Services {
+    /// Today, for requests under each pack (in its time zone); requests under a pack
+    /// that is gone count as `pipl`'s, as [`Services::pack_of`] does.
+    pub(crate) fn pack_dates(&self, now: DateTime<Utc>) -> requests::PackDates {
+        let mut groups: Vec<(NaiveDate, Vec<String>)> = Vec::new();
+        for pack in self.inner.packs.iter() {
+            let date = pack.local_date(now);
+            match groups.iter_mut().find(|(d, _)| *d == date) {
+                Some((_, names)) => names.push(pack.name.clone()),
+                None => groups.push((date, vec![pack.name.clone()])),
+            }
+        }
+        requests::PackDates {
+            groups,
+            others: deadlines::pipl().local_date(now),
+        }
+    }
+
     pub(crate) fn default_pack(&self) -> &RulePack {
         self.inner
             .packs
@@ -1138,11 +1155,8 @@ impl Services {
     pub async fn queue(&self, officer: &Officer, query: &QueueQuery) -> Result<QueuePage, Error> {
         require(officer, Permission::ViewRequests)?;
         let now = self.now();
-        let (filter, cursor, limit) = query.parse(
-            officer,
-            self.default_pack().local_date(now),
-            &self.inner.packs,
-        )?;
+        let (filter, cursor, limit) =
+            query.parse(officer, self.pack_dates(now), &self.inner.packs)?;
         let (rows, next) = requests::queue(self.db().conn(), &filter, cursor, limit).await?;
         let items = rows
             .into_iter()
@@ -1775,7 +1789,7 @@ impl QueueQuery {
     fn parse(
         &self,
         officer: &Officer,
-        today: NaiveDate,
+        today: requests::PackDates,
         packs: &deadlines::Packs,
     ) -> Result<(QueueFilter, Option<Cursor>, u64), Error> {
         let mut errors = ValidationErrors::default();
@@ -1846,11 +1860,11 @@ impl QueueQuery {
             Some("true") => {
                 // Only open requests can be overdue; `state=closed&overdue=true` is empty.
                 f.open = Some(f.open.unwrap_or(true));
-                f.due_before = Some(today);
+                f.due_before = Some(today.clone());
                 f.paused_state = Some(State::AwaitingRequester.as_str().to_owned());
             }
             Some("false") => {
-                f.due_on_or_after = Some(today);
+                f.due_on_or_after = Some(today.clone());
                 f.paused_state = Some(State::AwaitingRequester.as_str().to_owned());
             }
             Some(_) => errors.push("overdue", "invalid_value", "must be true or false"),

@@ -123,6 +123,10 @@ impl Packs {
         self.0.iter().find(|p| p.name == name)
     }
 
+    pub fn iter(&self) -> impl Iterator<Item = &RulePack> {
+        self.0.iter()
+    }
+
     /// `pipl, gdpr, ccpa`, for messages.
     pub fn names(&self) -> String {
         self.0

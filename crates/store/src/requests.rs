@@ -174,15 +174,70 @@ pub struct QueueFilter {
     pub pack: Option<String>,
     /// `Some(None)`: unassigned requests.
     pub assignee: Option<Option<Uuid>>,
-    /// Due strictly before this date (overdue), or on/after it (not overdue).
-    pub due_before: Option<NaiveDate>,
-    pub due_on_or_after: Option<NaiveDate>,
+    /// Due strictly before today (overdue), or today or later (not overdue), where
+    /// today is each request's own, in its pack's time zone.
+    pub due_before: Option<PackDates>,
+    pub due_on_or_after: Option<PackDates>,
     /// With `due_before`: leave out this state (its clock stands still); with
     /// `due_on_or_after`: let this state in whatever its date.
     pub paused_state: Option<String>,
     pub reference: Option<String>,
     pub email: Option<String>,
     pub phone: Option<String>,
+}
+
+/// Today's date for requests under each rule pack (packs in different time zones can
+/// be on different dates): the pack names grouped by their date, and the date of
+/// requests under a pack not listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackDates {
+    pub groups: Vec<(NaiveDate, Vec<String>)>,
+    pub others: NaiveDate,
+}
+
+impl PackDates {
+    fn bounds(&self) -> (NaiveDate, NaiveDate) {
+        let dates = self.groups.iter().map(|(d, _)| *d).chain([self.others]);
+        let min = dates.clone().min().unwrap_or(self.others);
+        let max = dates.max().unwrap_or(self.others);
+        (min, max)
+    }
+
+    /// `due_date < today` (`before`) or `due_date >= today` of each row's pack. The
+    /// first term is a plain range on `due_date`, for the index; when every pack is on
+    /// one date it is the whole condition.
+    fn condition(&self, before: bool) -> Condition {
+        let (min, max) = self.bounds();
+        let cmp = |d: NaiveDate| {
+            if before {
+                Column::DueDate.lt(d)
+            } else {
+                Column::DueDate.gte(d)
+            }
+        };
+        let range = if before { cmp(max) } else { cmp(min) };
+        if min == max {
+            return Condition::all().add(range);
+        }
+        let listed: Vec<String> = self
+            .groups
+            .iter()
+            .flat_map(|(_, names)| names.iter().cloned())
+            .collect();
+        let mut per_pack = Condition::any().add(
+            Condition::all()
+                .add(Column::DeadlinePack.is_not_in(listed))
+                .add(cmp(self.others)),
+        );
+        for (date, names) in &self.groups {
+            per_pack = per_pack.add(
+                Condition::all()
+                    .add(Column::DeadlinePack.is_in(names.clone()))
+                    .add(cmp(*date)),
+            );
+        }
+        Condition::all().add(range).add(per_pack)
+    }
 }
 
 /// Open requests whose clock runs (started, not paused) and whose due date is in
@@ -275,14 +330,14 @@ pub async fn queue(
         Some(None) => cond = cond.add(Column::AssigneeId.is_null()),
         None => {}
     }
-    if let Some(d) = filter.due_before {
-        cond = cond.add(Column::DueDate.lt(d));
+    if let Some(d) = &filter.due_before {
+        cond = cond.add(d.condition(true));
         if let Some(s) = &filter.paused_state {
             cond = cond.add(Column::State.ne(s.clone()));
         }
     }
-    if let Some(d) = filter.due_on_or_after {
-        let mut due = Condition::any().add(Column::DueDate.gte(d));
+    if let Some(d) = &filter.due_on_or_after {
+        let mut due = Condition::any().add(d.condition(false));
         if let Some(s) = &filter.paused_state {
             due = due.add(Column::State.eq(s.clone()));
         }
