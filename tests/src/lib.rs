@@ -156,6 +156,15 @@ pub fn base_config(db: &TestDb) -> Config {
     config
 }
 
+/// Mail from `config` goes to the SMTP server on loopback `port`, without TLS.
+pub fn send_over_smtp(config: &mut Config, port: u16) {
+    config.mail.transport = rightsdesk_mail::TransportKind::Smtp;
+    config.mail.smtp.host = "127.0.0.1".to_owned();
+    config.mail.smtp.port = port;
+    config.mail.smtp.tls = rightsdesk_mail::SmtpTls::None;
+    config.mail.smtp.timeout_secs = 5;
+}
+
 /// The instant every test starts at: 1 March 2026, 10:00 in Shanghai.
 pub fn start_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 2, 0, 0)
@@ -391,11 +400,7 @@ impl TestApp {
     pub async fn spawn_with_smtp(port: u16) -> Self {
         let db = TestDb::fresh().await;
         let mut config = base_config(&db);
-        config.mail.transport = rightsdesk_mail::TransportKind::Smtp;
-        config.mail.smtp.host = "127.0.0.1".to_owned();
-        config.mail.smtp.port = port;
-        config.mail.smtp.tls = rightsdesk_mail::SmtpTls::None;
-        config.mail.smtp.timeout_secs = 5;
+        send_over_smtp(&mut config, port);
         Self::spawn_with(db, Arc::new(ManualClock::new(start_time())), config).await
     }
 

@@ -14,7 +14,9 @@ use chrono::Utc;
 use rightsdesk_core::ManualClock;
 use rightsdesk_tests::mail::{SmtpMode, SmtpServer};
 use rightsdesk_tests::serde_json::json;
-use rightsdesk_tests::{TempDir, TestApp, TestDb, base_config, filing, valid_details};
+use rightsdesk_tests::{
+    TempDir, TestApp, TestDb, base_config, filing, send_over_smtp, valid_details,
+};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use tokio::process::{Child, Command};
 
@@ -26,10 +28,7 @@ const TEAM: &str = "team@example.com";
 async fn api_with_requests_due_in_a_week(smtp_port: u16) -> TestApp {
     let db = TestDb::fresh().await;
     let mut config = base_config(&db);
-    config.mail.transport = rightsdesk_mail::TransportKind::Smtp;
-    config.mail.smtp.host = "127.0.0.1".to_owned();
-    config.mail.smtp.port = smtp_port;
-    config.mail.smtp.tls = rightsdesk_mail::SmtpTls::None;
+    send_over_smtp(&mut config, smtp_port);
     let clock = Arc::new(ManualClock::new(Utc::now() - chrono::Duration::days(8)));
     let app = TestApp::spawn_with(db, clock, config).await;
     for chunk in (0..REQUESTS).collect::<Vec<_>>().chunks(16) {
