@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::auth::{Officer, sha256_hex};
 use crate::officers::require;
-use crate::requests::{ATTEMPTS, append_event};
+
 use crate::{Error, ErrorCode, Services, sealing};
 
 /// The longest file name kept (longer ones are cut).
@@ -177,61 +177,57 @@ impl Services {
         let size = i64::try_from(upload.bytes.len()).map_err(|_| Error::internal())?;
         let file_name = upload.file_name.as_deref().and_then(clean_file_name);
         let (sha256, sealed) = self.seal_evidence(evidence_id, upload.bytes).await?;
-        for _ in 0..ATTEMPTS {
-            let now = self.now();
-            let tx = self.db().begin_write().await?;
-            let row = requests::find(&*tx, row.id)
-                .await?
-                .ok_or_else(Error::not_found)?;
-            if !row.is_open {
-                return Err(closed());
-            }
-            if evidence::count_live(&*tx, row.id).await? >= u64::from(limits.max_files_per_request)
-            {
-                return Err(Error::new(
-                    ErrorCode::EvidenceLimitReached,
-                    format!(
-                        "the request already holds {} files",
-                        limits.max_files_per_request
-                    ),
-                ));
-            }
-            let file = evidence::Model {
-                id: evidence_id,
-                request_id: row.id,
-                kind: kind.as_str().to_owned(),
-                content_type: file_type.as_str().to_owned(),
-                file_name: file_name.clone(),
-                size_bytes: size,
-                sha256: sha256.clone(),
-                uploaded_by: Actor::Requester.to_stored(),
-                uploaded_at: now,
-                status: evidence::PENDING.to_owned(),
-                reviewed_by: None,
-                reviewed_at: None,
-                review_note: None,
-                deleted_at: None,
-            };
-            let data = json!({
-                "evidence_id": evidence_id,
-                "kind": kind,
-                "content_type": file_type.as_str(),
-                "size_bytes": size,
-                "sha256": sha256,
-            });
-            match append_event(&*tx, &row, Actor::Requester, "evidence_uploaded", data, now).await {
-                Ok(()) => {}
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-            evidence::insert(&*tx, file.clone(), sealed.clone()).await?;
-            tx.commit().await?;
-            metrics::counter!("rightsdesk_evidence_uploaded_total", "kind" => kind.as_str())
-                .increment(1);
-            tracing::info!(rights_request_id = %row.id, evidence_id = %evidence_id, size_bytes = size, "evidence uploaded");
-            return Ok(file.into());
-        }
-        Err(StoreError::Conflict.into())
+        let file = self
+            .record_event(
+                row.id,
+                &Actor::Requester,
+                "evidence_uploaded",
+                async |tx, row, now| {
+                    if !row.is_open {
+                        return Err(closed());
+                    }
+                    let live = evidence::count_live(tx.conn(), row.id).await?;
+                    if live >= u64::from(limits.max_files_per_request) {
+                        return Err(Error::new(
+                            ErrorCode::EvidenceLimitReached,
+                            format!(
+                                "the request already holds {} files",
+                                limits.max_files_per_request
+                            ),
+                        ));
+                    }
+                    let file = evidence::Model {
+                        id: evidence_id,
+                        request_id: row.id,
+                        kind: kind.as_str().to_owned(),
+                        content_type: file_type.as_str().to_owned(),
+                        file_name: file_name.clone(),
+                        size_bytes: size,
+                        sha256: sha256.clone(),
+                        uploaded_by: Actor::Requester.to_stored(),
+                        uploaded_at: now,
+                        status: evidence::PENDING.to_owned(),
+                        reviewed_by: None,
+                        reviewed_at: None,
+                        review_note: None,
+                        deleted_at: None,
+                    };
+                    evidence::insert(tx.conn(), file.clone(), sealed.clone()).await?;
+                    let data = json!({
+                        "evidence_id": evidence_id,
+                        "kind": kind,
+                        "content_type": file_type.as_str(),
+                        "size_bytes": size,
+                        "sha256": sha256,
+                    });
+                    Ok((data, file))
+                },
+            )
+            .await?;
+        metrics::counter!("rightsdesk_evidence_uploaded_total", "kind" => kind.as_str())
+            .increment(1);
+        tracing::info!(rights_request_id = %row.id, evidence_id = %evidence_id, size_bytes = size, "evidence uploaded");
+        Ok(file.into())
     }
 
     /// The requester's own files, without their bytes.
@@ -275,37 +271,28 @@ impl Services {
         if file.deleted_at.is_some() {
             return Err(deleted());
         }
-        for _ in 0..ATTEMPTS {
-            let now = self.now();
-            let tx = self.db().begin_write().await?;
-            let row = requests::find(&*tx, request_id)
-                .await?
-                .ok_or_else(Error::not_found)?;
-            let data = json!({ "evidence_id": evidence_id, "sha256": file.sha256 });
-            let actor = Actor::Officer { id: officer.id };
-            match append_event(&*tx, &row, actor, "evidence_viewed", data, now).await {
-                Ok(()) => {}
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-            // Read inside the transaction: a file destroyed meanwhile is not returned.
-            let sealed = evidence::sealed(&*tx, evidence_id)
-                .await?
-                .ok_or_else(deleted)?;
-            tx.commit().await?;
-            tracing::info!(rights_request_id = %request_id, evidence_id = %evidence_id, officer_id = %officer.id, "evidence opened");
-            let bytes = self.unseal_evidence(sealed).await?;
-            let extension = file
-                .content_type
-                .parse::<FileType>()
-                .map_or("bin", FileType::extension);
-            return Ok(EvidenceFile {
-                content_type: file.content_type,
-                download_name: format!("evidence-{evidence_id}.{extension}"),
-                bytes,
-            });
-        }
-        Err(StoreError::Conflict.into())
+        let actor = Actor::Officer { id: officer.id };
+        let sealed = self
+            .record_event(request_id, &actor, "evidence_viewed", async |tx, _, _| {
+                // Read inside the transaction: a file destroyed meanwhile is not returned.
+                let sealed = evidence::sealed(tx.conn(), evidence_id)
+                    .await?
+                    .ok_or_else(deleted)?;
+                let data = json!({ "evidence_id": evidence_id, "sha256": file.sha256 });
+                Ok((data, sealed))
+            })
+            .await?;
+        tracing::info!(rights_request_id = %request_id, evidence_id = %evidence_id, officer_id = %officer.id, "evidence opened");
+        let bytes = self.unseal_evidence(sealed).await?;
+        let extension = file
+            .content_type
+            .parse::<FileType>()
+            .map_or("bin", FileType::extension);
+        Ok(EvidenceFile {
+            content_type: file.content_type,
+            download_name: format!("evidence-{evidence_id}.{extension}"),
+            bytes,
+        })
     }
 
     /// Records an officer's decision on a pending file of `row`, inside the caller's
@@ -373,28 +360,32 @@ impl Services {
 
     /// Destroys one file and records it; false when another instance did it first.
     async fn destroy_evidence(&self, file: &evidence::Model) -> Result<bool, Error> {
-        for _ in 0..ATTEMPTS {
-            let now = self.now();
-            let tx = self.db().begin_write().await?;
-            match evidence::destroy(&*tx, file.id, now).await {
-                Ok(()) => {}
-                Err(StoreError::Conflict) => return Ok(false),
-                Err(e) => return Err(e.into()),
+        let (event, id) = ("evidence_deleted", file.id);
+        let destroyed = self
+            .record_event(
+                file.request_id,
+                &Actor::System,
+                event,
+                async move |tx, _, now| {
+                    match evidence::destroy(tx.conn(), id, now).await {
+                        Ok(()) => {}
+                        Err(StoreError::Conflict) => return Err(deleted()),
+                        Err(e) => return Err(e.into()),
+                    }
+                    let data = json!({ "evidence_id": id, "reason": "retention_period_ended" });
+                    Ok((data, ()))
+                },
+            )
+            .await;
+        match destroyed {
+            Ok(()) => {
+                tracing::info!(rights_request_id = %file.request_id, evidence_id = %file.id, "evidence destroyed after the retention period");
+                Ok(true)
             }
-            let row = requests::find(&*tx, file.request_id)
-                .await?
-                .ok_or_else(Error::internal)?;
-            let data = json!({ "evidence_id": file.id, "reason": "retention_period_ended" });
-            match append_event(&*tx, &row, Actor::System, "evidence_deleted", data, now).await {
-                Ok(()) => {}
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-            tx.commit().await?;
-            tracing::info!(rights_request_id = %file.request_id, evidence_id = %file.id, "evidence destroyed after the retention period");
-            return Ok(true);
+            // Another instance destroyed it first.
+            Err(e) if e.code == ErrorCode::EvidenceDeleted => Ok(false),
+            Err(e) => Err(e),
         }
-        Err(StoreError::Conflict.into())
     }
 
     /// SHA-256 of `bytes` and the encrypted row, computed off the async runtime.

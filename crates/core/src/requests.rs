@@ -682,7 +682,7 @@ enum AccountProof {
 }
 
 /// The most attempts a use-case makes when a concurrent writer got there first.
-pub(crate) const ATTEMPTS: usize = 5;
+const ATTEMPTS: usize = 5;
 
 /// The most references a filing tries when the ones it draws are already taken.
 const REFERENCE_ATTEMPTS: usize = 20;
@@ -1543,43 +1543,33 @@ impl Services {
             .finish(text)
             .map_err(Error::from)?
             .ok_or_else(Error::internal)?;
-        for _ in 0..ATTEMPTS {
-            let now = self.now();
-            let tx = self.db().begin_write().await?;
-            let row = requests::find(&*tx, id)
-                .await?
-                .ok_or_else(Error::not_found)?;
-            let comment = comments::Model {
-                id: Uuid::now_v7(),
-                request_id: id,
-                author_id: officer.id,
-                body: text.clone(),
-                created_at: now,
-            };
-            let actor = Actor::Officer { id: officer.id };
-            let data = json!({ "comment_id": comment.id });
-            match append_event(&*tx, &row, actor, "comment_added", data, now).await {
-                Ok(()) => {}
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-            comments::insert(&*tx, comment.clone()).await?;
-            tx.commit().await?;
-            return Ok(CommentView {
-                id: comment.id,
-                author_id: comment.author_id,
-                body: comment.body,
-                created_at: comment.created_at,
-            });
-        }
-        Err(StoreError::Conflict.into())
+        let actor = Actor::Officer { id: officer.id };
+        let comment = self
+            .record_event(id, &actor, "comment_added", async |tx, _, now| {
+                let comment = comments::Model {
+                    id: Uuid::now_v7(),
+                    request_id: id,
+                    author_id: officer.id,
+                    body: text.clone(),
+                    created_at: now,
+                };
+                comments::insert(tx.conn(), comment.clone()).await?;
+                Ok((json!({ "comment_id": comment.id }), comment))
+            })
+            .await?;
+        Ok(CommentView {
+            id: comment.id,
+            author_id: comment.author_id,
+            body: comment.body,
+            created_at: comment.created_at,
+        })
     }
 }
 
 /// Appends to `row`'s chain an event that changes none of its fields (a comment, a
 /// resent code) and moves the chain head. `Conflict` when the request changed since
 /// `row` was read, so that the caller can read it again and retry.
-pub(crate) async fn append_event(
+async fn append_event(
     conn: &impl rightsdesk_store::ConnectionTrait,
     row: &requests::Model,
     actor: Actor,
@@ -1615,6 +1605,41 @@ pub(crate) async fn append_event(
 }
 
 impl Services {
+    /// Appends an event to request `request_id`'s chain, in one transaction with what
+    /// `work` writes. `work` gets the transaction, the request as read in it and the
+    /// time; it checks what it must (an error returns as it is and writes nothing),
+    /// writes its rows, and gives the event's data and its result. When another writer
+    /// moved the chain meanwhile, everything is rolled back and tried again on a fresh
+    /// read, up to `ATTEMPTS` times.
+    pub(crate) async fn record_event<T>(
+        &self,
+        request_id: Uuid,
+        actor: &Actor,
+        event_type: &str,
+        mut work: impl AsyncFnMut(
+            &rightsdesk_store::WriteTx,
+            &requests::Model,
+            DateTime<Utc>,
+        ) -> Result<(Value, T), Error>,
+    ) -> Result<T, Error> {
+        for _ in 0..ATTEMPTS {
+            let now = self.now();
+            let tx = self.db().begin_write().await?;
+            let row = requests::find(&*tx, request_id)
+                .await?
+                .ok_or_else(Error::not_found)?;
+            let (data, out) = work(&tx, &row, now).await?;
+            match append_event(&*tx, &row, actor.clone(), event_type, data, now).await {
+                Ok(()) => {}
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            tx.commit().await?;
+            return Ok(out);
+        }
+        Err(StoreError::Conflict.into())
+    }
+
     /// The subject of a logged-in account, found by its identifiers or created.
     async fn subject_for_account(
         &self,

@@ -12,16 +12,14 @@ use rand::Rng;
 use rightsdesk_domain::lifecycle::{Action, Actor, State};
 use rightsdesk_domain::validation::ValidationErrors;
 use rightsdesk_mail::Template;
-use rightsdesk_store::{StoreError, notifications, requests, verifications};
+use rightsdesk_store::{notifications, requests, verifications};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::notifications::{Notice, Recipient, request_params};
-use crate::requests::{
-    ATTEMPTS, ActionInput, RequesterView, append_event, needs_documents, parse_stored,
-};
+use crate::requests::{ActionInput, RequesterView, needs_documents, parse_stored};
 use crate::{Error, ErrorCode, Services};
 
 /// A new challenge and what the requester is sent.
@@ -259,7 +257,7 @@ impl Services {
         let challenge = self.new_challenge(id, channel, now);
         let notice = self.code_notice(&row, &challenge);
         let outbox = self.outbox_rows([notice], now)?;
-        self.record_resend(&row, &challenge, outbox, now).await?;
+        self.record_resend(&row, &challenge, outbox).await?;
         self.outbox_written();
         Ok(CodeSent {
             channel: channel.to_owned(),
@@ -288,27 +286,25 @@ impl Services {
                 )
                 .await;
         }
-        for _ in 0..ATTEMPTS {
-            let now = self.now();
-            let tx = self.db().begin_write().await?;
-            let row = requests::find(&*tx, id)
-                .await?
-                .ok_or_else(Error::not_found)?;
-            awaiting_verification(&row, Action::Verify)?;
-            verifications::settle(&*tx, challenge, verifications::USED, None, Some(now)).await?;
-            let data = json!({ "method": method, "verification_id": challenge });
-            match append_event(&*tx, &row, Actor::Requester, "contact_verified", data, now).await {
-                Ok(()) => {}
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-            tx.commit().await?;
-            tracing::info!(rights_request_id = %id, "contact verified; documents to review");
-            return requests::find(self.db().conn(), id)
-                .await?
-                .ok_or_else(Error::not_found);
-        }
-        Err(StoreError::Conflict.into())
+        self.record_event(
+            id,
+            &Actor::Requester,
+            "contact_verified",
+            async |tx, row, now| {
+                awaiting_verification(row, Action::Verify)?;
+                verifications::settle(tx.conn(), challenge, verifications::USED, None, Some(now))
+                    .await?;
+                Ok((
+                    json!({ "method": method, "verification_id": challenge }),
+                    (),
+                ))
+            },
+        )
+        .await?;
+        tracing::info!(rights_request_id = %id, "contact verified; documents to review");
+        requests::find(self.db().conn(), id)
+            .await?
+            .ok_or_else(Error::not_found)
     }
 
     /// `POST /verify/{token}`: the link from the verification email; also
@@ -368,38 +364,19 @@ impl Services {
         row: &requests::Model,
         challenge: &Challenge,
         outbox: Vec<rightsdesk_store::notifications::Model>,
-        now: DateTime<Utc>,
     ) -> Result<(), Error> {
-        for _ in 0..ATTEMPTS {
-            let tx = self.db().begin_write().await?;
-            let current = requests::find(&*tx, row.id)
-                .await?
-                .ok_or_else(Error::not_found)?;
+        let event = "verification_code_sent";
+        self.record_event(row.id, &Actor::Requester, event, async |tx, _, _| {
+            verifications::supersede_pending(tx.conn(), row.id).await?;
+            verifications::insert_many(tx.conn(), vec![challenge.row.clone()]).await?;
+            notifications::insert_many(tx.conn(), outbox.clone()).await?;
             let data = json!({
                 "channel": challenge.row.channel,
                 "verification_id": challenge.row.id,
             });
-            match append_event(
-                &*tx,
-                &current,
-                Actor::Requester,
-                "verification_code_sent",
-                data,
-                now,
-            )
-            .await
-            {
-                Ok(()) => {}
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-            verifications::supersede_pending(&*tx, row.id).await?;
-            verifications::insert_many(&*tx, vec![challenge.row.clone()]).await?;
-            notifications::insert_many(&*tx, outbox.clone()).await?;
-            tx.commit().await?;
-            return Ok(());
-        }
-        Err(StoreError::Conflict.into())
+            Ok((data, ()))
+        })
+        .await
     }
 }
 
