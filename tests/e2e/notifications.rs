@@ -208,3 +208,40 @@ async fn answers_reach_the_requester_in_their_language_with_their_words_escaped(
         "the complaint channel"
     );
 }
+
+#[tokio::test]
+async fn the_assignee_is_told_which_request_is_theirs_and_when_it_is_due() {
+    let app = TestApp::spawn().await;
+    let (wang, _) = app
+        .officer_with_email("wang", &["officer"], Some("wang@corp.example.com"))
+        .await;
+    let (_, lead) = app.officer("lead", &["officer"]).await;
+    let filed = app.file("deletion", valid_details("deletion")).await;
+    let id = filed["id"].as_str().expect("an id");
+    let r = app
+        .act(&lead, id, "assign", json!({ "assignee_id": wang }))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    app.deliver().await;
+    let notice = app
+        .outbox_messages()
+        .into_iter()
+        .find(|m| m.to == "wang@corp.example.com")
+        .expect("an assignment notice");
+    let reference = filed["reference"].as_str().expect("a reference");
+    assert_eq!(notice.subject, format!("请求 {reference} 已分配给您"));
+    assert!(notice.text.contains("wang"), "{}", notice.text);
+    assert!(
+        notice.text.contains(&format!(
+            "请求 {reference}（删除个人信息）已分配给您，答复期限为 2026-03-16"
+        )),
+        "{}",
+        notice.text
+    );
+    // Nothing about the requester: officers read that in the console.
+    assert!(
+        !notice.text.contains("li.lei@example.com"),
+        "{}",
+        notice.text
+    );
+}
