@@ -178,6 +178,44 @@ async fn two_worker_processes_send_every_reminder_exactly_once() {
     )
     .await;
     assert_eq!(senders, 2);
+
+    // `rightsdesk jobs list` shows the periodic jobs, none held after a clean stop.
+    let out = Command::new(env!("CARGO_BIN_EXE_rightsdesk"))
+        .args(["jobs", "list"])
+        .current_dir(&dir.0)
+        .env("RIGHTSDESK__DATABASE__URL", &app.db.url)
+        .env("RIGHTSDESK__LOG__LEVEL", "error")
+        .env_remove("RIGHTSDESK_CONFIG")
+        .output()
+        .await
+        .expect("rightsdesk jobs list");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let jobs: Vec<rightsdesk_tests::serde_json::Value> =
+        rightsdesk_tests::serde_json::from_slice(&out.stdout).expect("a JSON list");
+    let mut kinds: Vec<&str> = jobs.iter().filter_map(|j| j["kind"].as_str()).collect();
+    kinds.sort_unstable();
+    assert_eq!(
+        kinds,
+        [
+            "check_calendar",
+            "expire_unverified",
+            "purge_evidence",
+            "purge_jobs",
+            "sweep_deadlines"
+        ]
+    );
+    assert!(
+        jobs.iter()
+            .all(|j| j["leased_by"].is_null() && j["status"] == "pending")
+    );
+    assert!(
+        jobs.iter()
+            .any(|j| j["kind"] == "sweep_deadlines" && j["every_secs"] == 1)
+    );
     conn.close().await.ok();
 }
 
