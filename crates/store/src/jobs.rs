@@ -53,17 +53,8 @@ pub const FAILED: &str = "failed";
 
 /// Inserts the rows whose key is new; returns how many.
 pub async fn insert_new(conn: &impl ConnectionTrait, rows: Vec<Model>) -> Result<u64, StoreError> {
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let result = Entity::insert_many(rows.into_iter().map(ActiveModel::from))
-        .on_conflict_do_nothing_on([Column::Key])
-        .exec_without_returning(conn)
-        .await?;
-    Ok(match result {
-        sea_orm::TryInsertResult::Inserted(n) => n,
-        _ => 0,
-    })
+    let rows = rows.into_iter().map(ActiveModel::from).collect();
+    crate::insert_new::<ActiveModel>(conn, rows, Column::Key).await
 }
 
 /// The periodic job `key` runs every `every_secs` from now on, and is due no later than

@@ -22,6 +22,30 @@ pub use db::{Backend, DatabaseConfig, Db, WriteTx};
 pub use sea_orm::prelude::Json;
 pub use sea_orm::{ConnectionTrait, DbErr};
 
+/// Inserts the `rows` whose `key` (a unique column) is new, in one statement, and
+/// returns how many: work that several workers (or several passes) produce for the same
+/// cause is written once.
+pub(crate) async fn insert_new<A>(
+    conn: &impl ConnectionTrait,
+    rows: Vec<A>,
+    key: <A::Entity as sea_orm::EntityTrait>::Column,
+) -> Result<u64, StoreError>
+where
+    A: sea_orm::ActiveModelTrait + Send,
+{
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let result = <A::Entity as sea_orm::EntityTrait>::insert_many(rows)
+        .on_conflict_do_nothing_on([key])
+        .exec_without_returning(conn)
+        .await?;
+    Ok(match result {
+        sea_orm::TryInsertResult::Inserted(n) => n,
+        _ => 0,
+    })
+}
+
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -50,17 +50,8 @@ pub const FAILED: &str = "failed";
 /// Inserts the rows whose `dedupe_key` is new, and returns how many: a notice that
 /// several workers (or several passes) produce for the same cause is written once.
 pub async fn insert_new(conn: &impl ConnectionTrait, rows: Vec<Model>) -> Result<u64, StoreError> {
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let result = Entity::insert_many(rows.into_iter().map(ActiveModel::from))
-        .on_conflict_do_nothing_on([Column::DedupeKey])
-        .exec_without_returning(conn)
-        .await?;
-    Ok(match result {
-        sea_orm::TryInsertResult::Inserted(n) => n,
-        _ => 0,
-    })
+    let rows = rows.into_iter().map(ActiveModel::from).collect();
+    crate::insert_new::<ActiveModel>(conn, rows, Column::DedupeKey).await
 }
 
 /// Inserts `rows` in one statement (nothing when empty).
