@@ -3,14 +3,16 @@
 //!
 //! ```text
 //! cargo build --release -p rightsdesk -p rightsdesk-bench
-//! cargo run --release -p rightsdesk-bench -- [--quick] [--backend sqlite|postgres|all] [--phases filing,queue,mail] [--out docs/performance.md]
+//! cargo run --release -p rightsdesk-bench -- [--quick] [--backend sqlite|postgres|all] [--phases filing,queue,mail,sweep] [--out docs/performance.md]
 //! ```
 //!
 //! Per backend: (1) filing throughput and latency at 1 and 16 clients on an empty
 //! database, rounds alternating; (2) a second database seeded directly with N requests
 //! (1,000,000 by default), then queue pages for several filters, and filing again on
 //! the full table; (3) the server's resident memory at each point; (4) the outbox:
-//! notifications of N filings delivered to a local SMTP server (aiosmtpd), mails/s.
+//! notifications of N filings delivered to a local SMTP server (aiosmtpd), mails/s;
+//! (5) the deadline sweep over 100k and 1M open requests of which 1,000 or 10,000 are
+//! due on a reminder day, writing a reminder for each.
 
 mod load;
 mod outbox;
@@ -20,6 +22,7 @@ mod report;
 mod seed;
 mod server;
 mod smtp;
+mod sweep;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -55,11 +58,18 @@ usage: rightsdesk-bench [options]
   --server-bin PATH     the binary (default: rightsdesk next to this executable)
   --wait-quiet S        before each phase, wait up to S seconds for the machine to
                         be at least 90 % idle (default 60; 0: do not wait)
-  --phases P            filing, queue, mail, or several separated by commas, or all
-                        (default all). A run of only mail rewrites only the outbox
-                        section of an existing report.
+  --phases P            filing, queue, mail, sweep, or several separated by commas,
+                        or all (default all). A run of only mail and/or sweep rewrites
+                        only their sections of an existing report.
   --mail-filings N      filings whose notifications the mail phase delivers
                         (default 2000; with --quick 300; 2 mails each)
+  --sweep-totals N,N    open requests stored for the sweep phase, one database each
+                        (default 100000,1000000; with --quick 10000)
+  --sweep-due N,N       of which due on a reminder day (default 1000,10000; with
+                        --quick 100,1000)
+  --sweep-rounds N      rounds of the sweep phase (default 5; with --quick 1)
+  --keep                keep the sweep phase's databases and the work directory
+                        (for a closer look; drop them by hand afterwards)
   --env KEY=VALUE       extra environment for the server, e.g.
                         RIGHTSDESK__DATABASE__MAX_CONNECTIONS=4 (repeatable)
 
@@ -82,7 +92,20 @@ pub struct Options {
     pub queue: bool,
     pub mail: bool,
     pub mail_filings: u64,
+    pub sweep: bool,
+    pub sweep_totals: Vec<u64>,
+    pub sweep_due: Vec<u64>,
+    pub sweep_rounds: usize,
+    /// Keep the sweep phase's databases and the work directory.
+    pub keep: bool,
     pub wait_quiet_secs: f64,
+}
+
+fn numbers(list: &str, what: &str) -> anyhow::Result<Vec<u64>> {
+    list.split(',')
+        .map(|n| n.trim().replace('_', "").parse::<u64>())
+        .collect::<Result<Vec<u64>, _>>()
+        .with_context(|| format!("{what} takes numbers separated by commas, not {list:?}"))
 }
 
 fn default_server_bin() -> PathBuf {
@@ -110,11 +133,16 @@ fn parse_args() -> anyhow::Result<Options> {
     let mut extra_env = Vec::new();
     let mut phases = "all".to_owned();
     let mut mail_filings = None;
+    let mut sweep_totals = None;
+    let mut sweep_due = None;
+    let mut sweep_rounds = None;
+    let mut keep = false;
     let mut wait_quiet = 60.0;
     while let Some(a) = args.next() {
         let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
         match a.as_str() {
             "--quick" => quick = true,
+            "--keep" => keep = true,
             "--backend" => backend = value("--backend")?,
             "--out" => out = Some(PathBuf::from(value("--out")?)),
             "--rows" => rows = Some(value("--rows")?.parse().context("--rows")?),
@@ -127,6 +155,13 @@ fn parse_args() -> anyhow::Result<Options> {
             "--phases" => phases = value("--phases")?,
             "--mail-filings" => {
                 mail_filings = Some(value("--mail-filings")?.parse().context("--mail-filings")?)
+            }
+            "--sweep-totals" => {
+                sweep_totals = Some(numbers(&value("--sweep-totals")?, "--sweep-totals")?)
+            }
+            "--sweep-due" => sweep_due = Some(numbers(&value("--sweep-due")?, "--sweep-due")?),
+            "--sweep-rounds" => {
+                sweep_rounds = Some(value("--sweep-rounds")?.parse().context("--sweep-rounds")?)
             }
             "--wait-quiet" => {
                 wait_quiet = value("--wait-quiet")?.parse().context("--wait-quiet")?
@@ -150,15 +185,36 @@ fn parse_args() -> anyhow::Result<Options> {
         "all" => vec![Backend::Sqlite, Backend::Postgres],
         other => bail!("--backend must be sqlite, postgres or all, not {other:?}"),
     };
-    let (mut filing, mut queue, mut mail) = (false, false, false);
+    let (mut filing, mut queue, mut mail, mut sweep) = (false, false, false, false);
     for phase in phases.split(',').map(str::trim) {
         match phase {
             "filing" => filing = true,
             "queue" => queue = true,
             "mail" => mail = true,
-            "all" => (filing, queue, mail) = (true, true, true),
-            other => bail!("--phases takes filing, queue, mail or all, not {other:?}"),
+            "sweep" => sweep = true,
+            "all" => (filing, queue, mail, sweep) = (true, true, true, true),
+            other => bail!("--phases takes filing, queue, mail, sweep or all, not {other:?}"),
         }
+    }
+    let sweep_totals = sweep_totals.unwrap_or(if quick {
+        vec![10_000]
+    } else {
+        vec![100_000, 1_000_000]
+    });
+    let sweep_due = sweep_due.unwrap_or(if quick {
+        vec![100, 1_000]
+    } else {
+        vec![1_000, 10_000]
+    });
+    if sweep
+        && let (Some(t), Some(d)) = (sweep_totals.iter().min(), sweep_due.iter().max())
+        && d > t
+    {
+        bail!("--sweep-due {d} is more than --sweep-totals {t}");
+    }
+    let sweep_rounds = sweep_rounds.unwrap_or(if quick { 1 } else { 5 });
+    if sweep_rounds == 0 {
+        bail!("--sweep-rounds must be above 0");
     }
     let mail_filings = mail_filings.unwrap_or(if quick { 300 } else { 2_000 });
     if mail_filings == 0 {
@@ -170,6 +226,11 @@ fn parse_args() -> anyhow::Result<Options> {
         queue,
         mail,
         mail_filings,
+        sweep,
+        sweep_totals,
+        sweep_due,
+        sweep_rounds,
+        keep,
         quick,
         backends,
         out: out.unwrap_or_else(|| {
@@ -215,40 +276,17 @@ pub struct BackendResult {
     pub mem_after_queue: Memory,
     /// The outbox delivering to a local SMTP server.
     pub mail: Option<MailResult>,
-    /// `rightsdesk reminders sweep` on the seeded table: (milliseconds, requests read).
-    pub sweeps: Vec<(f64, u64)>,
+    /// The sweep phase, by cell (open requests × due on a reminder day).
+    pub sweep: Vec<sweep::SweepCell>,
+    /// The sweep phase: the machine's idle share in the second before each round; and
+    /// on PostgreSQL whether the connections use TLS.
+    pub sweep_idle: Vec<f64>,
+    pub sweep_tls: Option<String>,
     /// ERROR log lines of the server, by message.
     pub server_errors: BTreeMap<String, usize>,
 }
 
 static RUN_TAG: AtomicU64 = AtomicU64::new(0);
-
-/// Runs `rightsdesk reminders sweep` once on `db`: the sweep's own time in ms, and how
-/// many requests it read.
-async fn sweep_once(settings: &ServerSettings, db: &Database) -> anyhow::Result<(f64, u64)> {
-    let mut cmd = tokio::process::Command::new(&settings.binary);
-    cmd.args(["reminders", "sweep"])
-        .env("RIGHTSDESK__DATABASE__URL", &db.url)
-        .env("RIGHTSDESK__LOG__LEVEL", "warn");
-    for (k, v) in &settings.extra_env {
-        cmd.env(k, v);
-    }
-    let out = cmd
-        .output()
-        .await
-        .context("running rightsdesk reminders sweep")?;
-    if !out.status.success() {
-        bail!(
-            "rightsdesk reminders sweep failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    Ok((
-        report["elapsed_ms"].as_f64().unwrap_or(f64::NAN),
-        report["examined"].as_u64().unwrap_or(0),
-    ))
-}
 
 const FILING_KINDS: &[&str] = &[
     "access",
@@ -442,21 +480,8 @@ async fn queue_phase(
 ) -> anyhow::Result<()> {
     // Officers are made through the API (their passwords are hashed by the service);
     // seeded requests are assigned to them.
-    let server = Server::start(settings, dir, db).await?;
-    let api = Api::new(&server)?;
-    let admin = api.token("admin", &settings.admin_password).await?;
     let password = "bench-officer-password";
-    let mut officers = vec![
-        api.create_officer(&admin, "bench.officer", password, &["officer", "dpo"])
-            .await?,
-    ];
-    for i in 2..=6 {
-        officers.push(
-            api.create_officer(&admin, &format!("bench.officer{i}"), password, &["officer"])
-                .await?,
-        );
-    }
-    server.stop().await?;
+    let officers = sweep::officers_for_seeding(settings, dir, db, password).await?;
 
     let now = Utc::now();
     eprintln!(
@@ -464,7 +489,7 @@ async fn queue_phase(
         opts.rows,
         db.backend.name()
     );
-    result.seed = seed::seed(db, opts.rows, officers, now).await?;
+    result.seed = seed::seed(db, opts.rows, seed::Profile::History, officers, now).await?;
     eprintln!(
         "bench:   {} rows ({} open, {} in progress, {} overdue) in {:.1} s, analyze {:.1} s, {:.0} MiB",
         result.seed.rows,
@@ -569,18 +594,6 @@ async fn queue_phase(
     merge_errors(&mut result.server_errors, server.errors());
     server.stop().await?;
 
-    // The deadline sweep on the seeded table, timed by the command itself.
-    for round in 0..opts.rounds {
-        let sweep = sweep_once(settings, db).await?;
-        eprintln!(
-            "bench:   deadline sweep, round {}: {:.1} ms, {} requests read",
-            round + 1,
-            sweep.0,
-            sweep.1
-        );
-        result.sweeps.push(sweep);
-    }
-
     // The database side of each variant, with the server stopped.
     let mut queue = Vec::new();
     for (v, r) in variants.into_iter().zip(runs) {
@@ -625,7 +638,9 @@ async fn bench_backend(
         filing_seeded: Vec::new(),
         mem_after_queue: Memory::default(),
         mail: None,
-        sweeps: Vec::new(),
+        sweep: Vec::new(),
+        sweep_idle: Vec::new(),
+        sweep_tls: None,
         server_errors: BTreeMap::new(),
     };
     eprintln!("bench: == {} ==", backend.name());
@@ -649,6 +664,10 @@ async fn bench_backend(
         let outcome = outbox::mail_phase(opts, settings, &dir, &db, &mut result).await;
         db.drop_now().await?;
         outcome?;
+    }
+    if opts.sweep {
+        result.idle_before.push(wait_quiet(opts).await?);
+        sweep::sweep_phase(opts, settings, &dir, backend, &mut result).await?;
     }
     Ok(result)
 }
@@ -685,16 +704,28 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("bench: failed; server logs are kept in {}", root.display());
         return Err(e);
     }
-    let _ = std::fs::remove_dir_all(&root);
+    if opts.keep {
+        eprintln!("bench: kept {}", root.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&root);
+    }
     let text = report::render(&opts, &machine, &results);
     if opts.filing || opts.queue {
         report::write(&opts.out, &text)?;
     } else {
-        report::write_mail_only(
-            &opts.out,
-            &report::render_mail(&opts, &machine, &results),
-            &text,
-        )?;
+        // Only the outbox and/or the sweep: their sections, the rest as it was.
+        let mut sections = Vec::new();
+        if opts.mail {
+            sections.push(report::Section::Mail(report::render_mail(
+                &opts, &machine, &results,
+            )));
+        }
+        if opts.sweep {
+            sections.push(report::Section::Sweep(report::render_sweep(
+                &opts, &machine, &results,
+            )));
+        }
+        report::write_sections(&opts.out, &sections, &text)?;
     }
     eprintln!("bench: wrote {}", opts.out.display());
     println!("{}", report::summary(&results));

@@ -4,8 +4,11 @@
 //! RFC 3339 text with `+00:00`, dates `YYYY-MM-DD` text; on PostgreSQL native types).
 //!
 //! The rows are generated in Rust from a fixed seed, so both backends hold the same
-//! data: six years of requests, received in time order (so UUIDv7 ids grow as they
-//! would in production), mostly closed, the open ones concentrated in the last weeks.
+//! data, received in time order (so UUIDv7 ids grow as they would in production). Two
+//! profiles ([`Profile`]): six years of history, mostly closed, the open ones
+//! concentrated in the last weeks (the queue phase); or an open backlog received over the
+//! last 15 days, none overdue, exactly a given number of them due on a reminder day (the
+//! sweep phase).
 //! References are numbered as the service numbers them (the per-year counter through the
 //! keyed permutation, with the key the service stored), and the counters are left where
 //! the service would have left them, so filings on the seeded table never collide.
@@ -136,6 +139,87 @@ const EN_NAMES: &[&str] = &[
 ];
 const DOMAINS: &[&str] = &["example.com", "example.cn", "mail.example.org"];
 
+/// [`OPEN_STATES`] whose deadline clock runs: all but `awaiting_requester` (paused,
+/// which the deadline sweep leaves out).
+const RUNNING_OPEN_STATES: &[(&str, f64)] = &[
+    ("received", 0.20),
+    ("awaiting_verification", 0.15),
+    ("verified", 0.15),
+    ("in_progress", 0.35),
+    ("reopened", 0.05),
+];
+
+/// `reminders.offsets_days` at its default: the sweep reminds the assignee this many
+/// days before the due date.
+pub const REMINDER_OFFSETS: [i64; 3] = [7, 3, 1];
+
+/// What the generated table looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// Six years of requests, mostly closed; the open ones mostly from the last weeks,
+    /// a few stuck and long overdue (the queue phase).
+    History,
+    /// Every request open, received over the 15 local days before today, so due between
+    /// today and 14 days ahead and none overdue; exactly `due` of them are due on a
+    /// reminder day ([`REMINDER_OFFSETS`] days from today, a third each) in a state whose
+    /// clock runs, and no other request is due on those days (the sweep phase).
+    OpenBacklog { due: u64 },
+}
+
+/// The receipt days of an [`Profile::OpenBacklog`], oldest first: (local date of
+/// receipt, requests received that day, whether they are the ones due on a reminder day).
+fn backlog_days(n: u64, due: u64, today: NaiveDate) -> Vec<(NaiveDate, u64, bool)> {
+    let reminder_days: Vec<NaiveDate> = REMINDER_OFFSETS
+        .iter()
+        .map(|o| today + TimeDelta::days(*o - PERIOD_DAYS))
+        .collect();
+    let other_days: Vec<NaiveDate> = (1..=PERIOD_DAYS)
+        .map(|k| today - TimeDelta::days(k))
+        .filter(|d| !reminder_days.contains(d))
+        .collect();
+    let share = |total: u64, parts: usize, i: usize| {
+        total / parts as u64 + u64::from((i as u64) < total % parts as u64)
+    };
+    let mut days: Vec<(NaiveDate, u64, bool)> = reminder_days
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (*d, share(due, reminder_days.len(), i), true))
+        .chain(
+            other_days
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (*d, share(n - due, other_days.len(), i), false)),
+        )
+        .collect();
+    days.sort_by_key(|d| d.0);
+    days
+}
+
+/// Where an [`Profile::OpenBacklog`] generator is: the day and the row within it.
+struct Backlog {
+    days: Vec<(NaiveDate, u64, bool)>,
+    day: usize,
+    within: u64,
+}
+
+impl Backlog {
+    /// The next row's receipt time, and whether it is due on a reminder day.
+    fn next(&mut self, rng: &mut Rng) -> Option<(DateTime<Utc>, bool)> {
+        while self.days.get(self.day)?.1 <= self.within {
+            self.day += 1;
+            self.within = 0;
+        }
+        let (date, count, due) = self.days[self.day];
+        let j = self.within;
+        self.within += 1;
+        // Local midnight of `date` (UTC+8, no DST), then an even spread over the day.
+        let start = date.and_hms_opt(0, 0, 0)?.and_utc() - TimeDelta::hours(LOCAL_OFFSET_HOURS);
+        let pos = (j as f64 + rng.f64()) / count as f64;
+        let at = start.timestamp_micros() + (pos * 86_400e6) as i64;
+        Some((micros(at), due))
+    }
+}
+
 /// One row of `requests`, typed as the service's entity is.
 #[derive(Debug, Clone)]
 pub struct Row {
@@ -178,7 +262,7 @@ fn micros(t: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(t).unwrap_or_default()
 }
 
-/// Generates `n` requests received between `years` years ago and `now`.
+/// Generates `n` requests of a [`Profile`], in the order of receipt.
 pub struct Generator {
     rng: Rng,
     n: u64,
@@ -189,18 +273,29 @@ pub struct Generator {
     officers: Vec<Uuid>,
     numbering: Numbering,
     per_year: HashMap<i32, u32>,
+    /// `Some` for [`Profile::OpenBacklog`].
+    backlog: Option<Backlog>,
 }
 
 impl Generator {
     pub fn new(
         n: u64,
-        years: i64,
+        profile: Profile,
         now: DateTime<Utc>,
         officers: Vec<Uuid>,
         numbering: Numbering,
     ) -> Self {
+        const YEARS: i64 = 6;
         let end = now - TimeDelta::minutes(10);
-        let start = end - TimeDelta::days(365 * years + years / 4);
+        let start = end - TimeDelta::days(365 * YEARS + YEARS / 4);
+        let backlog = match profile {
+            Profile::History => None,
+            Profile::OpenBacklog { due } => Some(Backlog {
+                days: backlog_days(n, due.min(n), local_date(now)),
+                day: 0,
+                within: 0,
+            }),
+        };
         Self {
             rng: Rng::new(0x5EED_2026),
             n,
@@ -211,6 +306,7 @@ impl Generator {
             officers,
             numbering,
             per_year: HashMap::new(),
+            backlog,
         }
     }
 
@@ -233,18 +329,27 @@ impl Iterator for Generator {
         let i = self.i;
         self.i += 1;
         let r = &mut self.rng;
-        let pos = (i as f64 + r.f64()) / self.n as f64;
-        let received_at = micros(self.start_us + (pos * self.span_us as f64) as i64);
-        let age_days = (self.now - received_at).num_seconds() as f64 / 86_400.0;
-        // Open requests are the recent ones; a few old ones are stuck (long overdue).
-        let p_open = if age_days < PERIOD_DAYS as f64 {
-            0.85
-        } else if age_days < 60.0 {
-            0.15
-        } else {
-            0.003
+        let (received_at, age_days, is_open, running) = match self.backlog.as_mut() {
+            None => {
+                let pos = (i as f64 + r.f64()) / self.n as f64;
+                let received_at = micros(self.start_us + (pos * self.span_us as f64) as i64);
+                let age_days = (self.now - received_at).num_seconds() as f64 / 86_400.0;
+                // Open requests are the recent ones; a few old ones are stuck (long overdue).
+                let p_open = if age_days < PERIOD_DAYS as f64 {
+                    0.85
+                } else if age_days < 60.0 {
+                    0.15
+                } else {
+                    0.003
+                };
+                (received_at, age_days, r.chance(p_open), false)
+            }
+            Some(backlog) => {
+                let (received_at, due) = backlog.next(r)?;
+                let age_days = (self.now - received_at).num_seconds() as f64 / 86_400.0;
+                (received_at, age_days, true, due)
+            }
         };
-        let is_open = r.chance(p_open);
         let kind = r.pick(KINDS);
         let channel = r.pick(CHANNELS);
         let zh = r.chance(0.85);
@@ -262,7 +367,11 @@ impl Iterator for Generator {
         let phone = (contact >= 0.85)
             .then(|| format!("+86{}{:09}", 13 + r.below(7), r.below(1_000_000_000)));
         let (state, assignee, closed_at, event_seq) = if is_open {
-            let mut state = r.pick(OPEN_STATES);
+            let mut state = r.pick(if running {
+                RUNNING_OPEN_STATES
+            } else {
+                OPEN_STATES
+            });
             if state == "awaiting_verification" && age_days >= EXPIRE_AFTER_DAYS {
                 // The service expires requests left unverified this long; the ones still
                 // open from then had been verified.
@@ -340,6 +449,9 @@ pub struct SeedReport {
     pub open: u64,
     pub in_progress: u64,
     pub overdue: u64,
+    /// Open requests whose clock runs and that are due on a reminder day
+    /// ([`REMINDER_OFFSETS`] days from today): the ones the sweep reminds of.
+    pub reminder_due: u64,
     pub insert_time: Duration,
     pub analyze_time: Duration,
     /// Size of the database afterwards, in bytes.
@@ -353,24 +465,45 @@ fn tally(report: &mut SeedReport, row: &Row, today: NaiveDate) {
         if row.due_date < today {
             report.overdue += 1;
         }
+        if row.state != "awaiting_requester"
+            && REMINDER_OFFSETS.contains(&(row.due_date - today).num_days())
+        {
+            report.reminder_due += 1;
+        }
     }
     if row.state == "in_progress" {
         report.in_progress += 1;
     }
 }
 
+/// Writes `rows` requests of `profile` into `db` (whose schema the service has made).
 pub async fn seed(
     db: &Database,
     rows: u64,
+    profile: Profile,
     officers: Vec<Uuid>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<SeedReport> {
-    let key = reference_key(db).await?;
-    let generator = Generator::new(rows, 6, now, officers, Numbering::new(&key));
-    match db.backend {
-        Backend::Sqlite => seed_sqlite(db, generator, now).await,
-        Backend::Postgres => seed_postgres(db, generator, now).await,
+    if let Profile::OpenBacklog { due } = profile
+        && due > rows
+    {
+        anyhow::bail!("{due} requests due on a reminder day, but only {rows} requests");
     }
+    let key = reference_key(db).await?;
+    let generator = Generator::new(rows, profile, now, officers, Numbering::new(&key));
+    let report = match db.backend {
+        Backend::Sqlite => seed_sqlite(db, generator, now).await?,
+        Backend::Postgres => seed_postgres(db, generator, now).await?,
+    };
+    if report.rows != rows {
+        // The generator stops when a year runs out of references (a million a year).
+        anyhow::bail!(
+            "seeded {} of {rows} requests: a year holds at most {} references",
+            report.rows,
+            rightsdesk_domain::reference::NUMBERS_PER_YEAR
+        );
+    }
+    Ok(report)
 }
 
 /// The key the service numbers references with (stored at its first start).
