@@ -42,16 +42,7 @@ impl Services {
         // Each request's today is in its pack's time zone, and packs in different zones
         // can be on different dates: read the days of all of them, and check each row.
         let today_of = |row: &requests::Model| self.pack_of(row).local_date(now);
-        let dates: Vec<NaiveDate> = self
-            .inner
-            .packs
-            .iter()
-            .map(|p| p.local_date(now))
-            .chain([rightsdesk_domain::deadlines::pipl().local_date(now)])
-            .collect();
-        let (Some(first), Some(last)) = (dates.iter().min(), dates.iter().max()) else {
-            return Ok(SweepReport::default());
-        };
+        let (first, last) = self.pack_dates(now).bounds();
         // The officers' day (digests) is the default pack's.
         let today = self.default_pack().local_date(now);
         let officers = officers::list(self.db().conn()).await?;

@@ -196,7 +196,8 @@ pub struct PackDates {
 }
 
 impl PackDates {
-    fn bounds(&self) -> (NaiveDate, NaiveDate) {
+    /// The earliest and the latest of the dates.
+    pub fn bounds(&self) -> (NaiveDate, NaiveDate) {
         let dates = self.groups.iter().map(|(d, _)| *d).chain([self.others]);
         let min = dates.clone().min().unwrap_or(self.others);
         let max = dates.max().unwrap_or(self.others);
