@@ -72,6 +72,22 @@ async fn until_leased(services: &Services, key: &str, worker: &str) {
     panic!("{key} was not leased by {worker}");
 }
 
+/// Waits until every job but `key` has run and waits for its next run.
+async fn until_the_others_ran(services: &Services, key: &str) {
+    for _ in 0..200 {
+        let jobs = services.list_jobs().await.expect("the jobs");
+        if jobs
+            .iter()
+            .filter(|j| j.key != key)
+            .all(|j| j.leased_by.is_none() && j.run_at > services.now())
+        {
+            return;
+        }
+        tokio::time::sleep(StdDuration::from_millis(25)).await;
+    }
+    panic!("the jobs other than {key} did not run");
+}
+
 #[tokio::test]
 async fn each_periodic_job_runs_once_per_interval_whatever_the_number_of_workers() {
     let app = TestApp::spawn().await;
@@ -298,6 +314,9 @@ async fn a_shutdown_releases_the_jobs_that_do_not_finish_in_time() {
     let handler = SweepHangs(worker.clone());
     let runner = tokio::spawn(worker.clone().run_jobs_with(handler, stop.clone()));
     until_leased(&app.services, "sweep_deadlines", worker.worker_id()).await;
+    // With five periodic jobs and four at a time, the fifth starts only
+    // when one of the first four ends: stop once all but the hung one ran.
+    until_the_others_ran(&app.services, "sweep_deadlines").await;
     stop.cancel();
     tokio::time::timeout(StdDuration::from_secs(10), runner)
         .await
