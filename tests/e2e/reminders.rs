@@ -204,3 +204,47 @@ async fn each_request_is_reminded_and_overdue_on_its_own_packs_date() {
         true
     );
 }
+
+#[tokio::test]
+async fn instances_sweeping_at_once_write_each_reminder_once() {
+    let db = TestDb::fresh().await;
+    let mut config = base_config(&db);
+    config.reminders.team_email = Some("team@corp.example.com".to_owned());
+    config.reminders.digest = false;
+    let app =
+        TestApp::spawn_with(db, Arc::new(ManualClock::new(start_time())), config.clone()).await;
+    for _ in 0..40 {
+        app.file("access", valid_details("access")).await;
+    }
+    let mut instances = vec![app.services.clone()];
+    for _ in 0..3 {
+        instances.push(
+            rightsdesk::Application::build_with_clock(&config, app.clock.clone())
+                .await
+                .expect("another instance")
+                .services()
+                .clone(),
+        );
+    }
+    assert_eq!(app.count("requests").await, 40);
+    let before = app.count("notifications").await;
+    // 9 March: 7 days left for all 40. Each instance sweeps twice, all at once.
+    app.clock.advance(Duration::days(8));
+    let sweeps = instances
+        .iter()
+        .flat_map(|s| [s.clone(), s.clone()])
+        .map(|s| tokio::spawn(async move { s.sweep_deadlines().await.expect("a sweep") }));
+    let mut written = 0;
+    for sweep in sweeps.collect::<Vec<_>>() {
+        written += sweep.await.expect("the sweep task").reminders;
+    }
+    assert_eq!(
+        written, 40,
+        "the sweeps report each reminder once between them"
+    );
+    assert_eq!(
+        app.count("notifications").await - before,
+        40,
+        "one row each"
+    );
+}

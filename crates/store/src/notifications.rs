@@ -1,10 +1,12 @@
 //! The outbox: every notification is a row written in the same transaction as the change
 //! that causes it; a sender claims due rows, delivers them, and marks each one.
 
-use chrono::{DateTime, Utc};
+use std::collections::HashSet;
+
+use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ConnectionTrait, QueryOrder};
+use sea_orm::{ConnectionTrait, DbBackend, QueryOrder, Statement};
 
 use crate::StoreError;
 
@@ -49,9 +51,115 @@ pub const FAILED: &str = "failed";
 
 /// Inserts the rows whose `dedupe_key` is new, and returns how many: a notice that
 /// several workers (or several passes) produce for the same cause is written once.
+///
+/// The deadline sweep calls this every minute with the same few thousand notices, nearly
+/// all of them written already, so it first asks which keys exist (one statement whose
+/// text does not depend on the row count, so each connection prepares it once) and
+/// inserts only the others, nothing when none is new. The insert still skips a key that
+/// another worker wrote in between. On PostgreSQL the rows travel as one `jsonb`
+/// parameter of a fixed statement rather than as 17 parameters per row, which PostgreSQL
+/// would parse and plan again for every row count (see docs/performance.md, "The
+/// deadline sweep").
 pub async fn insert_new(conn: &impl ConnectionTrait, rows: Vec<Model>) -> Result<u64, StoreError> {
-    let rows = rows.into_iter().map(ActiveModel::from).collect();
-    crate::insert_new::<ActiveModel>(conn, rows, Column::DedupeKey).await
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let existing = existing_keys(conn, rows.iter().map(|r| r.dedupe_key.as_str())).await?;
+    let rows: Vec<Model> = rows
+        .into_iter()
+        .filter(|r| !existing.contains(&r.dedupe_key))
+        .collect();
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    match conn.get_database_backend() {
+        DbBackend::Postgres => insert_new_postgres(conn, &rows).await,
+        _ => {
+            let rows = rows.into_iter().map(ActiveModel::from).collect();
+            crate::insert_new::<ActiveModel>(conn, rows, Column::DedupeKey).await
+        }
+    }
+}
+
+/// Which of `keys` are taken.
+async fn existing_keys<'a>(
+    conn: &impl ConnectionTrait,
+    keys: impl Iterator<Item = &'a str>,
+) -> Result<HashSet<String>, StoreError> {
+    let keys = serde_json::Value::from(keys.collect::<Vec<_>>());
+    let sql = match conn.get_database_backend() {
+        DbBackend::Postgres => {
+            "SELECT dedupe_key FROM notifications \
+             WHERE dedupe_key IN (SELECT jsonb_array_elements_text($1::jsonb))"
+        }
+        _ => {
+            "SELECT dedupe_key FROM notifications WHERE dedupe_key IN (SELECT value FROM json_each(?))"
+        }
+    };
+    let found = conn
+        .query_all_raw(Statement::from_sql_and_values(
+            conn.get_database_backend(),
+            sql,
+            [keys.into()],
+        ))
+        .await?;
+    found
+        .iter()
+        .map(|row| Ok(row.try_get::<String>("", "dedupe_key")?))
+        .collect()
+}
+
+/// `INSERT … SELECT … FROM jsonb_to_recordset($1) ON CONFLICT (dedupe_key) DO NOTHING`.
+async fn insert_new_postgres(
+    conn: &impl ConnectionTrait,
+    rows: &[Model],
+) -> Result<u64, StoreError> {
+    const SQL: &str = "INSERT INTO notifications (id, request_id, channel, recipient, language, \
+        template, params, sealed, dedupe_key, status, attempts, next_attempt_at, lease_until, \
+        leased_by, last_error, sent_at, created_at) \
+        SELECT id, request_id, channel, recipient, language, template, params, sealed, \
+        dedupe_key, status, attempts, next_attempt_at, lease_until, leased_by, last_error, \
+        sent_at, created_at \
+        FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, request_id uuid, channel text, \
+        recipient text, language text, template text, params jsonb, sealed text, \
+        dedupe_key text, status text, attempts integer, next_attempt_at timestamptz, \
+        lease_until timestamptz, leased_by text, last_error text, sent_at timestamptz, \
+        created_at timestamptz) \
+        ON CONFLICT (dedupe_key) DO NOTHING";
+    // Microseconds, truncated, as sqlx binds a timestamp.
+    let ts = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Micros, true);
+    let rows: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "id": r.id,
+                "request_id": r.request_id,
+                "channel": r.channel,
+                "recipient": r.recipient,
+                "language": r.language,
+                "template": r.template,
+                "params": r.params,
+                "sealed": r.sealed,
+                "dedupe_key": r.dedupe_key,
+                "status": r.status,
+                "attempts": r.attempts,
+                "next_attempt_at": ts(&r.next_attempt_at),
+                "lease_until": r.lease_until.as_ref().map(ts),
+                "leased_by": r.leased_by,
+                "last_error": r.last_error,
+                "sent_at": r.sent_at.as_ref().map(ts),
+                "created_at": ts(&r.created_at),
+            })
+        })
+        .collect();
+    let result = conn
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            SQL,
+            [serde_json::Value::from(rows).into()],
+        ))
+        .await?;
+    Ok(result.rows_affected())
 }
 
 /// Inserts `rows` in one statement (nothing when empty).
