@@ -12,6 +12,7 @@ mod m20261129_000005_acting_for;
 mod m20261129_000006_holidays;
 mod m20261129_000007_paused_at;
 mod m20261129_000008_jobs;
+mod m20261202_000009_open_pack_due;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000006_holidays::Migration),
             Box::new(m20261129_000007_paused_at::Migration),
             Box::new(m20261129_000008_jobs::Migration),
+            Box::new(m20261202_000009_open_pack_due::Migration),
         ]
     }
 }

@@ -158,6 +158,10 @@ async fn each_request_is_reminded_and_overdue_on_its_own_packs_date() {
         .set(Utc.with_ymd_and_hms(2026, 3, 25, 20, 0, 0).unwrap());
     let report = app.services.sweep_deadlines().await.unwrap();
     assert_eq!(report.reminders, 1);
+    assert_eq!(
+        report.examined, 1,
+        "each pack's date is read for that pack's requests only"
+    );
     app.deliver().await;
     let (_, officer) = app.officer("officer", &["officer"]).await;
     let gdpr_ref = app.detail(&officer, &gdpr).await["reference"]
@@ -174,6 +178,7 @@ async fn each_request_is_reminded_and_overdue_on_its_own_packs_date() {
         .set(Utc.with_ymd_and_hms(2026, 4, 1, 20, 0, 0).unwrap());
     let report = app.services.sweep_deadlines().await.unwrap();
     assert_eq!(report.overdue, 1, "only the pipl request is overdue");
+    assert_eq!(report.examined, 1);
     let officer = app
         .login("officer", rightsdesk_tests::OFFICER_PASSWORD)
         .await;

@@ -4,8 +4,11 @@
 //! row whose unique `dedupe_key` names the request, the kind of notice and the due date
 //! (and the day, for overdue notices), so it is written once however many workers sweep,
 //! and a moved due date makes new reminders due. The sweep reads only the requests due
-//! on the days it looks at, through the `(is_open, due_date, id)` index. Each officer
-//! with an address also gets a daily digest of their requests due within a week.
+//! on the days it looks at, for each date the rule packs are on (their time zones
+//! differ) the requests of the packs on that date, each one index range
+//! (`requests_open_pack_due`, or `requests_open_due` for the date that also holds the
+//! unlisted packs); it inserts only the notices whose key is new. Each officer with an
+//! address also gets a daily digest of their requests due within a week.
 
 use chrono::{Days, NaiveDate};
 use rightsdesk_domain::{Permission, State};
@@ -40,9 +43,9 @@ impl Services {
     pub async fn sweep_deadlines(&self) -> Result<SweepReport, Error> {
         let now = self.now();
         // Each request's today is in its pack's time zone, and packs in different zones
-        // can be on different dates: read the days of all of them, and check each row.
+        // can be on different dates: each date is read for the requests on it.
         let today_of = |row: &requests::Model| self.pack_of(row).local_date(now);
-        let (first, last) = self.pack_dates(now).bounds();
+        let days = self.pack_dates(now).days();
         // The officers' day (digests) is the default pack's.
         let today = self.default_pack().local_date(now);
         let officers = officers::list(self.db().conn()).await?;
@@ -53,51 +56,53 @@ impl Services {
             .collect();
         let mut report = SweepReport::default();
         for offset in self.config().reminders.offsets_days.clone() {
-            let days = Days::new(u64::from(offset));
-            let (Some(from), Some(to)) =
-                (first.checked_add_days(days), last.checked_add_days(days))
-            else {
-                continue;
-            };
-            let (examined, written) = self
-                .sweep(Some(from), to, &officers, |row, to| {
-                    if today_of(row).checked_add_days(days) == Some(row.due_date) {
-                        vec![self.reminder(row, to, offset)]
-                    } else {
-                        Vec::new()
-                    }
-                })
-                .await?;
-            report.examined += examined;
-            report.reminders += written;
+            let ahead = Days::new(u64::from(offset));
+            for (date, packs) in &days {
+                let Some(due) = date.checked_add_days(ahead) else {
+                    continue;
+                };
+                let (examined, written) = self
+                    .sweep(packs, Some(due), due, &officers, |row, to| {
+                        if today_of(row).checked_add_days(ahead) == Some(row.due_date) {
+                            vec![self.reminder(row, to, offset)]
+                        } else {
+                            Vec::new()
+                        }
+                    })
+                    .await?;
+                report.examined += examined;
+                report.reminders += written;
+            }
         }
         if self.config().reminders.overdue {
-            let Some(yesterday) = last.pred_opt() else {
-                return Ok(report);
-            };
-            let (examined, written) = self
-                .sweep(None, yesterday, &officers, |row, to| {
-                    let today = today_of(row);
-                    if row.due_date >= today {
-                        return Vec::new();
-                    }
-                    let mut to_all: Vec<Recipient> = to.into_iter().collect();
-                    for dpo in &dpos {
-                        if !to_all
-                            .iter()
-                            .any(|r| matches!(r, Recipient::Email(e) if e == dpo))
-                        {
-                            to_all.push(Recipient::Email(dpo.clone()));
+            for (date, packs) in &days {
+                let Some(yesterday) = date.pred_opt() else {
+                    continue;
+                };
+                let (examined, written) = self
+                    .sweep(packs, None, yesterday, &officers, |row, to| {
+                        let today = today_of(row);
+                        if row.due_date >= today {
+                            return Vec::new();
                         }
-                    }
-                    to_all
-                        .into_iter()
-                        .map(|r| self.overdue_notice(row, Some(r), today))
-                        .collect()
-                })
-                .await?;
-            report.examined += examined;
-            report.overdue += written;
+                        let mut to_all: Vec<Recipient> = to.into_iter().collect();
+                        for dpo in &dpos {
+                            if !to_all
+                                .iter()
+                                .any(|r| matches!(r, Recipient::Email(e) if e == dpo))
+                            {
+                                to_all.push(Recipient::Email(dpo.clone()));
+                            }
+                        }
+                        to_all
+                            .into_iter()
+                            .map(|r| self.overdue_notice(row, Some(r), today))
+                            .collect()
+                    })
+                    .await?;
+                report.examined += examined;
+                report.overdue += written;
+            }
         }
         if self.config().reminders.digest {
             report.digests = self.digests(&officers, today, today_of).await?;
@@ -178,10 +183,11 @@ impl Services {
         Ok(written)
     }
 
-    /// Writes `notices(row, assignee-or-team)` for every running request due in
-    /// `[from, to]`; returns how many requests it read and how many rows were new.
+    /// Writes `notices(row, assignee-or-team)` for every running request under `packs`
+    /// due in `[from, to]`; returns how many requests it read and how many rows were new.
     async fn sweep(
         &self,
+        packs: &requests::PackFilter,
         from: Option<NaiveDate>,
         to: NaiveDate,
         officers: &[officers::Model],
@@ -193,6 +199,7 @@ impl Services {
         loop {
             let page = requests::running_due_between(
                 self.db().conn(),
+                packs,
                 from,
                 to,
                 State::AwaitingRequester.as_str(),

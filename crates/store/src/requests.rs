@@ -197,11 +197,43 @@ pub struct PackDates {
 
 impl PackDates {
     /// The earliest and the latest of the dates.
-    pub fn bounds(&self) -> (NaiveDate, NaiveDate) {
+    fn bounds(&self) -> (NaiveDate, NaiveDate) {
         let dates = self.groups.iter().map(|(d, _)| *d).chain([self.others]);
         let min = dates.clone().min().unwrap_or(self.others);
         let max = dates.max().unwrap_or(self.others);
         (min, max)
+    }
+
+    /// One entry per distinct date: the date, and which requests are on it (by their
+    /// pack). Together they cover every request once; the date shared with requests
+    /// under an unlisted pack excludes the packs of the other dates, the others name
+    /// their packs, so each is one index range (see the `requests_open_pack_due` and
+    /// `requests_open_due` indexes).
+    pub fn days(&self) -> Vec<(NaiveDate, PackFilter)> {
+        let listed: Vec<String> = self
+            .groups
+            .iter()
+            .flat_map(|(_, names)| names.iter().cloned())
+            .collect();
+        let mut days = Vec::new();
+        let mut others_placed = false;
+        for (date, names) in &self.groups {
+            if *date == self.others && !others_placed {
+                others_placed = true;
+                let elsewhere = listed
+                    .iter()
+                    .filter(|n| !names.contains(n))
+                    .cloned()
+                    .collect();
+                days.push((*date, PackFilter::NotIn(elsewhere)));
+            } else {
+                days.push((*date, PackFilter::In(names.clone())));
+            }
+        }
+        if !others_placed {
+            days.push((self.others, PackFilter::NotIn(listed)));
+        }
+        days
     }
 
     /// `due_date < today` (`before`) or `due_date >= today` of each row's pack. The
@@ -220,32 +252,44 @@ impl PackDates {
         if min == max {
             return Condition::all().add(range);
         }
-        let listed: Vec<String> = self
-            .groups
-            .iter()
-            .flat_map(|(_, names)| names.iter().cloned())
-            .collect();
-        let mut per_pack = Condition::any().add(
-            Condition::all()
-                .add(Column::DeadlinePack.is_not_in(listed))
-                .add(cmp(self.others)),
-        );
-        for (date, names) in &self.groups {
-            per_pack = per_pack.add(
-                Condition::all()
-                    .add(Column::DeadlinePack.is_in(names.clone()))
-                    .add(cmp(*date)),
-            );
-        }
+        let per_pack = self
+            .days()
+            .into_iter()
+            .fold(Condition::any(), |any, (date, packs)| {
+                any.add(packs.condition().add(cmp(date)))
+            });
         Condition::all().add(range).add(per_pack)
     }
 }
 
-/// Open requests whose clock runs (started, not paused) and whose due date is in
-/// `[from, to]` (no lower bound when `from` is `None`), after `after` (due date, id),
-/// oldest first: the deadline sweep's page.
+/// Which requests, by the name of their rule pack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PackFilter {
+    In(Vec<String>),
+    /// Every pack but these (all of them when empty).
+    NotIn(Vec<String>),
+}
+
+impl PackFilter {
+    fn condition(&self) -> Condition {
+        match self {
+            PackFilter::In(names) => {
+                Condition::all().add(Column::DeadlinePack.is_in(names.clone()))
+            }
+            PackFilter::NotIn(names) if names.is_empty() => Condition::all(),
+            PackFilter::NotIn(names) => {
+                Condition::all().add(Column::DeadlinePack.is_not_in(names.clone()))
+            }
+        }
+    }
+}
+
+/// Open requests under `packs` whose clock runs (started, not paused) and whose due
+/// date is in `[from, to]` (no lower bound when `from` is `None`), after `after` (due
+/// date, id), oldest first: the deadline sweep's page.
 pub async fn running_due_between(
     conn: &impl ConnectionTrait,
+    packs: &PackFilter,
     from: Option<NaiveDate>,
     to: NaiveDate,
     paused_state: &str,
@@ -254,6 +298,7 @@ pub async fn running_due_between(
 ) -> Result<Vec<Model>, StoreError> {
     let mut cond = Condition::all()
         .add(Column::IsOpen.eq(true))
+        .add(packs.condition())
         .add(Column::DueDate.lte(to))
         .add(Column::State.ne(paused_state))
         .add(Column::ClockStartedAt.is_not_null());
@@ -391,4 +436,56 @@ pub async fn ids_after(
         find = find.filter(Column::Id.gt(a));
     }
     Ok(find.all(conn).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 3, d).expect("a date")
+    }
+
+    fn names(n: &[&str]) -> Vec<String> {
+        n.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn one_date_for_every_pack_is_one_day_without_a_pack_filter() {
+        let dates = PackDates {
+            groups: vec![(date(2), names(&["pipl", "gdpr", "ccpa"]))],
+            others: date(2),
+        };
+        assert_eq!(dates.days(), vec![(date(2), PackFilter::NotIn(vec![]))]);
+    }
+
+    #[test]
+    fn the_unlisted_packs_share_the_day_of_their_date() {
+        let dates = PackDates {
+            groups: vec![
+                (date(2), names(&["pipl", "gdpr"])),
+                (date(1), names(&["ccpa"])),
+            ],
+            others: date(2),
+        };
+        assert_eq!(
+            dates.days(),
+            vec![
+                (date(2), PackFilter::NotIn(names(&["ccpa"]))),
+                (date(1), PackFilter::In(names(&["ccpa"]))),
+            ]
+        );
+        // On a date of no listed pack, they get a day of their own.
+        let dates = PackDates {
+            groups: vec![(date(1), names(&["ccpa"]))],
+            others: date(2),
+        };
+        assert_eq!(
+            dates.days(),
+            vec![
+                (date(1), PackFilter::In(names(&["ccpa"]))),
+                (date(2), PackFilter::NotIn(names(&["ccpa"]))),
+            ]
+        );
+    }
 }
