@@ -933,11 +933,13 @@ pub fn render_sweep(opts: &Options, m: &Machine, results: &[BackendResult]) -> S
          `rightsdesk reminders sweep` then runs as its own process with \
          `RIGHTSDESK__REMINDERS__TEAM_EMAIL={}`: the assignees have no address, so each due request \
          gets one reminder row in the outbox, to the team address. The command times the sweep itself \
-         (`elapsed_ms`: reading the due requests through the `(is_open, due_date, id)` index in pages \
-         of 500 and inserting each page's reminders in one transaction, for each reminder day and for \
-         the overdue ones); *whole command* is from spawning the process to its exit (start-up, \
+         (`elapsed_ms`: for each date the rule packs are on, reading that date's requests due on each \
+         reminder day and the overdue ones through the `requests_open_due` or `requests_open_pack_due` \
+         index in pages of 500, and for each page asking which of its reminders' dedupe keys exist and \
+         inserting the others in one transaction); *whole command* is from spawning the process to its exit (start-up, \
          connecting, the schema check, the sweep). Right after it, the same sweep runs again: it reads \
-         the same requests and writes nothing (every reminder's `dedupe_key` is taken). Then the \
+         the same requests and writes nothing (every reminder's `dedupe_key` is taken, so it inserts \
+         nothing). Then the \
          reminder rows are deleted (PostgreSQL: and `VACUUM (ANALYZE) notifications`), so the next \
          round's first sweep writes them all again. {} round{}, alternating over the cells; medians, \
          min–max in brackets. The phase fails unless every first sweep reports exactly *due* reminders \
