@@ -13,6 +13,7 @@ mod m20261129_000006_holidays;
 mod m20261129_000007_paused_at;
 mod m20261129_000008_jobs;
 mod m20261202_000009_open_pack_due;
+mod m20261202_000010_intake;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000007_paused_at::Migration),
             Box::new(m20261129_000008_jobs::Migration),
             Box::new(m20261202_000009_open_pack_due::Migration),
+            Box::new(m20261202_000010_intake::Migration),
         ]
     }
 }

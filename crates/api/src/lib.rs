@@ -87,6 +87,7 @@ fn api_scope() -> scope::Scope<
         .configure(routes::requests::router)
         .configure(routes::auth::router)
         .configure(routes::officer::router)
+        .configure(routes::intake::router)
         .configure(routes::admin::router)
 }
 

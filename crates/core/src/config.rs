@@ -279,6 +279,7 @@ pub struct CoreConfig {
     pub account_login: crate::account_login::AccountLoginConfig,
     pub reminders: RemindersConfig,
     pub worker: WorkerConfig,
+    pub intake: crate::intake::IntakeConfig,
     pub mail: rightsdesk_mail::MailConfig,
     pub sms: rightsdesk_mail::SmsConfig,
     pub company: rightsdesk_mail::CompanyConfig,
@@ -424,6 +425,7 @@ impl CoreConfig {
             problems.push(m);
         }
         problems.extend(self.sms.validate());
+        self.intake.validate(&mut problems);
         if let Err(m) = crate::officers::check_username(&self.bootstrap.admin_username) {
             problems.push(format!("bootstrap.admin_username: {m}"));
         }

@@ -163,24 +163,48 @@ impl Services {
             return Err(closed());
         }
         let kind = read_kind(upload.kind.as_deref())?;
+        let file = self
+            .store_evidence(
+                row.id,
+                Actor::Requester,
+                kind,
+                upload.file_name.as_deref(),
+                upload.bytes,
+            )
+            .await?;
+        Ok(file.into())
+    }
+
+    /// Checks and stores one file for request `request_id` (the requester's upload, or
+    /// an email attachment), with its event. Nothing is stored unless every check
+    /// passes.
+    pub(crate) async fn store_evidence(
+        &self,
+        request_id: Uuid,
+        actor: Actor,
+        kind: EvidenceKind,
+        file_name: Option<&str>,
+        bytes: Vec<u8>,
+    ) -> Result<evidence::Model, Error> {
         let limits = &self.config().evidence;
-        if upload.bytes.len() as u64 > limits.max_bytes {
+        if bytes.len() as u64 > limits.max_bytes {
             return Err(too_large(limits.max_bytes));
         }
-        let file_type = FileType::sniff(&upload.bytes).ok_or_else(|| {
+        let file_type = FileType::sniff(&bytes).ok_or_else(|| {
             Error::new(
                 ErrorCode::EvidenceTypeNotAllowed,
                 "evidence must be a PDF, JPEG or PNG file",
             )
         })?;
         let evidence_id = Uuid::now_v7();
-        let size = i64::try_from(upload.bytes.len()).map_err(|_| Error::internal())?;
-        let file_name = upload.file_name.as_deref().and_then(clean_file_name);
-        let (sha256, sealed) = self.seal_evidence(evidence_id, upload.bytes).await?;
+        let size = i64::try_from(bytes.len()).map_err(|_| Error::internal())?;
+        let file_name = file_name.and_then(clean_file_name);
+        let (sha256, sealed) = self.seal_evidence(evidence_id, bytes).await?;
+        let uploaded_by = actor.to_stored();
         let file = self
             .record_event(
-                row.id,
-                &Actor::Requester,
+                request_id,
+                &actor,
                 "evidence_uploaded",
                 async |tx, row, now| {
                     if !row.is_open {
@@ -204,7 +228,7 @@ impl Services {
                         file_name: file_name.clone(),
                         size_bytes: size,
                         sha256: sha256.clone(),
-                        uploaded_by: Actor::Requester.to_stored(),
+                        uploaded_by: uploaded_by.clone(),
                         uploaded_at: now,
                         status: evidence::PENDING.to_owned(),
                         reviewed_by: None,
@@ -226,8 +250,8 @@ impl Services {
             .await?;
         metrics::counter!("rightsdesk_evidence_uploaded_total", "kind" => kind.as_str())
             .increment(1);
-        tracing::info!(rights_request_id = %row.id, evidence_id = %evidence_id, size_bytes = size, "evidence uploaded");
-        Ok(file.into())
+        tracing::info!(rights_request_id = %request_id, evidence_id = %evidence_id, size_bytes = size, "evidence uploaded");
+        Ok(file)
     }
 
     /// The requester's own files, without their bytes.

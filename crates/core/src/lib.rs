@@ -11,6 +11,7 @@ pub mod error;
 pub mod evidence;
 mod group_commit;
 pub mod holidays;
+pub mod intake;
 pub mod jobs;
 pub mod notifications;
 pub mod officers;
@@ -54,6 +55,8 @@ struct Inner {
     sms: rightsdesk_mail::SmsProvider,
     /// The rule packs: bundled, and the operator's over them.
     packs: rightsdesk_domain::deadlines::Packs,
+    /// The bundled email classification rules, or `intake.rules_file`'s.
+    intake_rules: rightsdesk_domain::intake::IntakeRules,
     /// The working-day calendar, read from the holiday table.
     calendar: holidays::CalendarCache,
     /// Verifies account-system tokens at filing.
@@ -105,6 +108,8 @@ impl Services {
                 format!("rule packs: {}", problems.join("; ")),
             )
         })?;
+        let intake_rules = intake::load_rules(&config.intake)
+            .map_err(|e| Error::new(ErrorCode::Internal, format!("intake rules: {e}")))?;
         let outbox_key = secret(&db, "outbox_key", &None, now).await?;
         let verification_key = secret(&db, "verification_key", &None, now).await?;
         let evidence_key = match &config.evidence.encryption_key {
@@ -145,6 +150,7 @@ impl Services {
                 templates,
                 account_login,
                 packs,
+                intake_rules,
                 calendar,
                 company_context: serde_json::json!({ "company": config.company }),
                 mailer,

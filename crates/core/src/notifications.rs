@@ -368,10 +368,18 @@ impl Services {
     async fn deliver_one(
         &self,
         row: notifications::Model,
-        rendered: rightsdesk_mail::Rendered,
+        mut rendered: rightsdesk_mail::Rendered,
     ) -> Result<(), SendError> {
         match row.channel.as_str() {
             "email" => {
+                // The reference in brackets at the end of the subject: a reply (whose
+                // client kept the subject) threads onto its request (`crate::intake`).
+                if let Some(reference) = row.params["request"]["reference"].as_str() {
+                    let tag = format!("[{reference}]");
+                    if !rendered.subject.contains(&tag) {
+                        rendered.subject = format!("{} {tag}", rendered.subject);
+                    }
+                }
                 let email = Email {
                     to: row.recipient.clone(),
                     rendered,

@@ -401,6 +401,8 @@ pub struct RequestDetail {
     pub notifications: Vec<crate::notifications::NotificationView>,
     /// The evidence files (their bytes are opened one by one, audited).
     pub evidence: Vec<crate::evidence::EvidenceView>,
+    /// The emails that filed the request or answered about it, oldest first.
+    pub messages: Vec<crate::intake::IntakeMessageView>,
 }
 
 // ---------------------------------------------------------------------------------
@@ -671,7 +673,7 @@ fn read_action_input(action: Action, body: &Value) -> Result<ActionInput, Error>
 
 /// What an account-system token proved at filing.
 #[derive(Debug, Clone, Copy)]
-enum AccountProof {
+pub(crate) enum AccountProof {
     /// No token: a code is sent to the requester.
     None,
     /// The requester is the account holder: verified at filing, linked to this subject.
@@ -782,7 +784,7 @@ impl Services {
 
     /// Stores a filing, verified already when `proof` says so.
     #[allow(clippy::too_many_arguments)]
-    async fn store_filing(
+    pub(crate) async fn store_filing(
         &self,
         filing: Filing,
         channel: Channel,
@@ -1254,7 +1256,20 @@ impl Services {
                 .map(Into::into)
                 .collect(),
             evidence: self.officer_evidence(row.id).await?,
+            messages: rightsdesk_store::intake::for_request(self.db().conn(), row.id)
+                .await?
+                .into_iter()
+                .map(Into::into)
+                .collect(),
         })
+    }
+
+    /// The requester answered (by email): a clock paused for them runs again.
+    pub(crate) async fn requester_replied(&self, id: Uuid, channel: &str) -> Result<(), Error> {
+        let input = read_action_input(Action::RequesterReply, &json!({ "note": channel }))?;
+        self.transition(id, Action::RequesterReply, Actor::Requester, input)
+            .await?;
+        Ok(())
     }
 
     /// `POST /api/v1/officer/requests/{id}/actions/{action}`.

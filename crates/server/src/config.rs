@@ -12,6 +12,7 @@ use rightsdesk_core::config::{
     BootstrapConfig, CoreConfig, DeadlinesConfig, EvidenceConfig, OutboxConfig, RemindersConfig,
     SecurityConfig, VerificationConfig, WorkerConfig,
 };
+use rightsdesk_core::intake::IntakeConfig;
 use rightsdesk_mail::{CompanyConfig, MailConfig, SmsConfig};
 use rightsdesk_store::DatabaseConfig;
 use serde::{Deserialize, Serialize};
@@ -50,6 +51,7 @@ pub struct Config {
     pub account_login: AccountLoginConfig,
     pub reminders: RemindersConfig,
     pub worker: WorkerConfig,
+    pub intake: IntakeConfig,
     pub mail: MailConfig,
     pub sms: SmsConfig,
     pub company: CompanyConfig,
@@ -125,6 +127,7 @@ impl Config {
             account_login: self.account_login.clone(),
             reminders: self.reminders.clone(),
             worker: self.worker.clone(),
+            intake: self.intake.clone(),
             mail: self.mail.clone(),
             sms: self.sms.clone(),
             company: self.company.clone(),

@@ -8,6 +8,7 @@ pub mod evidence;
 pub mod filings;
 pub mod holidays;
 pub mod idempotency;
+pub mod intake;
 pub mod jobs;
 mod leases;
 pub mod notifications;

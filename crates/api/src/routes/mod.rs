@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod intake;
 pub mod officer;
 pub mod ops;
 pub mod requests;
