@@ -254,6 +254,8 @@ pub struct ScheduleConfig {
     pub check_calendar: u64,
     /// Finished one-off jobs older than `worker.keep_finished_days` are deleted.
     pub purge_jobs: u64,
+    /// The IMAP mailboxes of `[intake.mailboxes]` are read.
+    pub poll_mailboxes: u64,
 }
 
 impl Default for ScheduleConfig {
@@ -264,6 +266,7 @@ impl Default for ScheduleConfig {
             sweep_deadlines: 60,
             check_calendar: 3_600,
             purge_jobs: 3_600,
+            poll_mailboxes: 60,
         }
     }
 }
@@ -382,6 +385,7 @@ impl CoreConfig {
             every.sweep_deadlines,
             every.check_calendar,
             every.purge_jobs,
+            every.poll_mailboxes,
         ]
         .iter()
         .any(|s| !(1..=86_400 * 7).contains(s))

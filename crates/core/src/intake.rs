@@ -20,6 +20,10 @@
 //! by an idempotency key derived from it, so a message read twice (two mailboxes, a
 //! re-post, a crash before the mailbox cursor moved) files one request.
 
+pub mod mailboxes;
+
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use rightsdesk_domain::intake::{Classification, IntakeRules, Rule, classify};
@@ -27,6 +31,7 @@ use rightsdesk_domain::{
     Actor, Channel, Details, Email as EmailAddress, Language, Permission, Reference, RequestKind,
     Requester, State, ValidationErrors,
 };
+use rightsdesk_mail::imap::{ImapClient, ImapConfig};
 use rightsdesk_mail::inbound::{self, AutoKind, Inbound, InboundLimits};
 use rightsdesk_store::intake::{self as store, status};
 use rightsdesk_store::{notifications, requests};
@@ -54,6 +59,8 @@ pub struct IntakeConfig {
     /// A TOML file that replaces the bundled classification rules
     /// (`crates/domain/intake/rules.toml` shows the format).
     pub rules_file: Option<std::path::PathBuf>,
+    /// The IMAP mailboxes the worker polls, by name (`[intake.mailboxes.privacy]`).
+    pub mailboxes: BTreeMap<String, ImapConfig>,
 }
 
 impl Default for IntakeConfig {
@@ -63,6 +70,7 @@ impl Default for IntakeConfig {
             hook_tolerance_secs: 300,
             limits: InboundLimits::default(),
             rules_file: None,
+            mailboxes: BTreeMap::new(),
         }
     }
 }
@@ -74,6 +82,24 @@ impl IntakeConfig {
         }
         if !(10..=3600).contains(&self.hook_tolerance_secs) {
             problems.push("intake.hook_tolerance_secs: must be between 10 and 3600".to_owned());
+        }
+        for (name, mailbox) in &self.mailboxes {
+            let ok = !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+            if !ok {
+                problems.push(format!(
+                    "intake.mailboxes.{name}: a mailbox name is 1-64 of a-z, 0-9, _ and -"
+                ));
+            }
+            problems.extend(
+                mailbox
+                    .validate()
+                    .into_iter()
+                    .map(|m| format!("intake.mailboxes.{name}: {m}")),
+            );
         }
     }
 }
@@ -88,6 +114,21 @@ pub(crate) fn load_rules(config: &IntakeConfig) -> Result<IntakeRules, String> {
             IntakeRules::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
         }
     }
+}
+
+/// A client per configured mailbox (the configuration checked, TLS prepared).
+pub(crate) fn mailbox_clients(
+    config: &IntakeConfig,
+) -> Result<BTreeMap<String, ImapClient>, String> {
+    config
+        .mailboxes
+        .iter()
+        .map(|(name, c)| {
+            ImapClient::new(c.clone())
+                .map(|client| (name.clone(), client))
+                .map_err(|e| format!("intake.mailboxes.{name}: {e}"))
+        })
+        .collect()
 }
 
 /// Where a message came from.

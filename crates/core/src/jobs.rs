@@ -44,6 +44,9 @@ pub enum Job {
     CheckCalendar,
     /// Finished one-off jobs older than `worker.keep_finished_days` are deleted.
     PurgeJobs,
+    /// The IMAP mailboxes of `[intake.mailboxes]` are read (scheduled only when some
+    /// are configured).
+    PollMailboxes,
 }
 
 impl Job {
@@ -55,6 +58,7 @@ impl Job {
             Job::SweepDeadlines => "sweep_deadlines",
             Job::CheckCalendar => "check_calendar",
             Job::PurgeJobs => "purge_jobs",
+            Job::PollMailboxes => "poll_mailboxes",
         }
     }
 }
@@ -84,6 +88,17 @@ impl JobHandler for Services {
             }
             Job::CheckCalendar => {
                 self.check_calendar_coverage().await?;
+            }
+            Job::PollMailboxes => {
+                let report = self.poll_mailboxes().await?;
+                if report.messages > 0 || report.failed > 0 {
+                    tracing::info!(
+                        polled = report.polled,
+                        messages = report.messages,
+                        failed = report.failed,
+                        "mailboxes polled"
+                    );
+                }
             }
             Job::PurgeJobs => {
                 let days = i64::from(self.config().worker.keep_finished_days);
@@ -211,16 +226,21 @@ impl Services {
         &self.inner.worker_id
     }
 
-    /// The periodic jobs and their intervals, from `worker.every_secs`.
-    fn periodic_jobs(&self) -> [(Job, u64); 5] {
+    /// The periodic jobs and their intervals, from `worker.every_secs`; mailboxes are
+    /// polled when some are configured.
+    fn periodic_jobs(&self) -> Vec<(Job, u64)> {
         let every = &self.config().worker.every_secs;
-        [
+        let mut jobs = vec![
             (Job::ExpireUnverified, every.expire_unverified),
             (Job::PurgeEvidence, every.purge_evidence),
             (Job::SweepDeadlines, every.sweep_deadlines),
             (Job::CheckCalendar, every.check_calendar),
             (Job::PurgeJobs, every.purge_jobs),
-        ]
+        ];
+        if !self.inner.mailboxes.is_empty() {
+            jobs.push((Job::PollMailboxes, every.poll_mailboxes));
+        }
+        jobs
     }
 
     fn job_row(
@@ -563,6 +583,7 @@ mod tests {
             Job::SweepDeadlines,
             Job::CheckCalendar,
             Job::PurgeJobs,
+            Job::PollMailboxes,
         ] {
             let payload = serde_json::to_value(&job).unwrap();
             assert_eq!(payload, serde_json::json!({ "kind": job.kind() }));

@@ -57,6 +57,8 @@ struct Inner {
     packs: rightsdesk_domain::deadlines::Packs,
     /// The bundled email classification rules, or `intake.rules_file`'s.
     intake_rules: rightsdesk_domain::intake::IntakeRules,
+    /// The IMAP mailboxes of `[intake.mailboxes]`, by name.
+    mailboxes: std::collections::BTreeMap<String, rightsdesk_mail::imap::ImapClient>,
     /// The working-day calendar, read from the holiday table.
     calendar: holidays::CalendarCache,
     /// Verifies account-system tokens at filing.
@@ -110,6 +112,8 @@ impl Services {
         })?;
         let intake_rules = intake::load_rules(&config.intake)
             .map_err(|e| Error::new(ErrorCode::Internal, format!("intake rules: {e}")))?;
+        let mailboxes =
+            intake::mailbox_clients(&config.intake).map_err(|e| Error::new(ErrorCode::Internal, e))?;
         let outbox_key = secret(&db, "outbox_key", &None, now).await?;
         let verification_key = secret(&db, "verification_key", &None, now).await?;
         let evidence_key = match &config.evidence.encryption_key {
@@ -151,6 +155,7 @@ impl Services {
                 account_login,
                 packs,
                 intake_rules,
+                mailboxes,
                 calendar,
                 company_context: serde_json::json!({ "company": config.company }),
                 mailer,
