@@ -339,8 +339,8 @@ pub fn strip_quoted(body: &str) -> String {
         if trimmed.starts_with('>') || trimmed.starts_with('＞') {
             continue;
         }
-        if line.starts_with("-- ") && line.trim_end() == "--" {
-            // "-- " (with its space) opens a signature.
+        if line.trim_end() == "--" {
+            // "-- " opens a signature (its space is often trimmed on the way).
             break;
         }
         if is_forward_marker(trimmed) {
