@@ -6,6 +6,7 @@ pub mod calendar;
 pub mod contact;
 pub mod deadlines;
 pub mod evidence;
+pub mod intake;
 pub mod kinds;
 pub mod lifecycle;
 #[cfg(test)]

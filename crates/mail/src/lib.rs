@@ -4,11 +4,16 @@
 //! text messages through an [`SmsProvider`]: an HTTP SMS gateway, or a folder on the
 //! embedded defaults.
 //!
+//! It also reads what arrives: [`inbound::parse`] turns raw MIME sent to the privacy
+//! mailbox into an [`Inbound`], and tells mail written by machines ([`AutoKind`]) from
+//! mail written by people.
+//!
 //! This crate knows nothing of requests or the database: `core` decides what to send and
 //! when (the outbox), and calls [`Templates::render`], [`Mailer::send`] and
 //! [`SmsProvider::send`].
 
 pub mod config;
+pub mod inbound;
 pub mod labels;
 pub mod sms;
 pub mod templates;
@@ -17,6 +22,9 @@ pub mod transport;
 pub use config::{
     CompanyConfig, MailConfig, SmsConfig, SmsHttpConfig, SmsProviderKind, SmtpConfig, SmtpTls,
     TransportKind,
+};
+pub use inbound::{
+    Attachment, AutoKind, Inbound, InboundError, InboundLimits, Mailbox as InboundMailbox,
 };
 pub use sms::{Sms, SmsProvider};
 pub use templates::{Rendered, Template, TemplateError, Templates};

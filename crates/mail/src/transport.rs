@@ -167,11 +167,23 @@ fn build(from: &Mailbox, email: &Email) -> Result<Message, SendError> {
             header::HeaderName::new_from_ascii_str("Auto-Submitted"),
             "auto-generated".to_owned(),
         ))
+        // Tells our own message from a person's when it comes back to the privacy
+        // mailbox, and ties a bounce to the notification (crate::inbound::AutoKind).
+        .raw_header(header::HeaderValue::new(
+            header::HeaderName::new_from_ascii_str(crate::inbound::NOTIFICATION_HEADER),
+            notification_id(&email.message_id).to_owned(),
+        ))
         .multipart(MultiPart::alternative_plain_html(
             email.rendered.text.clone(),
             email.rendered.html.clone(),
         ))
         .map_err(|e| SendError::Permanent(format!("cannot build the message: {e}")))
+}
+
+/// The notification id in a Message-ID: its local part (core writes
+/// `<notification uuid>@<domain>`).
+fn notification_id(message_id: &str) -> &str {
+    message_id.split('@').next().unwrap_or(message_id)
 }
 
 /// `id` made safe as a file name.
@@ -232,6 +244,27 @@ mod tests {
         assert_eq!(
             without_addresses("connection refused"),
             "connection refused"
+        );
+    }
+
+    #[test]
+    fn our_messages_are_recognised_when_they_come_back() {
+        let from: Mailbox = "Privacy <privacy@example.com>".parse().expect("from");
+        let email = Email {
+            to: "li.lei@example.com".into(),
+            rendered: Rendered {
+                subject: "[PR-2026-000123] 我们已收到您的请求".into(),
+                text: "您好".into(),
+                html: "<p>您好</p>".into(),
+            },
+            message_id: "0190c1d2-0000-7000-8000-000000000001@rightsdesk.example.com".into(),
+        };
+        let raw = build(&from, &email).expect("builds").formatted();
+        let parsed = crate::inbound::parse(&raw, &Default::default()).expect("parses");
+        assert_eq!(parsed.auto, Some(crate::inbound::AutoKind::OwnMessage));
+        assert_eq!(
+            parsed.headers.notification_id.as_deref(),
+            Some("0190c1d2-0000-7000-8000-000000000001")
         );
     }
 }
