@@ -9,6 +9,7 @@
 //! [`SmsProvider::send`].
 
 pub mod config;
+pub mod imap;
 pub mod labels;
 pub mod sms;
 pub mod templates;
@@ -18,6 +19,7 @@ pub use config::{
     CompanyConfig, MailConfig, SmsConfig, SmsHttpConfig, SmsProviderKind, SmtpConfig, SmtpTls,
     TransportKind,
 };
+pub use imap::{Batch, Cursor, Fetched, ImapClient, ImapConfig, ImapError, ImapSecurity, ImapSession};
 pub use sms::{Sms, SmsProvider};
 pub use templates::{Rendered, Template, TemplateError, Templates};
 pub use transport::{Email, Mailer, SendError};
