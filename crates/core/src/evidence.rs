@@ -186,9 +186,10 @@ impl Services {
         file_name: Option<&str>,
         bytes: Vec<u8>,
     ) -> Result<evidence::Model, Error> {
-        let limits = &self.config().evidence;
-        if bytes.len() as u64 > limits.max_bytes {
-            return Err(too_large(limits.max_bytes));
+        let max_bytes = self.config().evidence.max_bytes;
+        let max_files = self.config().evidence.max_files_per_request;
+        if bytes.len() as u64 > max_bytes {
+            return Err(too_large(max_bytes));
         }
         let file_type = FileType::sniff(&bytes).ok_or_else(|| {
             Error::new(
@@ -206,18 +207,15 @@ impl Services {
                 request_id,
                 &actor,
                 "evidence_uploaded",
-                async |tx, row, now| {
+                async move |tx, row, now| {
                     if !row.is_open {
                         return Err(closed());
                     }
                     let live = evidence::count_live(tx.conn(), row.id).await?;
-                    if live >= u64::from(limits.max_files_per_request) {
+                    if live >= u64::from(max_files) {
                         return Err(Error::new(
                             ErrorCode::EvidenceLimitReached,
-                            format!(
-                                "the request already holds {} files",
-                                limits.max_files_per_request
-                            ),
+                            format!("the request already holds {max_files} files"),
                         ));
                     }
                     let file = evidence::Model {

@@ -46,7 +46,7 @@ use crate::requests::{Filing, Idempotency};
 use crate::{Error, ErrorCode, Services};
 
 /// `[intake]`: the email channel.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IntakeConfig {
     /// The secret that signs posts to `POST /api/v1/intake/messages` (HMAC-SHA256); the
@@ -86,9 +86,9 @@ impl IntakeConfig {
         for (name, mailbox) in &self.mailboxes {
             let ok = !name.is_empty()
                 && name.len() <= 64
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+                && name.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                });
             if !ok {
                 problems.push(format!(
                     "intake.mailboxes.{name}: a mailbox name is 1-64 of a-z, 0-9, _ and -"
@@ -487,12 +487,13 @@ impl Services {
         row.status = status::REPLY.to_owned();
         row.request_id = Some(request.id);
         let recorded = row.clone();
+        let attachments = mail.attachments.len();
         let outcome = self
             .record_event(
                 request.id,
                 &Actor::Requester,
                 "message_received",
-                async |tx, _, _| {
+                async move |tx, _, _| {
                     match store::insert(tx.conn(), recorded.clone(), None).await {
                         Ok(()) => {}
                         // Another worker recorded the same message meanwhile.
@@ -505,7 +506,7 @@ impl Services {
                         json!({
                             "intake_message_id": recorded.id,
                             "channel": "email",
-                            "attachments": mail.attachments.len(),
+                            "attachments": attachments,
                         }),
                         (),
                     ))

@@ -112,8 +112,8 @@ impl Services {
         })?;
         let intake_rules = intake::load_rules(&config.intake)
             .map_err(|e| Error::new(ErrorCode::Internal, format!("intake rules: {e}")))?;
-        let mailboxes =
-            intake::mailbox_clients(&config.intake).map_err(|e| Error::new(ErrorCode::Internal, e))?;
+        let mailboxes = intake::mailbox_clients(&config.intake)
+            .map_err(|e| Error::new(ErrorCode::Internal, e))?;
         let outbox_key = secret(&db, "outbox_key", &None, now).await?;
         let verification_key = secret(&db, "verification_key", &None, now).await?;
         let evidence_key = match &config.evidence.encryption_key {

@@ -13,6 +13,7 @@
 //! [`SmsProvider::send`].
 
 pub mod config;
+pub mod imap;
 pub mod inbound;
 pub mod labels;
 pub mod sms;
@@ -22,6 +23,9 @@ pub mod transport;
 pub use config::{
     CompanyConfig, MailConfig, SmsConfig, SmsHttpConfig, SmsProviderKind, SmtpConfig, SmtpTls,
     TransportKind,
+};
+pub use imap::{
+    Batch, Cursor, Fetched, ImapClient, ImapConfig, ImapError, ImapSecurity, ImapSession,
 };
 pub use inbound::{
     Attachment, AutoKind, Inbound, InboundError, InboundLimits, Mailbox as InboundMailbox,

@@ -73,7 +73,10 @@ impl Services {
             }
             report.polled += 1;
             let mut recorded = 0;
-            match self.poll_mailbox(name, client, state.as_ref(), &mut recorded).await {
+            match self
+                .poll_mailbox(name, client, state.as_ref(), &mut recorded)
+                .await
+            {
                 Ok(()) => {}
                 Err(Stop::Service(e)) => return Err(e),
                 Err(Stop::Mailbox(e)) => {
@@ -168,7 +171,10 @@ impl Services {
     async fn mailbox_failed(&self, name: &str, error: &ImapError) -> Result<(), Error> {
         let now = self.now();
         let previous = store::cursor(self.db().conn(), name).await?;
-        let failures = previous.as_ref().map_or(0, |p| p.failures).saturating_add(1);
+        let failures = previous
+            .as_ref()
+            .map_or(0, |p| p.failures)
+            .saturating_add(1);
         let wait = crate::jobs::backoff(BACKOFF_BASE_SECS, BACKOFF_MAX_SECS, failures);
         metrics::counter!("rightsdesk_intake_poll_failures_total").increment(1);
         tracing::warn!(
