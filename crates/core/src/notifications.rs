@@ -372,13 +372,13 @@ impl Services {
     ) -> Result<(), SendError> {
         match row.channel.as_str() {
             "email" => {
-                // The reference in brackets at the end of the subject: a reply (whose
-                // client kept the subject) threads onto its request (`crate::intake`).
-                if let Some(reference) = row.params["request"]["reference"].as_str() {
-                    let tag = format!("[{reference}]");
-                    if !rendered.subject.contains(&tag) {
-                        rendered.subject = format!("{} {tag}", rendered.subject);
-                    }
+                // The reference in every subject (in brackets at the end when the
+                // template's subject lacks it): a reply whose client kept the subject
+                // threads onto its request (`crate::intake`).
+                if let Some(reference) = row.params["request"]["reference"].as_str()
+                    && !rendered.subject.contains(reference)
+                {
+                    rendered.subject = format!("{} [{reference}]", rendered.subject);
                 }
                 let email = Email {
                     to: row.recipient.clone(),
