@@ -312,7 +312,9 @@ impl ImapError {
         use async_imap::error::Error as E;
         match e {
             E::Io(e) => io_error(&e),
-            E::ConnectionLost => Self::ConnectionLost("the server closed the connection".to_owned()),
+            E::ConnectionLost => {
+                Self::ConnectionLost("the server closed the connection".to_owned())
+            }
             E::No(m) => {
                 let m = server_text(&m);
                 if is_unavailable(&m) {
@@ -340,7 +342,9 @@ fn is_unavailable(text: &str) -> bool {
 /// async-imap uses knows only RFC 3501's codes; the others stay in the text.
 fn has_code(text: &str, codes: &[&str]) -> bool {
     let upper = text.to_ascii_uppercase();
-    codes.iter().any(|code| upper.contains(&format!("[{code}]")))
+    codes
+        .iter()
+        .any(|code| upper.contains(&format!("[{code}]")))
 }
 
 /// The server's own words from async-imap's `code: …, info: Some("…")` rendering of a
@@ -490,9 +494,7 @@ impl ImapClient {
                 match within(limit, client.run_command_and_check_ok("STARTTLS", None)).await {
                     Ok(()) => {}
                     Err(ImapError::Protocol(m)) => {
-                        return Err(ImapError::Tls(format!(
-                            "the server refused STARTTLS ({m})"
-                        )));
+                        return Err(ImapError::Tls(format!("the server refused STARTTLS ({m})")));
                     }
                     Err(e) => return Err(e),
                 }
@@ -610,8 +612,9 @@ fn tls_connector(extra_ca: Option<&Path>) -> Result<TlsConnector, ImapError> {
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = extra_ca {
-        let unreadable =
-            |e: &dyn fmt::Display| ImapError::Config(format!("imap.tls_ca_file {}: {e}", path.display()));
+        let unreadable = |e: &dyn fmt::Display| {
+            ImapError::Config(format!("imap.tls_ca_file {}: {e}", path.display()))
+        };
         let mut added = 0;
         for cert in CertificateDer::pem_file_iter(path).map_err(|e| unreadable(&e))? {
             let cert = cert.map_err(|e| unreadable(&e))?;
@@ -1103,9 +1106,7 @@ mod tests {
         assert_eq!(config.mailbox, "INBOX");
         assert_eq!(config.batch_size, DEFAULT_BATCH_SIZE);
         assert_eq!(config.processed_folder.as_deref(), Some("已处理"));
-        assert!(
-            serde_json::from_str::<ImapConfig>(r#"{"host": "h", "pasword": "typo"}"#).is_err()
-        );
+        assert!(serde_json::from_str::<ImapConfig>(r#"{"host": "h", "pasword": "typo"}"#).is_err());
     }
 
     fn parse(json: &str) -> ImapConfig {
@@ -1150,7 +1151,10 @@ mod tests {
         assert_eq!(uid_set(&[]), "");
         assert_eq!(uid_set(&[4]), "4");
         assert_eq!(uid_set(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
-        assert_eq!(uid_set(&[u32::MAX - 1, u32::MAX]), format!("{}:{}", u32::MAX - 1, u32::MAX));
+        assert_eq!(
+            uid_set(&[u32::MAX - 1, u32::MAX]),
+            format!("{}:{}", u32::MAX - 1, u32::MAX)
+        );
     }
 
     #[test]
@@ -1159,10 +1163,18 @@ mod tests {
             server_text(r#"code: None, info: Some("[UNAVAILABLE] Temporary \"failure\".")"#),
             r#"[UNAVAILABLE] Temporary "failure"."#
         );
-        assert_eq!(server_text("code: Some(Alert), info: None"), "code: Some(Alert), info: None");
-        assert!(is_unavailable("[UNAVAILABLE] Temporary authentication failure."));
+        assert_eq!(
+            server_text("code: Some(Alert), info: None"),
+            "code: Some(Alert), info: None"
+        );
+        assert!(is_unavailable(
+            "[UNAVAILABLE] Temporary authentication failure."
+        ));
         assert!(!is_unavailable("Message size exceeds the limit"));
-        assert!(has_code("[ALREADYEXISTS] Mailbox already exists", &["ALREADYEXISTS"]));
+        assert!(has_code(
+            "[ALREADYEXISTS] Mailbox already exists",
+            &["ALREADYEXISTS"]
+        ));
     }
 
     #[test]

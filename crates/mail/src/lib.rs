@@ -19,7 +19,9 @@ pub use config::{
     CompanyConfig, MailConfig, SmsConfig, SmsHttpConfig, SmsProviderKind, SmtpConfig, SmtpTls,
     TransportKind,
 };
-pub use imap::{Batch, Cursor, Fetched, ImapClient, ImapConfig, ImapError, ImapSecurity, ImapSession};
+pub use imap::{
+    Batch, Cursor, Fetched, ImapClient, ImapConfig, ImapError, ImapSecurity, ImapSession,
+};
 pub use sms::{Sms, SmsProvider};
 pub use templates::{Rendered, Template, TemplateError, Templates};
 pub use transport::{Email, Mailer, SendError};
