@@ -468,3 +468,26 @@ async fn starttls_on_a_server_without_tls_is_a_tls_error() {
     let e = connect_err(config).await;
     assert!(matches!(e, ImapError::Tls(_)), "{e:?}");
 }
+
+#[tokio::test]
+async fn a_server_that_never_answers_is_a_transient_timeout() {
+    // Accepts the connection (the kernel does, on a listening socket) but never greets.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let port = silent.local_addr().expect("an address").port();
+    let config = ImapConfig {
+        host: "127.0.0.1".to_owned(),
+        port: Some(port),
+        security: ImapSecurity::Plain,
+        allow_plain: true,
+        username: "privacy@example.com".to_owned(),
+        password: Secret::new("whatever"),
+        timeout_secs: 1,
+        ..ImapConfig::default()
+    };
+    let started = std::time::Instant::now();
+    let e = connect_err(config).await;
+    assert!(matches!(e, ImapError::Timeout(1)), "{e:?}");
+    assert!(e.is_transient());
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    drop(silent);
+}

@@ -327,9 +327,12 @@ service stats {{
     /// connections.
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "Dovecot is already running");
-        // Left by a killed master; Dovecot refuses to start while that pid is alive, and
-        // pids get reused.
-        let _ = std::fs::remove_file(self.dir.0.join("run").join("master.pid"));
+        // Left by a master that was killed: Dovecot refuses to start while the pid in
+        // master.pid is alive (pids get reused), and waits for the dotlock of its
+        // `instances` file to go stale.
+        for leftover in ["run/master.pid", "state/instances.lock"] {
+            let _ = std::fs::remove_file(self.dir.0.join(leftover));
+        }
         let stderr = std::fs::File::create(self.dir.0.join("stderr")).expect("a stderr file");
         let mut child = Command::new(dovecot_binary())
             .arg("-F")
@@ -342,18 +345,11 @@ service stats {{
             .stderr(Stdio::from(stderr))
             .spawn()
             .expect("start dovecot (Debian package dovecot-imapd; scripts/test installs it)");
-        let ports: Vec<u16> = std::iter::once(self.port).chain(self.tls_port).collect();
         for _ in 0..400 {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("dovecot exited ({status}):\n{}", self.log());
             }
-            let mut up = true;
-            for port in &ports {
-                up &= tokio::net::TcpStream::connect(("127.0.0.1", *port))
-                    .await
-                    .is_ok();
-            }
-            if up {
+            if self.ready().await {
                 self.child = Some(child);
                 return;
             }
@@ -361,17 +357,61 @@ service stats {{
         }
         kill_group(&mut child);
         panic!(
-            "dovecot did not listen on port {} within 10 s:\n{}",
+            "dovecot did not greet on port {} within 10 s:\n{}",
             self.port,
             self.log()
         );
     }
 
-    /// Stops Dovecot: connections are refused until `restart`.
-    pub async fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            kill_group(&mut child);
+    /// Whether Dovecot has finished starting: its login process greets on the plain
+    /// port (a listening socket alone only shows the master has bound it; killing the
+    /// master before it has started its services leaves state behind that blocks the
+    /// next start), and the TLS port accepts connections.
+    async fn ready(&self) -> bool {
+        use tokio::io::AsyncReadExt;
+        let greeting = async {
+            let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .ok()?;
+            let mut buf = [0u8; 64];
+            let n = stream.read(&mut buf).await.ok()?;
+            Some(buf[..n].starts_with(b"* OK"))
+        };
+        let greeted = tokio::time::timeout(Duration::from_millis(500), greeting)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(false);
+        if !greeted {
+            return false;
         }
+        match self.tls_port {
+            Some(port) => tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok(),
+            None => true,
+        }
+    }
+
+    /// Stops Dovecot as an administrator would (SIGTERM: the master stops its services
+    /// and exits), and makes sure nothing of it is left: connections are refused until
+    /// `restart`.
+    pub async fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        for _ in 0..200 {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        kill_group(&mut child);
     }
 
     /// A client configuration for this server: the plain port (loopback), `INBOX`.
