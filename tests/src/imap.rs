@@ -2,9 +2,13 @@
 //! free loopback port, with a configuration, a Maildir and runtime directories of its own
 //! in a temporary folder (so several run at once), stopped on drop.
 //!
-//! Mail gets into its Maildir three ways: written straight into `new/`
+//! Mail gets into its Maildir two ways: written straight into `new/`
 //! ([`ImapServer::deliver_raw`]), or handed to a real SMTP server (aiosmtpd, as in
-//! [`crate::mail`]) that writes into the same Maildir ([`ImapServer::send_over_smtp`]).
+//! [`crate::mail`]) that writes into the same Maildir ([`ImapServer::send_over_smtp`],
+//! or [`ImapServer::smtp_port`] for the service itself to send to).
+//!
+//! The configuration is Dovecot 2.3's (Debian 12); 2.4 renamed most settings, and the
+//! harness says so rather than failing obscurely.
 //!
 //! Dovecot as root (TESTING-NOTES.md): its login processes run as `dovenull`, its own
 //! internal processes as `dovecot`, and the mail user as `nobody`, who owns the Maildir;
@@ -81,6 +85,25 @@ fn dovecot_binary() -> PathBuf {
     } else {
         PathBuf::from("dovecot")
     }
+}
+
+/// Panics unless the installed Dovecot reads 2.3-style settings (2.4 renamed
+/// `mail_location`, `disable_plaintext_auth`, the passdb and SSL settings, …).
+fn check_version() {
+    static CHECKED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let version = CHECKED.get_or_init(|| {
+        let out = Command::new(dovecot_binary())
+            .arg("--version")
+            .output()
+            .expect(
+                "run dovecot --version (Debian package dovecot-imapd; scripts/test installs it)",
+            );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    });
+    assert!(
+        version.starts_with("2.3.") || version.starts_with("2.2."),
+        "Dovecot {version}: tests/src/imap.rs writes a Dovecot 2.3 configuration"
+    );
 }
 
 fn chmod(path: &Path, mode: u32) {
@@ -195,6 +218,7 @@ impl ImapServer {
     }
 
     pub async fn start_with(options: ImapOptions) -> Self {
+        check_version();
         let dir = TempDir::new();
         // dovenull must traverse every directory above base_dir; `nobody` the home.
         chmod(&dir.0, 0o755);
