@@ -8,6 +8,7 @@ mod deadlines;
 mod evidence;
 mod holidays;
 mod idempotency;
+mod imap_client;
 mod intake;
 mod jobs;
 mod lifecycle;
