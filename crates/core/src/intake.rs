@@ -438,7 +438,7 @@ impl Services {
             .or_else(|| original_message_id.and_then(|m| m.split('@').next()))
             .and_then(|s| s.trim().parse::<Uuid>().ok());
         if let Some(id) = id {
-            notifications::mark_bounced(
+            notifications::mark_failed(
                 self.db().conn(),
                 id,
                 "bounced: the recipient's server returned it",

@@ -253,24 +253,6 @@ pub async fn find(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<Model>
     Ok(Entity::find_by_id(id).one(conn).await?)
 }
 
-/// The recipient's server returned notification `id` after accepting it: it failed
-/// for good, whether it was sent or still pending. Its secrets are erased.
-pub async fn mark_bounced(
-    conn: &impl ConnectionTrait,
-    id: Uuid,
-    error: &str,
-) -> Result<(), StoreError> {
-    Entity::update_many()
-        .col_expr(Column::Status, Expr::value(FAILED))
-        .col_expr(Column::LeaseUntil, Expr::value(None::<DateTime<Utc>>))
-        .col_expr(Column::Sealed, Expr::value(None::<String>))
-        .col_expr(Column::LastError, Expr::value(Some(error.to_owned())))
-        .filter(Column::Id.eq(id))
-        .exec(conn)
-        .await?;
-    Ok(())
-}
-
 pub async fn for_request(
     conn: &impl ConnectionTrait,
     request_id: Uuid,
