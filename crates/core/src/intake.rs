@@ -23,6 +23,7 @@
 pub mod mailboxes;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
@@ -193,6 +194,8 @@ pub struct IntakeMessageView {
     pub kind: Option<String>,
     pub confidence: Option<f64>,
     pub request_id: Option<Uuid>,
+    /// The size of the raw message in bytes.
+    pub raw_size: i64,
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub attachments: Value,
 }
@@ -211,6 +214,7 @@ impl From<store::messages::Model> for IntakeMessageView {
             kind: m.kind,
             confidence: m.confidence,
             request_id: m.request_id,
+            raw_size: m.raw_size,
             attachments: m.attachments,
         }
     }
@@ -246,6 +250,17 @@ impl Services {
         &self,
         raw: &[u8],
         source: IntakeSource,
+    ) -> Result<IntakeOutcome, Error> {
+        self.ingest(raw, source, &mut None).await
+    }
+
+    /// [`Self::ingest_message`] with the classification rules read (from the database,
+    /// on first need) into `rules`, so that a batch of messages reads them once.
+    pub(crate) async fn ingest(
+        &self,
+        raw: &[u8],
+        source: IntakeSource,
+        rules: &mut Option<Arc<IntakeRules>>,
     ) -> Result<IntakeOutcome, Error> {
         let now = self.now();
         let limits = self.config().intake.limits.clone();
@@ -285,10 +300,8 @@ impl Services {
             .as_deref()
             .filter(|id| !id.is_empty() && id.len() <= MESSAGE_ID_BYTES)
             .map(str::to_owned);
-        if let Some(id) = &row.message_id
-            && let Some(seen) = store::find_by_message_id(self.db().conn(), id).await?
-        {
-            return self.outcome(seen, true).await;
+        if let Some(seen) = self.recorded_before(row.message_id.as_deref()).await? {
+            return Ok(seen);
         }
         row.from_address = mail.from.as_ref().map(|m| m.address.clone());
         row.subject = cut(&mail.subject, SUBJECT_CHARS);
@@ -312,16 +325,28 @@ impl Services {
             return self.record_intake(row, None, None).await;
         }
 
-        if let Some(request) = self.thread_of(&mail).await? {
-            if sender_is_requester(&mail, &request) {
-                return self.attach_reply(row, mail, request).await;
+        match self.thread_of(&mail).await? {
+            Thread::Request(request) if sender_is_requester(&mail, &request) => {
+                return self.attach_reply(row, mail, *request).await;
             }
-            // Someone else quotes a request: an officer decides.
-            row.reason = Some("sender_is_not_the_requester".to_owned());
-            return self.to_triage(row, raw, None).await;
+            Thread::Request(_) => {
+                // Someone else quotes a request: an officer decides.
+                row.reason = Some("sender_is_not_the_requester".to_owned());
+                return self.to_triage(row, raw, None).await;
+            }
+            Thread::Unknown => {
+                // A reply to mail we did not send, or a reference we never gave: not a
+                // new request on its own.
+                row.reason = Some("unknown_thread".to_owned());
+                return self.to_triage(row, raw, None).await;
+            }
+            Thread::None => {}
         }
 
-        let rules = self.intake_rules().await?;
+        let rules = match rules {
+            Some(rules) => rules.clone(),
+            None => rules.insert(Arc::new(self.intake_rules().await?)).clone(),
+        };
         let class = {
             let (subject, text) = (mail.subject.clone(), mail.text.clone());
             tokio::task::spawn_blocking(move || classify(&subject, &text, &rules))
@@ -356,12 +381,8 @@ impl Services {
             Ok(()) => {}
             Err(e) if e.is_unique_violation() => {
                 drop(tx);
-                let seen = match &row.message_id {
-                    Some(id) => store::find_by_message_id(self.db().conn(), id).await?,
-                    None => None,
-                };
-                return match seen {
-                    Some(seen) => self.outcome(seen, true).await,
+                return match self.recorded_before(row.message_id.as_deref()).await? {
+                    Some(seen) => Ok(seen),
                     None => Err(e.into()),
                 };
             }
@@ -379,6 +400,20 @@ impl Services {
             reference,
             duplicate: false,
         })
+    }
+
+    /// The outcome of the message recorded before under `message_id`, as a duplicate.
+    async fn recorded_before(
+        &self,
+        message_id: Option<&str>,
+    ) -> Result<Option<IntakeOutcome>, Error> {
+        let Some(id) = message_id else {
+            return Ok(None);
+        };
+        match store::find_by_message_id(self.db().conn(), id).await? {
+            Some(seen) => Ok(Some(self.outcome(seen, true).await?)),
+            None => Ok(None),
+        }
     }
 
     fn counted(&self, row: &store::messages::Model) {
@@ -449,9 +484,11 @@ impl Services {
     }
 
     /// The request a message answers: one of our notifications in In-Reply-To or
-    /// References, else a reference in the subject.
-    async fn thread_of(&self, mail: &Inbound) -> Result<Option<requests::Model>, Error> {
+    /// References, else a reference in the subject; or that it answers something we
+    /// do not know (a Message-ID of our domain, a reference, that names nothing).
+    async fn thread_of(&self, mail: &Inbound) -> Result<Thread, Error> {
         let domain = self.inner.mailer.message_id_domain();
+        let mut ours = false;
         for id in mail.in_reply_to.iter().chain(mail.references.iter()) {
             let Some((local, host)) = id.rsplit_once('@') else {
                 continue;
@@ -459,6 +496,7 @@ impl Services {
             if !host.eq_ignore_ascii_case(&domain) {
                 continue;
             }
+            ours = true;
             let Ok(notification) = local.parse::<Uuid>() else {
                 continue;
             };
@@ -466,13 +504,18 @@ impl Services {
                 && let Some(request) = n.request_id
                 && let Some(row) = requests::find(self.db().conn(), request).await?
             {
-                return Ok(Some(row));
+                return Ok(Thread::Request(Box::new(row)));
             }
         }
         if let Some(reference) = mail.subject_reference() {
-            return Ok(requests::find_by_reference(self.db().conn(), &reference).await?);
+            return Ok(
+                match requests::find_by_reference(self.db().conn(), &reference).await? {
+                    Some(row) => Thread::Request(Box::new(row)),
+                    None => Thread::Unknown,
+                },
+            );
         }
-        Ok(None)
+        Ok(if ours { Thread::Unknown } else { Thread::None })
     }
 
     /// Attaches a reply to its request (one event, in one transaction with the intake
@@ -517,12 +560,10 @@ impl Services {
             Ok(()) => {}
             Err(e) if e.code == ErrorCode::ConcurrentModification => {
                 // Another worker recorded the same message first.
-                if let Some(id) = &row.message_id
-                    && let Some(seen) = store::find_by_message_id(self.db().conn(), id).await?
-                {
-                    return self.outcome(seen, true).await;
-                }
-                return Err(e);
+                return match self.recorded_before(row.message_id.as_deref()).await? {
+                    Some(seen) => Ok(seen),
+                    None => Err(e),
+                };
             }
             Err(e) => return Err(e),
         }
@@ -640,13 +681,7 @@ impl Services {
             .unwrap_or_else(|| from.address.clone());
         Ok(Ok(Filing {
             kind,
-            requester: Requester {
-                name: cut(name.trim(), 100),
-                email: Some(email),
-                phone: None,
-                language: language_of(&mail.subject, &mail.text),
-                acting_for: None,
-            },
+            requester: email_requester(&name, email, &mail.subject, &mail.text),
             details,
             pack: None,
         }))
@@ -815,10 +850,7 @@ impl Services {
             .await?
             .ok_or_else(Error::not_found)?;
         if row.status != status::TRIAGE {
-            return Err(Error::new(
-                ErrorCode::IntakeAlreadySettled,
-                format!("this message is {} already", row.status),
-            ));
+            return Err(already_settled(&row.status));
         }
         let mut errors = ValidationErrors::default();
         let kind = match body.get("kind").and_then(Value::as_str) {
@@ -851,7 +883,7 @@ impl Services {
             .and_then(Value::as_str)
             .map(str::trim)
             .filter(|n| !n.is_empty())
-            .map(|n| cut(n, 100))
+            .map(str::to_owned)
             .or_else(|| row.from_address.clone());
         if !errors.is_empty() {
             return Err(errors.into());
@@ -862,13 +894,7 @@ impl Services {
         };
         let filing = Filing {
             kind,
-            requester: Requester {
-                name,
-                email: Some(email),
-                phone: None,
-                language: language_of(&row.subject, &row.body),
-                acting_for: None,
-            },
+            requester: email_requester(&name, email, &row.subject, &row.body),
             details,
             pack: None,
         };
@@ -888,27 +914,19 @@ impl Services {
             )
             .await?;
         let now = self.now();
-        match store::settle(
-            self.db().conn(),
-            id,
-            status::CONVERTED,
-            Some(kind.as_str().to_owned()),
-            Some(filed.id),
-            None,
-            officer.id,
-            now,
-        )
-        .await
-        {
-            Ok(()) => {}
-            Err(rightsdesk_store::StoreError::Conflict) => {
-                return Err(Error::new(
-                    ErrorCode::IntakeAlreadySettled,
-                    "this message was settled meanwhile",
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        }
+        settled(
+            store::settle(
+                self.db().conn(),
+                id,
+                status::CONVERTED,
+                Some(kind.as_str().to_owned()),
+                Some(filed.id),
+                None,
+                officer.id,
+                now,
+            )
+            .await,
+        )?;
         if let Some(raw) = raw {
             let limits = self.config().intake.limits.clone();
             if let Ok(Ok(mail)) =
@@ -948,27 +966,22 @@ impl Services {
         let row = store::get(self.db().conn(), id)
             .await?
             .ok_or_else(Error::not_found)?;
-        match store::settle(
-            self.db().conn(),
-            id,
-            status::DISMISSED,
-            row.kind.clone(),
-            None,
-            Some(cut(reason, 500)),
-            officer.id,
-            self.now(),
-        )
-        .await
-        {
-            Ok(()) => {}
-            Err(rightsdesk_store::StoreError::Conflict) => {
-                return Err(Error::new(
-                    ErrorCode::IntakeAlreadySettled,
-                    format!("this message is {} already", row.status),
-                ));
-            }
-            Err(e) => return Err(e.into()),
+        if row.status != status::TRIAGE {
+            return Err(already_settled(&row.status));
         }
+        settled(
+            store::settle(
+                self.db().conn(),
+                id,
+                status::DISMISSED,
+                row.kind.clone(),
+                None,
+                Some(cut(reason, 500)),
+                officer.id,
+                self.now(),
+            )
+            .await,
+        )?;
         let row = store::get(self.db().conn(), id)
             .await?
             .ok_or_else(Error::not_found)?;
@@ -1091,6 +1104,48 @@ impl Services {
         }
         self.ingest_message(body, IntakeSource::Hook).await
     }
+
+    /// Forgets the signatures of hook posts that could not be replayed any more: a post
+    /// is refused once its timestamp is `hook_tolerance_secs` from now, so a signature
+    /// accepted more than twice that long ago cannot come back. Runs with `purge_jobs`.
+    pub(crate) async fn forget_hook_signatures(&self) -> Result<u64, Error> {
+        let tolerance = i64::try_from(self.config().intake.hook_tolerance_secs).unwrap_or(300);
+        let before = self.now() - chrono::TimeDelta::seconds(tolerance.saturating_mul(2));
+        let forgotten = store::forget_signatures_before(self.db().conn(), before).await?;
+        if forgotten > 0 {
+            tracing::debug!(forgotten, "hook signatures forgotten");
+        }
+        Ok(forgotten)
+    }
+}
+
+/// What a message answers.
+enum Thread {
+    /// One of our requests.
+    Request(Box<requests::Model>),
+    /// Mail of ours, or a reference, that names no request here.
+    Unknown,
+    /// Nothing: a new message.
+    None,
+}
+
+fn already_settled(status: &str) -> Error {
+    Error::new(
+        ErrorCode::IntakeAlreadySettled,
+        format!("this message is {status} already"),
+    )
+}
+
+/// A triage item settled by someone else meanwhile (its status moved on).
+fn settled(result: Result<(), rightsdesk_store::StoreError>) -> Result<(), Error> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(rightsdesk_store::StoreError::Conflict) => Err(Error::new(
+            ErrorCode::IntakeAlreadySettled,
+            "this message was settled meanwhile",
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Whether the sender of `mail` is the requester of `request` (same address).
@@ -1098,6 +1153,18 @@ fn sender_is_requester(mail: &Inbound, request: &requests::Model) -> bool {
     match (&mail.from, &request.requester_email) {
         (Some(from), Some(email)) => from.address.eq_ignore_ascii_case(email),
         _ => false,
+    }
+}
+
+/// The sender of a message as the requester: the code to verify goes to the address
+/// the message came from, in the language it was written in.
+fn email_requester(name: &str, email: EmailAddress, subject: &str, text: &str) -> Requester {
+    Requester {
+        name: cut(name.trim(), 100),
+        email: Some(email),
+        phone: None,
+        language: language_of(subject, text),
+        acting_for: None,
     }
 }
 

@@ -109,6 +109,7 @@ impl JobHandler for Services {
                 if deleted > 0 {
                     tracing::info!(deleted, "finished jobs deleted");
                 }
+                self.forget_hook_signatures().await?;
             }
         }
         Ok(())

@@ -233,6 +233,21 @@ pub async fn holidays_list(
     Ok(one_shot(config).await?.holiday_years().await?)
 }
 
+/// `rightsdesk intake poll`: polls every configured mailbox once (a mailbox waiting
+/// after a failure is polled too: the operator asked).
+pub async fn intake_poll(
+    config: &Config,
+) -> anyhow::Result<rightsdesk_core::intake::mailboxes::PollReport> {
+    Ok(one_shot(config).await?.poll_mailboxes_now().await?)
+}
+
+/// `rightsdesk intake status`.
+pub async fn intake_status(
+    config: &Config,
+) -> anyhow::Result<Vec<rightsdesk_core::intake::mailboxes::MailboxState>> {
+    Ok(one_shot(config).await?.mailbox_states().await?)
+}
+
 /// Verifies every request's event chain (for `rightsdesk audit verify`).
 pub async fn audit_verify(config: &Config) -> anyhow::Result<rightsdesk_core::audit::AuditReport> {
     // A check changes nothing, not even the schema.

@@ -51,6 +51,22 @@ enum Command {
         #[command(subcommand)]
         command: HolidaysCommand,
     },
+    /// Email intake's IMAP mailboxes (`[intake.mailboxes]`).
+    Intake {
+        #[command(subcommand)]
+        command: IntakeCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum IntakeCommand {
+    /// Poll every configured mailbox once now (the worker polls every
+    /// `worker.every_secs.poll_mailboxes`) and print what was recorded: a quick check
+    /// of a new mailbox's settings.
+    Poll,
+    /// Where the poller stands in each mailbox: UIDVALIDITY, last UID, failures, the
+    /// next try and the last error.
+    Status,
 }
 
 #[derive(Subcommand)]
@@ -152,6 +168,24 @@ fn main() -> ExitCode {
             } => {
                 let years = rightsdesk::holidays_list(&config).await?;
                 println!("{}", serde_json::to_string_pretty(&years)?);
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Intake {
+                command: IntakeCommand::Poll,
+            } => {
+                let report = rightsdesk::intake_poll(&config).await?;
+                println!("{}", serde_json::to_string_pretty(&report)?);
+                Ok(if report.failed == 0 {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                })
+            }
+            Command::Intake {
+                command: IntakeCommand::Status,
+            } => {
+                let states = rightsdesk::intake_status(&config).await?;
+                println!("{}", serde_json::to_string_pretty(&states)?);
                 Ok(ExitCode::SUCCESS)
             }
             Command::Audit {

@@ -64,11 +64,21 @@ impl From<ImapError> for Stop {
 impl Services {
     /// Polls every configured mailbox once (those waiting after a failure are skipped).
     pub async fn poll_mailboxes(&self) -> Result<PollReport, Error> {
+        self.poll(false).await
+    }
+
+    /// Polls every configured mailbox once, those waiting after a failure too
+    /// (`rightsdesk intake poll`: an operator checking a mailbox's settings).
+    pub async fn poll_mailboxes_now(&self) -> Result<PollReport, Error> {
+        self.poll(true).await
+    }
+
+    async fn poll(&self, waiting_too: bool) -> Result<PollReport, Error> {
         let mut report = PollReport::default();
         for (name, client) in self.inner.mailboxes.iter() {
             let now = self.now();
             let state = store::cursor(self.db().conn(), name).await?;
-            if state.as_ref().is_some_and(|s| s.next_poll_at > now) {
+            if !waiting_too && state.as_ref().is_some_and(|s| s.next_poll_at > now) {
                 continue;
             }
             report.polled += 1;
@@ -103,6 +113,8 @@ impl Services {
             })
         });
         let mut session = client.connect().await?;
+        // Read from the database once per poll, on the first message that needs them.
+        let mut rules = None;
         loop {
             let batch = session.fetch_new(cursor).await?;
             if batch.reset {
@@ -127,7 +139,7 @@ impl Services {
                     self.record_unread(source, u64::from(message.size), "too_large")
                         .await?;
                 } else {
-                    self.ingest_message(&message.raw, source).await?;
+                    self.ingest(&message.raw, source, &mut rules).await?;
                 }
                 *recorded += 1;
                 if let Err(e) = session.mark_processed(message.uid).await {
