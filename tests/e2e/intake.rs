@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
 use rightsdesk_core::ManualClock;
+use rightsdesk_core::jobs::{Job, JobHandler};
 use rightsdesk_tests::reqwest::StatusCode;
 use rightsdesk_tests::serde_json::{Value, json};
 use rightsdesk_tests::{Reply, TestApp, TestDb, base_config, start_time};
@@ -481,6 +482,20 @@ async fn unsigned_stale_replayed_and_unreadable_posts() {
     assert_eq!(junk["status"], "failed", "{junk}");
     assert!(junk["reason"].is_string());
     assert_eq!(app.count("intake_messages").await, 2);
+
+    // Once a signature could no longer be replayed (its timestamp is out of tolerance),
+    // the hourly housekeeping forgets it; a recent one is kept.
+    assert_eq!(app.count("intake_hook_signatures").await, 2);
+    app.clock.advance(chrono::Duration::seconds(601));
+    let recent = ingest(&app, "\u{0}\u{1} more junk").await;
+    assert_eq!(recent["status"], "failed");
+    app.services
+        .run(Job::PurgeJobs)
+        .await
+        .expect("the housekeeping job");
+    assert_eq!(app.count("intake_hook_signatures").await, 1);
+    let replay = post_signed(&app, raw.as_bytes(), now, SECRET).await;
+    assert_eq!(replay.status, StatusCode::UNAUTHORIZED, "stale by now");
 }
 
 #[tokio::test]
@@ -488,4 +503,87 @@ async fn the_endpoint_is_off_without_a_secret() {
     let app = TestApp::spawn().await;
     let r = post_signed(&app, b"Subject: x\r\n\r\nx", 0, SECRET).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+/// Every message of the fixture corpus (`tests/fixtures/mail/`, its outcomes in
+/// `expected.toml`) posted to a fresh service ends where intake's rules put it: machines'
+/// mail ignored with its reason, unreadable mail failed with its reason, confident
+/// requests filed as their kind, the kinds an email alone cannot fill in (a recipient,
+/// the fields to change, the purposes, the deceased) and complaints that name no
+/// request of ours in triage, mail without a sender to answer in triage, unclear mail
+/// in triage; replies name requests this
+/// service never had, so they wait in triage too (`unknown_thread`) rather than become
+/// requests. Each mismatch is listed.
+#[tokio::test]
+async fn the_fixture_corpus_ends_where_intake_puts_it() {
+    let db = TestDb::fresh().await;
+    let mut config = base_config(&db);
+    config.intake.hook_secret = Some(SECRET.to_owned());
+    // The corpus's replies answer Message-IDs of this domain.
+    config.mail.from = "Privacy team <privacy@rightsdesk.example.com>".to_owned();
+    let app = TestApp::spawn_with(db, Arc::new(ManualClock::new(start_time())), config).await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mail");
+    let expected: toml::Table =
+        toml::from_str(&std::fs::read_to_string(dir.join("expected.toml")).expect("expected.toml"))
+            .expect("valid TOML");
+    let files = expected["files"].as_table().expect("[files]");
+    assert!(files.len() >= 40, "{} files", files.len());
+    let mut problems = Vec::new();
+    let mut statuses = std::collections::BTreeMap::<String, usize>::new();
+    for (name, entry) in files {
+        let raw = std::fs::read(dir.join(name)).expect("a corpus file");
+        let r = post_signed(&app, &raw, app.services.now().timestamp(), SECRET).await;
+        if r.status != StatusCode::OK {
+            problems.push(format!("{name}: {} {:?}", r.status, r.body));
+            continue;
+        }
+        let outcome = entry["outcome"].as_str().expect("an outcome");
+        let field = |key: &str| entry.get(key).and_then(|v| v.as_str());
+        let (status, reason, kind) = match outcome {
+            "ignored" | "failed" => (outcome, field("reason"), None),
+            "triage" => ("triage", None, None),
+            "reply" => ("triage", Some("unknown_thread"), None),
+            "request"
+                if entry
+                    .get("from_absent")
+                    .is_some_and(|v| v.as_bool() == Some(true)) =>
+            {
+                ("triage", Some("no_sender"), None)
+            }
+            "request" => match field("kind").expect("a kind") {
+                "portability" | "correction" | "consent_withdrawal" | "next_of_kin" => {
+                    ("triage", Some("needs_details"), None)
+                }
+                "complaint" => ("triage", Some("complaint_names_no_request"), None),
+                kind => ("request", None, Some(kind)),
+            },
+            other => panic!("{name}: unknown outcome {other}"),
+        };
+        let got = &r.body;
+        *statuses
+            .entry(got["status"].as_str().unwrap_or("?").to_owned())
+            .or_default() += 1;
+        if got["status"] != status
+            || reason.is_some_and(|reason| got["reason"] != reason)
+            || kind.is_some_and(|kind| got["kind"] != kind)
+        {
+            problems.push(format!(
+                "{name}: expected {status} {reason:?} {kind:?}, got {got}"
+            ));
+        }
+        if status == "request" && got["reference"].as_str().is_none() {
+            problems.push(format!("{name}: a request without a reference: {got}"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert_eq!(
+        app.count("intake_messages").await,
+        i64::try_from(files.len()).expect("a count"),
+        "one row per message"
+    );
+    assert_eq!(
+        app.count("requests").await,
+        i64::try_from(statuses.get("request").copied().unwrap_or(0)).expect("a count")
+    );
+    eprintln!("corpus outcomes: {statuses:?}");
 }

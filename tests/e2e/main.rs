@@ -12,6 +12,7 @@ mod imap_client;
 mod intake;
 mod jobs;
 mod lifecycle;
+mod mailboxes;
 mod notifications;
 mod queue;
 mod references;
