@@ -3,6 +3,7 @@
 //! function that needs the time takes it as an argument.
 
 pub mod calendar;
+pub mod categories;
 pub mod contact;
 pub mod deadlines;
 pub mod evidence;
@@ -13,6 +14,7 @@ pub mod lifecycle;
 mod proptests;
 pub mod reference;
 pub mod roles;
+pub mod secret;
 pub mod validation;
 
 pub use contact::{ActingFor, Capacity, Email, Language, Phone, Requester};
@@ -21,4 +23,5 @@ pub use kinds::{Channel, Details, RequestKind};
 pub use lifecycle::{Action, Actor, IllegalTransition, ReasonCode, State};
 pub use reference::Reference;
 pub use roles::{Permission, Role};
+pub use secret::Secret;
 pub use validation::{FieldError, ValidationErrors};

@@ -1,0 +1,448 @@
+//! The sources file: which systems hold personal data, and how to reach them.
+//!
+//! ```toml
+//! [[source]]
+//! name = "website"                      # [a-z][a-z0-9_]*: a folder name in bundles
+//! title_zh = "官网账户系统"
+//! title_en = "Website accounts"
+//! owner = "web-team@example.com"        # asked when the source needs a person
+//! portable = ["account"]                # given with consent or under contract (portability)
+//!
+//! [source.sql]
+//! url_env = "WEBSITE_DB_URL"            # or url = "postgres://…"; sqlite:, mysql: too
+//!
+//! [[source.sql.table]]
+//! name = "users"
+//! category = "account"
+//! key = "id"
+//! match = { email = "email", mobile = "mobile", account_id = "id" }
+//! columns = ["id", "name", "email", "mobile", "company", "created_at"]
+//! column_categories = { last_login_ip = "access_logs" }
+//!
+//! [[source.sql.table]]
+//! name = "downloads"
+//! category = "downloads"
+//! parent = { table = "users", column = "user_id" }   # downloads.user_id = users.id
+//! columns = ["product", "requested_at"]
+//! ```
+//!
+//! Everything is checked when the file is read, and every problem is reported at once:
+//! names, categories, identifiers (letters, digits, `_`, `$`, optionally `schema.`),
+//! parents that exist and do not loop, secrets present.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use rightsdesk_domain::Secret;
+use rightsdesk_domain::categories::{Catalogue, Category, is_key};
+use serde::{Deserialize, Serialize};
+
+use crate::Connector;
+use crate::http::HttpSource;
+use crate::sql::SqlSource;
+
+/// The sources file as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourcesFile {
+    /// Categories added to (or restating) the bundled catalogue.
+    #[serde(default)]
+    pub category: Vec<Category>,
+    #[serde(default)]
+    pub source: Vec<SourceConfig>,
+}
+
+/// One source as written.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub name: String,
+    pub title_zh: String,
+    pub title_en: String,
+    /// Who answers for it: gets the manual tasks and their reminders.
+    pub owner: String,
+    /// The categories it holds (`http` and `manual`; an `sql` source's come from its
+    /// tables).
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// The categories whose data the subject gave with consent or under a contract: what
+    /// a portability request may transfer (SPEC §1).
+    #[serde(default)]
+    pub portable: Vec<String>,
+    /// Seconds a source may stay silent (connecting, or between two rows or pages).
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+    #[serde(default)]
+    pub sql: Option<SqlConfig>,
+    #[serde(default)]
+    pub http: Option<HttpConfig>,
+    #[serde(default)]
+    pub manual: Option<ManualConfig>,
+}
+
+fn default_timeout() -> u64 {
+    30
+}
+
+/// `[source.sql]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlConfig {
+    /// `postgres://…`, `mysql://…` or `sqlite:…` (opened read-only unless the URL says
+    /// otherwise). Prefer `url_env`, so that a password stays out of the file.
+    #[serde(default)]
+    pub url: Option<Secret>,
+    /// The environment variable that holds the URL.
+    #[serde(default)]
+    pub url_env: Option<String>,
+    /// How the mobile columns store a number: `e164` (`+8613812345678`, the default),
+    /// `digits` (`8613812345678`) or `national` (`13812345678` for +86 numbers, digits
+    /// otherwise).
+    #[serde(default)]
+    pub mobile_format: MobileFormat,
+    #[serde(default = "default_connections")]
+    pub max_connections: u32,
+    #[serde(default)]
+    pub table: Vec<TableConfig>,
+}
+
+fn default_connections() -> u32 {
+    2
+}
+
+/// How a source stores mobile numbers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MobileFormat {
+    #[default]
+    E164,
+    Digits,
+    National,
+}
+
+impl MobileFormat {
+    /// `e164` (`+8613812345678`) as this source stores it.
+    pub fn render(self, e164: &str) -> String {
+        let digits = e164.trim_start_matches('+');
+        match self {
+            Self::E164 => format!("+{digits}"),
+            Self::Digits => digits.to_owned(),
+            Self::National => digits
+                .strip_prefix("86")
+                .filter(|n| n.len() == 11)
+                .unwrap_or(digits)
+                .to_owned(),
+        }
+    }
+}
+
+/// `[[source.sql.table]]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableConfig {
+    /// `table` or `schema.table`.
+    pub name: String,
+    /// The category of its columns (unless `column_categories` says otherwise).
+    pub category: String,
+    /// The column children refer to (see `parent`).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// The columns that hold each identifier: rows matching any of them are the
+    /// subject's. A table without `match` is found through its `parent`.
+    #[serde(default, rename = "match")]
+    pub matches: Matches,
+    #[serde(default)]
+    pub parent: Option<ParentLink>,
+    /// The columns exported (every value as text).
+    pub columns: Vec<String>,
+    /// Columns of another category than the table's.
+    #[serde(default)]
+    pub column_categories: BTreeMap<String, String>,
+}
+
+/// The identity columns of a table.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Matches {
+    pub email: Option<String>,
+    pub mobile: Option<String>,
+    pub account_id: Option<String>,
+}
+
+impl Matches {
+    pub fn columns(&self) -> impl Iterator<Item = &String> {
+        [&self.email, &self.mobile, &self.account_id]
+            .into_iter()
+            .flatten()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.columns().next().is_none()
+    }
+}
+
+/// A child table's link to its parent: `child.column = parent.key`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParentLink {
+    pub table: String,
+    pub column: String,
+}
+
+/// `[source.http]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Where look-ups are posted (HTTPS, or HTTP on loopback).
+    pub url: String,
+    /// The shared HMAC key (at least 32 bytes). Prefer `secret_env`.
+    #[serde(default)]
+    pub secret: Option<Secret>,
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    /// Records asked for per page.
+    #[serde(default = "default_page")]
+    pub page_size: u32,
+}
+
+fn default_page() -> u32 {
+    1_000
+}
+
+/// `[source.manual]`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManualConfig {
+    /// What the owner is asked to do, shown in their task.
+    #[serde(default)]
+    pub instructions_zh: Option<String>,
+    #[serde(default)]
+    pub instructions_en: Option<String>,
+}
+
+/// Which connector a source uses.
+#[derive(Debug, Clone)]
+pub enum ConnectorConfig {
+    Sql(SqlConfig),
+    Http(HttpConfig),
+    Manual(ManualConfig),
+}
+
+/// The sources, checked and ready.
+#[derive(Debug, Default)]
+pub struct Sources {
+    pub catalogue: Catalogue,
+    pub sources: Vec<Source>,
+}
+
+/// One source, checked, with its connector.
+#[derive(Debug)]
+pub struct Source {
+    pub name: String,
+    pub title_zh: String,
+    pub title_en: String,
+    pub owner: String,
+    /// Every category it holds, sorted.
+    pub categories: Vec<String>,
+    pub portable: BTreeSet<String>,
+    pub timeout: Duration,
+    pub connector: Connector,
+    pub manual: Option<ManualConfig>,
+}
+
+/// Every problem found in a sources file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.join("; "))]
+pub struct SourcesError(pub Vec<String>);
+
+impl Sources {
+    /// Reads and checks the sources file at `path`; the environment gives the URLs and
+    /// secrets named by `url_env` / `secret_env`.
+    pub fn load(path: &Path) -> Result<Self, SourcesError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| SourcesError(vec![format!("{}: {e}", path.display())]))?;
+        Self::from_toml(&text, |name| std::env::var(name).ok()).map_err(|e| {
+            SourcesError(
+                e.0.into_iter()
+                    .map(|p| format!("{}: {p}", path.display()))
+                    .collect(),
+            )
+        })
+    }
+
+    /// Reads and checks a sources file; `env` looks up environment variables.
+    pub fn from_toml(
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, SourcesError> {
+        let file: SourcesFile =
+            toml::from_str(text).map_err(|e| SourcesError(vec![e.to_string()]))?;
+        Self::build(file, env)
+    }
+
+    fn build(
+        file: SourcesFile,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, SourcesError> {
+        let mut problems = Vec::new();
+        let mut catalogue = Catalogue::bundled();
+        if let Err(p) = catalogue.extend(file.category) {
+            problems.extend(p);
+        }
+        let mut names = BTreeSet::new();
+        let mut sources = Vec::new();
+        for s in file.source {
+            let at = format!("source {:?}", s.name);
+            let mut bad = |p: String| problems.push(format!("{at}: {p}"));
+            if !is_key(&s.name) {
+                bad("the name must be lower-case letters, digits and _, starting with a letter, at most 40 bytes".to_owned());
+            }
+            if !names.insert(s.name.clone()) {
+                bad("a source of this name comes earlier".to_owned());
+            }
+            if s.title_zh.trim().is_empty() || s.title_en.trim().is_empty() {
+                bad("title_zh and title_en are required".to_owned());
+            }
+            if s.owner.trim().is_empty() {
+                bad("owner is required (who answers for this source)".to_owned());
+            }
+            if !(1..=3_600).contains(&s.timeout_secs) {
+                bad("timeout_secs must be from 1 to 3600".to_owned());
+            }
+            let connectors = [s.sql.is_some(), s.http.is_some(), s.manual.is_some()]
+                .iter()
+                .filter(|x| **x)
+                .count();
+            if connectors != 1 {
+                bad("give exactly one of [source.sql], [source.http], [source.manual]".to_owned());
+                continue;
+            }
+            let timeout = Duration::from_secs(s.timeout_secs.max(1));
+            let (categories, connector): (BTreeSet<String>, Option<Connector>) = if let Some(sql) =
+                &s.sql
+            {
+                if !s.categories.is_empty() {
+                    bad(
+                        "an sql source's categories come from its tables: remove `categories`"
+                            .to_owned(),
+                    );
+                }
+                let mut p = Vec::new();
+                let categories = sql
+                    .table
+                    .iter()
+                    .flat_map(|t| {
+                        std::iter::once(t.category.clone())
+                            .chain(t.column_categories.values().cloned())
+                    })
+                    .collect();
+                let url = secret_from(&sql.url, &sql.url_env, "url", &env, &mut p);
+                let source = match url {
+                    Some(url) => SqlSource::new(&s.name, sql, url, timeout, &mut p),
+                    None => None,
+                };
+                for problem in p {
+                    bad(problem);
+                }
+                (categories, source.map(Connector::Sql))
+            } else if let Some(http) = &s.http {
+                let mut p = Vec::new();
+                let secret = secret_from(&http.secret, &http.secret_env, "secret", &env, &mut p);
+                let source = match secret {
+                    Some(secret) => HttpSource::new(http, secret, timeout, &mut p),
+                    None => None,
+                };
+                for problem in p {
+                    bad(problem);
+                }
+                if s.categories.is_empty() {
+                    bad("`categories` is required: what the service holds".to_owned());
+                }
+                let categories: BTreeSet<String> = s.categories.iter().cloned().collect();
+                (
+                    categories.clone(),
+                    source.map(|h| Connector::Http(h.with_categories(categories))),
+                )
+            } else {
+                if s.categories.is_empty() {
+                    bad("`categories` is required: what the owner holds".to_owned());
+                }
+                (
+                    s.categories.iter().cloned().collect(),
+                    Some(Connector::Manual),
+                )
+            };
+            for c in categories.iter().chain(s.portable.iter()) {
+                if !catalogue.contains(c) {
+                    bad(format!(
+                        "category {c:?} is not in the catalogue (add it with [[category]])"
+                    ));
+                }
+            }
+            for c in &s.portable {
+                if !categories.contains(c) {
+                    bad(format!(
+                        "portable category {c:?} is not one the source holds"
+                    ));
+                }
+            }
+            if let Some(connector) = connector {
+                sources.push(Source {
+                    name: s.name.clone(),
+                    title_zh: s.title_zh.clone(),
+                    title_en: s.title_en.clone(),
+                    owner: s.owner.clone(),
+                    categories: categories.into_iter().collect(),
+                    portable: s.portable.iter().cloned().collect(),
+                    timeout,
+                    connector,
+                    manual: s.manual.clone(),
+                });
+            }
+        }
+        if problems.is_empty() {
+            Ok(Self { catalogue, sources })
+        } else {
+            Err(SourcesError(problems))
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Source> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sources.is_empty()
+    }
+}
+
+/// A secret given in the file or named by an environment variable (exactly one).
+fn secret_from(
+    value: &Option<Secret>,
+    env_name: &Option<String>,
+    field: &str,
+    env: &impl Fn(&str) -> Option<String>,
+    problems: &mut Vec<String>,
+) -> Option<Secret> {
+    match (value, env_name) {
+        (Some(v), None) if !v.is_empty() => Some(v.clone()),
+        (None, Some(name)) => match env(name) {
+            Some(v) if !v.is_empty() => Some(Secret::new(v)),
+            _ => {
+                problems.push(format!(
+                    "{field}_env: the environment variable {name} is not set"
+                ));
+                None
+            }
+        },
+        (Some(_), Some(_)) => {
+            problems.push(format!("give {field} or {field}_env, not both"));
+            None
+        }
+        _ => {
+            problems.push(format!("{field} (or {field}_env) is required"));
+            None
+        }
+    }
+}

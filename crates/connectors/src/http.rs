@@ -1,0 +1,349 @@
+//! The `http` connector: a service of the company's that answers look-ups
+//! (`docs/sources.md` is the protocol, with a worked example).
+//!
+//! Every call is a `POST` of a JSON body to the source's URL, signed:
+//! `X-Rightsdesk-Timestamp: <Unix seconds>` and
+//! `X-Rightsdesk-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">` with the
+//! shared secret. The answer is signed the same way, so that nobody else can put data
+//! into a person's bundle. A look-up is paged: `{"action": "lookup", "reference",
+//! "identifiers": {"email", "mobile", "account_id"}, "cursor", "limit"}` answers
+//! `{"records": [{"category", "table", "data": {…}}], "next_cursor"}` until
+//! `next_cursor` is null.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, Mac};
+use rightsdesk_domain::Secret;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use sha2::Sha256;
+
+use crate::config::HttpConfig;
+use crate::{CheckItem, ConnectorError, Counter, Identifiers, LookupStats, Record, RecordSink};
+
+pub const TIMESTAMP_HEADER: &str = "X-Rightsdesk-Timestamp";
+pub const SIGNATURE_HEADER: &str = "X-Rightsdesk-Signature";
+/// How far a signed answer's timestamp may be from the clock.
+pub const TOLERANCE_SECS: i64 = 300;
+/// A look-up stops after this many pages (a source whose cursor never ends).
+const MAX_PAGES: u32 = 100_000;
+
+/// `sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">`.
+pub fn sign(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
+    format!(
+        "sha256={}",
+        hex::encode(mac(secret, timestamp, body).finalize().into_bytes())
+    )
+}
+
+/// Whether `signature` (`sha256=<hex>`) signs `timestamp.body` with `secret`, in
+/// constant time.
+pub fn verify(secret: &[u8], timestamp: &str, body: &[u8], signature: &str) -> bool {
+    let Some(bytes) = signature
+        .trim()
+        .strip_prefix("sha256=")
+        .and_then(|h| hex::decode(h).ok())
+    else {
+        return false;
+    };
+    mac(secret, timestamp, body).verify_slice(&bytes).is_ok()
+}
+
+fn mac(secret: &[u8], timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}
+
+/// A look-up service.
+pub struct HttpSource {
+    url: String,
+    secret: Secret,
+    page_size: u32,
+    timeout: Duration,
+    categories: BTreeSet<String>,
+    client: reqwest::Client,
+}
+
+impl std::fmt::Debug for HttpSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpSource")
+            .field("url", &self.url)
+            .field("page_size", &self.page_size)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct Page {
+    records: Vec<PageRecord>,
+    #[serde(default)]
+    next_cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PageRecord {
+    category: String,
+    #[serde(default)]
+    table: Option<String>,
+    data: Map<String, Value>,
+}
+
+impl HttpSource {
+    /// Checks `config`; problems go to `problems` (then `None`).
+    pub fn new(
+        config: &HttpConfig,
+        secret: Secret,
+        timeout: Duration,
+        problems: &mut Vec<String>,
+    ) -> Option<Self> {
+        let before = problems.len();
+        let url = config.url.trim();
+        let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+            .iter()
+            .any(|p| {
+                url.strip_prefix(p)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+            });
+        if !url.starts_with("https://") && !loopback {
+            problems.push("url: must be https:// (plain http only on loopback)".to_owned());
+        }
+        if secret.expose().len() < 32 {
+            problems.push("secret: at least 32 bytes".to_owned());
+        }
+        if !(1..=10_000).contains(&config.page_size) {
+            problems.push("page_size must be from 1 to 10000".to_owned());
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(timeout)
+            .timeout(timeout)
+            .build();
+        let client = match client {
+            Ok(c) => c,
+            Err(e) => {
+                problems.push(format!("cannot build an HTTP client: {e}"));
+                return None;
+            }
+        };
+        (problems.len() == before).then(|| Self {
+            url: url.to_owned(),
+            secret,
+            page_size: config.page_size,
+            timeout,
+            categories: BTreeSet::new(),
+            client,
+        })
+    }
+
+    /// The categories the source may answer with (others are a protocol error).
+    pub fn with_categories(mut self, categories: BTreeSet<String>) -> Self {
+        self.categories = categories;
+        self
+    }
+
+    /// Posts `body`, signed, and returns the signed answer.
+    async fn call(&self, body: &Value) -> Result<Value, ConnectorError> {
+        let bytes =
+            serde_json::to_vec(body).map_err(|e| ConnectorError::Protocol(e.to_string()))?;
+        let timestamp = unix_now().to_string();
+        let signature = sign(self.secret.expose().as_bytes(), &timestamp, &bytes);
+        let response = self
+            .client
+            .post(&self.url)
+            .header("Content-Type", "application/json")
+            .header(TIMESTAMP_HEADER, &timestamp)
+            .header(SIGNATURE_HEADER, signature)
+            .body(bytes)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_timeout() {
+                    ConnectorError::Timeout(self.timeout.as_secs())
+                } else {
+                    ConnectorError::Unreachable(without_url(&e))
+                }
+            })?;
+        let status = response.status();
+        let their_timestamp = header(&response, TIMESTAMP_HEADER);
+        let their_signature = header(&response, SIGNATURE_HEADER);
+        let answer = response.bytes().await.map_err(|e| {
+            if e.is_timeout() {
+                ConnectorError::Timeout(self.timeout.as_secs())
+            } else {
+                ConnectorError::Unreachable(without_url(&e))
+            }
+        })?;
+        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+            return Err(ConnectorError::Refused(format!(
+                "HTTP {status}: check the shared secret and the clocks"
+            )));
+        }
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Err(ConnectorError::Unreachable(format!("HTTP {status}")));
+        }
+        if !status.is_success() {
+            return Err(ConnectorError::Protocol(format!("HTTP {status}")));
+        }
+        let (Some(ts), Some(sig)) = (their_timestamp, their_signature) else {
+            return Err(ConnectorError::Protocol(
+                "the answer is not signed".to_owned(),
+            ));
+        };
+        let fresh = ts
+            .trim()
+            .parse::<i64>()
+            .is_ok_and(|t| (unix_now() - t).abs() <= TOLERANCE_SECS);
+        if !fresh || !verify(self.secret.expose().as_bytes(), ts.trim(), &answer, &sig) {
+            return Err(ConnectorError::Protocol(
+                "the answer's signature does not match".to_owned(),
+            ));
+        }
+        serde_json::from_slice(&answer)
+            .map_err(|e| ConnectorError::Protocol(format!("the answer is not JSON: {e}")))
+    }
+
+    /// Pages through the source's records of `ids` into `sink`.
+    pub async fn lookup(
+        &self,
+        reference: &str,
+        ids: &Identifiers,
+        sink: &mut impl RecordSink,
+    ) -> Result<LookupStats, ConnectorError> {
+        let mut stats = Counter::default();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let answer = self
+                .call(&json!({
+                    "action": "lookup",
+                    "reference": reference,
+                    "identifiers": {
+                        "email": ids.email,
+                        "mobile": ids.mobile,
+                        "account_id": ids.account_id,
+                    },
+                    "cursor": cursor,
+                    "limit": self.page_size,
+                }))
+                .await?;
+            let page: Page = serde_json::from_value(answer)
+                .map_err(|e| ConnectorError::Protocol(format!("not a page of records: {e}")))?;
+            if page.records.len() > self.page_size as usize {
+                return Err(ConnectorError::Protocol(format!(
+                    "{} records in a page of at most {}",
+                    page.records.len(),
+                    self.page_size
+                )));
+            }
+            for r in page.records {
+                if !self.categories.contains(&r.category) {
+                    return Err(ConnectorError::Protocol(format!(
+                        "category {:?} is not one this source declares",
+                        r.category
+                    )));
+                }
+                *stats.per_category.entry(r.category.clone()).or_default() += 1;
+                sink.accept(Record {
+                    table: r.table.unwrap_or_else(|| r.category.clone()),
+                    category: r.category,
+                    data: r.data,
+                })
+                .await?;
+            }
+            match page.next_cursor {
+                None => return Ok(stats),
+                Some(next) if cursor.as_ref() == Some(&next) => {
+                    return Err(ConnectorError::Protocol(
+                        "the next cursor repeats the last one".to_owned(),
+                    ));
+                }
+                Some(next) => cursor = Some(next),
+            }
+        }
+        Err(ConnectorError::Protocol(format!(
+            "more than {MAX_PAGES} pages"
+        )))
+    }
+
+    /// `{"action": "check"}`: the service answers, signed, and says what it holds.
+    pub async fn check(&self) -> Vec<CheckItem> {
+        let (ok, detail) = match self.call(&json!({"action": "check"})).await {
+            Ok(answer) => {
+                let theirs: BTreeSet<String> = answer["categories"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|c| c.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let missing: Vec<&String> = self.categories.difference(&theirs).collect();
+                if answer["ok"] != json!(true) {
+                    (false, format!("the service answered {answer}"))
+                } else if !missing.is_empty() {
+                    (
+                        false,
+                        format!(
+                            "the service does not hold {missing:?}, which the sources file declares"
+                        ),
+                    )
+                } else {
+                    (true, "answers, signed".to_owned())
+                }
+            }
+            Err(e) => (false, e.to_string()),
+        };
+        vec![CheckItem {
+            name: "service".to_owned(),
+            ok,
+            detail,
+        }]
+    }
+}
+
+fn header(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// A client error without the URL (it may carry a token in its query).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text.replace(url.as_str(), "<url>");
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_cover_timestamp_and_body() {
+        let s = sign(b"k", "1700000000", b"{}");
+        assert!(verify(b"k", "1700000000", b"{}", &s));
+        assert!(!verify(b"k", "1700000001", b"{}", &s));
+        assert!(!verify(b"k", "1700000000", b"{ }", &s));
+        assert!(!verify(b"other", "1700000000", b"{}", &s));
+        assert!(!verify(b"k", "1700000000", b"{}", "sha256=zz"));
+        assert!(!verify(
+            b"k",
+            "1700000000",
+            b"{}",
+            &s.replace("sha256=", "")
+        ));
+    }
+}

@@ -1,0 +1,235 @@
+//! The company's systems that hold personal data (SPEC §7), as rightsdesk reaches them.
+//!
+//! A **source** is declared in the sources file (`config`): a name, an owner, the data
+//! categories it holds, and a connector:
+//! - `sql` ([`sql::SqlSource`]): a PostgreSQL, MySQL/MariaDB or SQLite database read
+//!   with the identity columns and exported columns of each table; identifiers are
+//!   validated and quoted, values always bound;
+//! - `http` ([`http::HttpSource`]): a service that answers look-ups signed with
+//!   HMAC-SHA256 (the protocol is in `docs/sources.md`);
+//! - `manual`: nothing to call; the source's owner is asked and uploads the data.
+//!
+//! A look-up streams [`Record`]s into a [`RecordSink`] (a channel to the bundle writer,
+//! or a counter for an access summary): a person's data is never held whole in memory.
+
+pub mod config;
+pub mod http;
+pub mod sql;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+pub use config::{ConnectorConfig, SourceConfig, Sources, SourcesError};
+
+/// The identifiers of a verified subject that sources are searched by. Printed
+/// redacted: they are personal data.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Identifiers {
+    /// As verified (lower case).
+    pub email: Option<String>,
+    /// E.164 (`+8613812345678`); each source says how its column stores it.
+    pub mobile: Option<String>,
+    /// The company's account id.
+    pub account_id: Option<String>,
+}
+
+impl Identifiers {
+    pub fn is_empty(&self) -> bool {
+        self.email.is_none() && self.mobile.is_none() && self.account_id.is_none()
+    }
+}
+
+impl fmt::Debug for Identifiers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Identifiers")
+            .field("email", &self.email.as_ref().map(|_| "<redacted>"))
+            .field("mobile", &self.mobile.as_ref().map(|_| "<redacted>"))
+            .field(
+                "account_id",
+                &self.account_id.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// One row of a source's data, in one category.
+#[derive(Clone, PartialEq)]
+pub struct Record {
+    pub category: String,
+    /// Where it came from in the source (a table, or what an `http` source says).
+    pub table: String,
+    pub data: Map<String, Value>,
+}
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Record")
+            .field("category", &self.category)
+            .field("table", &self.table)
+            .field("fields", &self.data.len())
+            .finish()
+    }
+}
+
+/// Where a look-up puts what it finds.
+pub trait RecordSink: Send {
+    /// Takes one record; an error stops the look-up (the receiver went away).
+    fn accept(&mut self, record: Record) -> impl Future<Output = Result<(), SinkClosed>> + Send;
+}
+
+/// The receiver of a [`RecordSink`] stopped taking records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the receiver of the records stopped")]
+pub struct SinkClosed;
+
+impl RecordSink for tokio::sync::mpsc::Sender<Record> {
+    async fn accept(&mut self, record: Record) -> Result<(), SinkClosed> {
+        self.send(record).await.map_err(|_| SinkClosed)
+    }
+}
+
+/// Counts records per category (for an access summary) and keeps none.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counter {
+    pub per_category: BTreeMap<String, u64>,
+}
+
+impl Counter {
+    pub fn total(&self) -> u64 {
+        self.per_category.values().sum()
+    }
+}
+
+impl RecordSink for Counter {
+    async fn accept(&mut self, record: Record) -> Result<(), SinkClosed> {
+        *self.per_category.entry(record.category).or_default() += 1;
+        Ok(())
+    }
+}
+
+/// Collects records in memory: for tests and small answers only.
+impl RecordSink for Vec<Record> {
+    async fn accept(&mut self, record: Record) -> Result<(), SinkClosed> {
+        self.push(record);
+        Ok(())
+    }
+}
+
+/// Why a source could not answer. The message never holds a subject's data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectorError {
+    #[error("cannot reach the source: {0}")]
+    Unreachable(String),
+    #[error("the source did not answer within {0} s")]
+    Timeout(u64),
+    #[error("the source refused the request: {0}")]
+    Refused(String),
+    #[error("the source's answer breaks the protocol: {0}")]
+    Protocol(String),
+    #[error("the query failed: {0}")]
+    Query(String),
+    #[error("a manual source is answered by its owner, not looked up")]
+    Manual,
+    #[error(transparent)]
+    SinkClosed(#[from] SinkClosed),
+}
+
+impl ConnectorError {
+    /// Whether trying again later may help (the network, a busy server), as opposed to
+    /// a configuration or a protocol to fix.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Unreachable(_) | Self::Timeout(_) | Self::Query(_)
+        )
+    }
+
+    /// A stable code for the error, stored with a failed collection.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unreachable(_) => "unreachable",
+            Self::Timeout(_) => "timeout",
+            Self::Refused(_) => "refused",
+            Self::Protocol(_) => "protocol",
+            Self::Query(_) => "query_failed",
+            Self::Manual => "manual",
+            Self::SinkClosed(_) => "cancelled",
+        }
+    }
+}
+
+/// What a look-up found: records per category.
+pub type LookupStats = Counter;
+
+/// What `rightsdesk sources check` reports about one source.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    pub source: String,
+    pub connector: &'static str,
+    pub ok: bool,
+    /// What was checked (a table, the service) and what was found.
+    pub items: Vec<CheckItem>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckItem {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// A connector, ready to use (connections are opened on first use).
+#[derive(Debug)]
+pub enum Connector {
+    Sql(sql::SqlSource),
+    Http(http::HttpSource),
+    Manual,
+}
+
+impl Connector {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Sql(_) => "sql",
+            Self::Http(_) => "http",
+            Self::Manual => "manual",
+        }
+    }
+
+    /// Finds everything the source holds about `ids` and hands it to `sink`, record by
+    /// record. `reference` names the request to a source that keeps its own log.
+    pub async fn lookup(
+        &self,
+        reference: &str,
+        ids: &Identifiers,
+        sink: &mut impl RecordSink,
+    ) -> Result<LookupStats, ConnectorError> {
+        match self {
+            Self::Sql(s) => s.lookup(ids, sink).await,
+            Self::Http(h) => h.lookup(reference, ids, sink).await,
+            Self::Manual => Err(ConnectorError::Manual),
+        }
+    }
+
+    /// Connects and reports what can be seen.
+    pub async fn check(&self, source: &str) -> CheckReport {
+        let items = match self {
+            Self::Sql(s) => s.check().await,
+            Self::Http(h) => h.check().await,
+            Self::Manual => vec![CheckItem {
+                name: "owner".to_owned(),
+                ok: true,
+                detail: "answered by its owner through the API".to_owned(),
+            }],
+        };
+        CheckReport {
+            source: source.to_owned(),
+            connector: self.kind(),
+            ok: items.iter().all(|i| i.ok),
+            items,
+        }
+    }
+}

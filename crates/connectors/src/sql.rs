@@ -1,0 +1,563 @@
+//! The `sql` connector: a PostgreSQL, MySQL/MariaDB or SQLite database, read table by
+//! table with the identity columns the sources file names.
+//!
+//! SQL is built only from the sources file, and only from names that passed
+//! [`is_identifier`] and are quoted for the database; the subject's identifiers are
+//! always bound parameters. A child table is found through its parent's key with a
+//! sub-select, so one query per table answers, however deep the chain. Values are
+//! exported as text (`CAST(… AS TEXT)`): what the person gets is what the database
+//! holds, whatever its type. Rows are streamed: a person with a million rows costs no
+//! more memory than one with ten.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use rightsdesk_domain::Secret;
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
+    FromQueryResult, Statement, Value as DbValue,
+};
+use serde_json::{Map, Value};
+use tokio::sync::OnceCell;
+
+use crate::config::{Matches, MobileFormat, SqlConfig};
+use crate::{CheckItem, ConnectorError, Counter, Identifiers, LookupStats, Record, RecordSink};
+
+/// Whether `s` is a plain SQL identifier: a letter or `_`, then letters, digits, `_` or
+/// `$`, at most 63 bytes. Anything else in the sources file is refused at start.
+pub fn is_identifier(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    matches!(bytes.next(), Some(b'a'..=b'z' | b'A'..=b'Z' | b'_'))
+        && s.len() <= 63
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$')
+}
+
+/// A table name: an identifier, or `schema.table`.
+fn is_table_name(s: &str) -> bool {
+    let mut parts = s.split('.');
+    let ok = parts.next().is_some_and(is_identifier);
+    match (parts.next(), parts.next()) {
+        (None, _) => ok,
+        (Some(table), None) => ok && is_identifier(table),
+        _ => false,
+    }
+}
+
+/// The SQL dialect of a source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Postgres,
+    MySql,
+    Sqlite,
+}
+
+impl Dialect {
+    fn of(url: &str) -> Option<Self> {
+        let scheme = url.split(':').next()?.to_ascii_lowercase();
+        match scheme.as_str() {
+            "postgres" | "postgresql" => Some(Self::Postgres),
+            "mysql" | "mariadb" => Some(Self::MySql),
+            "sqlite" => Some(Self::Sqlite),
+            _ => None,
+        }
+    }
+
+    fn backend(self) -> DbBackend {
+        match self {
+            Self::Postgres => DbBackend::Postgres,
+            Self::MySql => DbBackend::MySql,
+            Self::Sqlite => DbBackend::Sqlite,
+        }
+    }
+
+    /// Quotes a validated name (`schema.table` part by part).
+    fn quote(self, name: &str) -> String {
+        let (open, close) = match self {
+            Self::MySql => ('`', '`'),
+            Self::Postgres | Self::Sqlite => ('"', '"'),
+        };
+        name.split('.')
+            .map(|part| format!("{open}{part}{close}"))
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+
+    /// The `n`th (1-based) bound parameter.
+    fn placeholder(self, n: usize) -> String {
+        match self {
+            Self::Postgres => format!("${n}"),
+            Self::MySql | Self::Sqlite => "?".to_owned(),
+        }
+    }
+
+    /// A column's value as text.
+    fn as_text(self, column: &str) -> String {
+        let q = self.quote(column);
+        match self {
+            Self::MySql => format!("CAST({q} AS CHAR) AS {q}"),
+            Self::Postgres | Self::Sqlite => format!("CAST({q} AS TEXT) AS {q}"),
+        }
+    }
+}
+
+/// A table, checked.
+#[derive(Debug, Clone)]
+struct Table {
+    name: String,
+    key: Option<String>,
+    matches: Matches,
+    /// (index of the parent table, the column of this table that holds its key)
+    parent: Option<(usize, String)>,
+    columns: Vec<String>,
+    /// The exported columns by category.
+    by_category: BTreeMap<String, Vec<String>>,
+}
+
+/// A database that holds personal data.
+pub struct SqlSource {
+    name: String,
+    url: Secret,
+    dialect: Dialect,
+    mobile_format: MobileFormat,
+    max_connections: u32,
+    timeout: Duration,
+    tables: Vec<Table>,
+    conn: OnceCell<DatabaseConnection>,
+}
+
+impl std::fmt::Debug for SqlSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlSource")
+            .field("name", &self.name)
+            .field("dialect", &self.dialect)
+            .field("tables", &self.tables.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqlSource {
+    /// Checks `config`; problems go to `problems` (then `None`).
+    pub fn new(
+        name: &str,
+        config: &SqlConfig,
+        url: Secret,
+        timeout: Duration,
+        problems: &mut Vec<String>,
+    ) -> Option<Self> {
+        let before = problems.len();
+        let Some(dialect) = Dialect::of(url.expose()) else {
+            problems.push("url: must start with postgres://, mysql:// or sqlite:".to_owned());
+            return None;
+        };
+        let url = match dialect {
+            Dialect::Sqlite if !url.expose().contains("mode=") => {
+                let sep = if url.expose().contains('?') { '&' } else { '?' };
+                Secret::new(format!("{}{sep}mode=ro", url.expose()))
+            }
+            Dialect::MySql if url.expose().starts_with("mariadb:") => {
+                Secret::new(url.expose().replacen("mariadb:", "mysql:", 1))
+            }
+            _ => url,
+        };
+        if !(1..=32).contains(&config.max_connections) {
+            problems.push("max_connections must be from 1 to 32".to_owned());
+        }
+        if config.table.is_empty() {
+            problems.push("an sql source needs at least one [[source.sql.table]]".to_owned());
+        }
+        let index: BTreeMap<&str, usize> = config
+            .table
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name.as_str(), i))
+            .collect();
+        let mut tables = Vec::new();
+        for t in &config.table {
+            let at = format!("table {:?}", t.name);
+            let mut bad = |p: String| problems.push(format!("{at}: {p}"));
+            if !is_table_name(&t.name) {
+                bad(
+                    "not a plain table name (letters, digits, _ and $, optionally schema.table)"
+                        .to_owned(),
+                );
+            }
+            for column in t
+                .key
+                .iter()
+                .chain(t.matches.columns())
+                .chain(t.columns.iter())
+                .chain(t.column_categories.keys())
+                .chain(t.parent.iter().map(|p| &p.column))
+            {
+                if !is_identifier(column) {
+                    bad(format!("column {column:?} is not a plain column name"));
+                }
+            }
+            if t.columns.is_empty() {
+                bad("`columns` is empty: name the columns to export".to_owned());
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            for c in &t.columns {
+                if !seen.insert(c) {
+                    bad(format!("column {c:?} is listed twice"));
+                }
+            }
+            for c in t.column_categories.keys() {
+                if !t.columns.contains(c) {
+                    bad(format!(
+                        "column_categories names {c:?}, which is not in `columns`"
+                    ));
+                }
+            }
+            let parent = match &t.parent {
+                Some(p) => match index.get(p.table.as_str()) {
+                    Some(i) if config.table[*i].key.is_some() => Some((*i, p.column.clone())),
+                    Some(_) => {
+                        bad(format!("its parent {:?} has no `key`", p.table));
+                        None
+                    }
+                    None => {
+                        bad(format!(
+                            "its parent {:?} is not a table of this source",
+                            p.table
+                        ));
+                        None
+                    }
+                },
+                None => None,
+            };
+            if t.matches.is_empty() && t.parent.is_none() {
+                bad(
+                    "give `match` (the identity columns) or `parent` (how its rows are found)"
+                        .to_owned(),
+                );
+            }
+            let mut by_category: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for c in &t.columns {
+                let category = t.column_categories.get(c).unwrap_or(&t.category);
+                by_category
+                    .entry(category.clone())
+                    .or_default()
+                    .push(c.clone());
+            }
+            tables.push(Table {
+                name: t.name.clone(),
+                key: t.key.clone(),
+                matches: t.matches.clone(),
+                parent,
+                columns: t.columns.clone(),
+                by_category,
+            });
+        }
+        // Every parent chain ends at a table with `match`, without a loop.
+        for (i, t) in tables.iter().enumerate() {
+            let mut at = i;
+            let mut steps = 0;
+            while let Some((p, _)) = tables[at].parent {
+                steps += 1;
+                if steps > tables.len() || p == i {
+                    problems.push(format!("table {:?}: its parents form a loop", t.name));
+                    break;
+                }
+                at = p;
+            }
+        }
+        if problems.len() > before {
+            return None;
+        }
+        Some(Self {
+            name: name.to_owned(),
+            url,
+            dialect,
+            mobile_format: config.mobile_format,
+            max_connections: config.max_connections,
+            timeout,
+            tables,
+            conn: OnceCell::new(),
+        })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    async fn connection(&self) -> Result<&DatabaseConnection, ConnectorError> {
+        self.conn
+            .get_or_try_init(|| async {
+                let mut options = ConnectOptions::new(self.url.expose().to_owned());
+                options
+                    .max_connections(self.max_connections)
+                    .min_connections(0)
+                    .connect_timeout(self.timeout)
+                    .acquire_timeout(self.timeout)
+                    .sqlx_logging(false);
+                match tokio::time::timeout(self.timeout, Database::connect(options)).await {
+                    Ok(Ok(conn)) => Ok(conn),
+                    Ok(Err(e)) => Err(unreachable_or_query(e)),
+                    Err(_) => Err(ConnectorError::Timeout(self.timeout.as_secs())),
+                }
+            })
+            .await
+    }
+
+    /// The `WHERE` condition that finds table `i`'s rows of `ids` (binding values into
+    /// `values`), or `None` when no identifier applies to it.
+    fn condition(&self, i: usize, ids: &Identifiers, values: &mut Vec<DbValue>) -> Option<String> {
+        let d = self.dialect;
+        let t = &self.tables[i];
+        let mut any = Vec::new();
+        let mobile = ids.mobile.as_deref().map(|m| self.mobile_format.render(m));
+        for (column, value) in [
+            (&t.matches.email, ids.email.clone()),
+            (&t.matches.mobile, mobile),
+            (&t.matches.account_id, ids.account_id.clone()),
+        ] {
+            // A NUL cannot be stored in PostgreSQL text (the query would fail): such a
+            // value matches nothing anywhere.
+            if let (Some(column), Some(value)) = (column, value.filter(|v| !v.contains('\0'))) {
+                values.push(DbValue::from(value));
+                any.push(format!(
+                    "{} = {}",
+                    d.quote(column),
+                    d.placeholder(values.len())
+                ));
+            }
+        }
+        if let Some((p, column)) = &t.parent
+            && let Some(key) = &self.tables[*p].key
+            && let Some(inner) = self.condition(*p, ids, values)
+        {
+            any.push(format!(
+                "{} IN (SELECT {} FROM {} WHERE {inner})",
+                d.quote(column),
+                d.quote(key),
+                d.quote(&self.tables[*p].name),
+            ));
+        }
+        (!any.is_empty()).then(|| format!("({})", any.join(" OR ")))
+    }
+
+    /// The query for table `i`, or `None` when no identifier applies to it.
+    fn select(&self, i: usize, ids: &Identifiers, count: bool) -> Option<Statement> {
+        let d = self.dialect;
+        let t = &self.tables[i];
+        let mut values = Vec::new();
+        let condition = self.condition(i, ids, &mut values)?;
+        let what = if count {
+            "COUNT(*) AS n".to_owned()
+        } else {
+            t.columns
+                .iter()
+                .map(|c| d.as_text(c))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let sql = format!("SELECT {what} FROM {} WHERE {condition}", d.quote(&t.name));
+        Some(Statement::from_sql_and_values(d.backend(), sql, values))
+    }
+
+    /// Streams every row of `ids` into `sink`, table by table.
+    pub async fn lookup(
+        &self,
+        ids: &Identifiers,
+        sink: &mut impl RecordSink,
+    ) -> Result<LookupStats, ConnectorError> {
+        let db = self.connection().await?;
+        let mut stats = Counter::default();
+        for (i, table) in self.tables.iter().enumerate() {
+            let Some(statement) = self.select(i, ids, false) else {
+                continue;
+            };
+            let mut rows = match tokio::time::timeout(
+                self.timeout,
+                Value::find_by_statement(statement).stream(db),
+            )
+            .await
+            {
+                Ok(Ok(rows)) => rows,
+                Ok(Err(e)) => return Err(unreachable_or_query(e)),
+                Err(_) => return Err(ConnectorError::Timeout(self.timeout.as_secs())),
+            };
+            loop {
+                let row = match tokio::time::timeout(self.timeout, rows.next()).await {
+                    Err(_) => return Err(ConnectorError::Timeout(self.timeout.as_secs())),
+                    Ok(None) => break,
+                    Ok(Some(Err(e))) => return Err(unreachable_or_query(e)),
+                    Ok(Some(Ok(row))) => row,
+                };
+                let Value::Object(mut row) = row else {
+                    return Err(ConnectorError::Query(
+                        "a row that is not a record".to_owned(),
+                    ));
+                };
+                for (category, columns) in &table.by_category {
+                    let mut data = Map::new();
+                    for c in columns {
+                        data.insert(c.clone(), row.remove(c).unwrap_or(Value::Null));
+                    }
+                    *stats.per_category.entry(category.clone()).or_default() += 1;
+                    sink.accept(Record {
+                        category: category.clone(),
+                        table: table.name.clone(),
+                        data,
+                    })
+                    .await?;
+                }
+            }
+        }
+        Ok(stats)
+    }
+
+    /// How many records a look-up of `ids` would give, per category, without reading
+    /// them (`COUNT(*)` per table).
+    pub async fn count(&self, ids: &Identifiers) -> Result<LookupStats, ConnectorError> {
+        let db = self.connection().await?;
+        let mut stats = Counter::default();
+        for (i, table) in self.tables.iter().enumerate() {
+            let Some(statement) = self.select(i, ids, true) else {
+                continue;
+            };
+            let row = match tokio::time::timeout(self.timeout, db.query_one_raw(statement)).await {
+                Ok(Ok(row)) => row,
+                Ok(Err(e)) => return Err(unreachable_or_query(e)),
+                Err(_) => return Err(ConnectorError::Timeout(self.timeout.as_secs())),
+            };
+            let n: i64 = row
+                .and_then(|r| r.try_get("", "n").ok())
+                .unwrap_or_default();
+            if n > 0 {
+                for category in table.by_category.keys() {
+                    *stats.per_category.entry(category.clone()).or_default() +=
+                        u64::try_from(n).unwrap_or_default();
+                }
+            }
+        }
+        Ok(stats)
+    }
+
+    /// Connects and reads no row from every table: the tables and columns exist and
+    /// the credentials may read them.
+    pub async fn check(&self) -> Vec<CheckItem> {
+        let db = match self.connection().await {
+            Ok(db) => db,
+            Err(e) => {
+                return vec![CheckItem {
+                    name: "connection".to_owned(),
+                    ok: false,
+                    detail: e.to_string(),
+                }];
+            }
+        };
+        let mut items = vec![CheckItem {
+            name: "connection".to_owned(),
+            ok: true,
+            detail: format!("{:?}", self.dialect),
+        }];
+        for t in &self.tables {
+            let d = self.dialect;
+            let columns: Vec<&String> = t
+                .columns
+                .iter()
+                .chain(t.matches.columns())
+                .chain(t.key.iter())
+                .chain(t.parent.iter().map(|(_, c)| c))
+                .collect();
+            let sql = format!(
+                "SELECT {} FROM {} WHERE 1 = 0",
+                columns
+                    .iter()
+                    .map(|c| d.quote(c))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                d.quote(&t.name)
+            );
+            let result = tokio::time::timeout(
+                self.timeout,
+                db.query_all_raw(Statement::from_string(d.backend(), sql)),
+            )
+            .await;
+            let (ok, detail) = match result {
+                Ok(Ok(_)) => (true, format!("{} columns readable", t.columns.len())),
+                Ok(Err(e)) => (false, e.to_string()),
+                Err(_) => (
+                    false,
+                    format!("no answer within {} s", self.timeout.as_secs()),
+                ),
+            };
+            items.push(CheckItem {
+                name: t.name.clone(),
+                ok,
+                detail,
+            });
+        }
+        items
+    }
+}
+
+fn unreachable_or_query(e: DbErr) -> ConnectorError {
+    match e {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => ConnectorError::Unreachable(e.to_string()),
+        other => ConnectorError::Query(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_plain_names() {
+        for ok in ["users", "_x", "User_Name2", "a$b"] {
+            assert!(is_identifier(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "1users",
+            "users; DROP TABLE x",
+            "a\"b",
+            "a`b",
+            "a b",
+            "名字",
+            "a.b",
+            "a-b",
+            &"x".repeat(64),
+        ] {
+            assert!(!is_identifier(bad), "{bad}");
+        }
+        assert!(is_table_name("crm.contacts"));
+        assert!(!is_table_name("a.b.c"));
+        assert!(!is_table_name(".b"));
+    }
+
+    #[test]
+    fn names_are_quoted_for_each_database() {
+        assert_eq!(
+            Dialect::Postgres.quote("crm.contacts"),
+            "\"crm\".\"contacts\""
+        );
+        assert_eq!(Dialect::MySql.quote("users"), "`users`");
+        assert_eq!(Dialect::Postgres.placeholder(2), "$2");
+        assert_eq!(Dialect::Sqlite.placeholder(2), "?");
+    }
+
+    #[test]
+    fn mobile_numbers_as_sources_store_them() {
+        assert_eq!(
+            MobileFormat::E164.render("+8613812345678"),
+            "+8613812345678"
+        );
+        assert_eq!(
+            MobileFormat::Digits.render("+8613812345678"),
+            "8613812345678"
+        );
+        assert_eq!(
+            MobileFormat::National.render("+8613812345678"),
+            "13812345678"
+        );
+        assert_eq!(
+            MobileFormat::National.render("+4915112345678"),
+            "4915112345678"
+        );
+    }
+}

@@ -1,0 +1,605 @@
+//! The connectors against real databases and a real HTTP service on loopback: a SQLite
+//! file and a PostgreSQL database (a fresh one on `RIGHTSDESK_TEST_PG_URL`'s server,
+//! default `postgres://postgres@127.0.0.1:5432/test`) shaped like the seed company's
+//! systems, and a look-up service speaking the `http` protocol. Each look-up returns
+//! exactly the person's rows, across parent and grandchild tables, and nobody else's,
+//! however hostile the values; names from configuration that are not plain identifiers
+//! are refused before anything runs.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use rightsdesk_connectors::http::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify};
+use rightsdesk_connectors::{ConnectorError, Identifiers, Record, Sources};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{Value, json};
+
+/// People in the source databases: (account id, email, mobile as the source stores it,
+/// name). The second and third are hostile.
+const PEOPLE: &[(&str, &str, &str, &str)] = &[
+    ("u1", "li.lei@example.com", "13812345678", "李雷"),
+    (
+        "u2",
+        "o'brien\"; DROP TABLE users; --@example.com",
+        "13900000000",
+        "O'Brien \"Bobby\" 🙂 ' OR '1'='1",
+    ),
+    ("u3", "han@example.com", "13700000000", "韩梅梅"),
+];
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE users (id VARCHAR(20) PRIMARY KEY, email VARCHAR(200), mobile VARCHAR(20), name VARCHAR(200), company VARCHAR(200), last_login_ip VARCHAR(50), created_at TIMESTAMP)",
+    "CREATE TABLE downloads (id INTEGER PRIMARY KEY, user_id VARCHAR(20), product VARCHAR(100), requested_at TIMESTAMP)",
+    "CREATE TABLE tickets (id INTEGER PRIMARY KEY, user_id VARCHAR(20), title VARCHAR(200), amount DECIMAL(10,2))",
+    "CREATE TABLE ticket_messages (id INTEGER PRIMARY KEY, ticket_id INTEGER, body TEXT)",
+    "CREATE TABLE marketing (id INTEGER PRIMARY KEY, phone VARCHAR(20), channel VARCHAR(20))",
+];
+
+/// Fills a source database: each person has 1 user row, n downloads, n tickets with
+/// two messages each, and a marketing row keyed by mobile only.
+async fn fill(db: &DatabaseConnection) {
+    for statement in SCHEMA {
+        db.execute_unprepared(statement)
+            .await
+            .expect("create a table");
+    }
+    let mut next = 1;
+    for (n, (id, email, mobile, name)) in PEOPLE.iter().enumerate() {
+        let q = |s: &str| s.replace('\'', "''");
+        db.execute_unprepared(&format!(
+            "INSERT INTO users VALUES ('{id}', '{}', '{mobile}', '{}', '公司 {n}', '10.0.0.{n}', '2026-01-0{} 10:00:00')",
+            q(email),
+            q(name),
+            n + 1
+        ))
+        .await
+        .expect("a user");
+        for k in 0..=n {
+            db.execute_unprepared(&format!(
+                "INSERT INTO downloads VALUES ({next}, '{id}', 'ZStack {k}', '2026-02-01 09:00:00')"
+            ))
+            .await
+            .expect("a download");
+            db.execute_unprepared(&format!(
+                "INSERT INTO tickets VALUES ({next}, '{id}', 'ticket {k} of {id}', 12.50)"
+            ))
+            .await
+            .expect("a ticket");
+            for m in 0..2 {
+                db.execute_unprepared(&format!(
+                    "INSERT INTO ticket_messages VALUES ({}, {next}, 'message {m} of ticket {next}')",
+                    next * 10 + m
+                ))
+                .await
+                .expect("a message");
+            }
+            next += 1;
+        }
+        db.execute_unprepared(&format!(
+            "INSERT INTO marketing VALUES ({}, '{mobile}', 'sms')",
+            n + 1
+        ))
+        .await
+        .expect("a marketing row");
+    }
+}
+
+fn sql_source(name: &str, url: &str) -> String {
+    format!(
+        r#"
+[[source]]
+name = "{name}"
+title_zh = "官网"
+title_en = "Website"
+owner = "web@example.com"
+portable = ["account"]
+timeout_secs = 10
+
+[source.sql]
+url = "{url}"
+mobile_format = "national"
+
+[[source.sql.table]]
+name = "users"
+category = "account"
+key = "id"
+match = {{ email = "email", mobile = "mobile", account_id = "id" }}
+columns = ["id", "email", "mobile", "name", "company", "last_login_ip", "created_at"]
+column_categories = {{ last_login_ip = "access_logs" }}
+
+[[source.sql.table]]
+name = "downloads"
+category = "downloads"
+parent = {{ table = "users", column = "user_id" }}
+columns = ["product", "requested_at"]
+
+[[source.sql.table]]
+name = "tickets"
+category = "tickets"
+key = "id"
+parent = {{ table = "users", column = "user_id" }}
+columns = ["id", "title", "amount"]
+
+[[source.sql.table]]
+name = "ticket_messages"
+category = "tickets"
+parent = {{ table = "tickets", column = "ticket_id" }}
+columns = ["body"]
+
+[[source.sql.table]]
+name = "marketing"
+category = "marketing"
+match = {{ mobile = "phone" }}
+columns = ["channel"]
+"#
+    )
+}
+
+fn ids(n: usize) -> Identifiers {
+    let (id, email, mobile, _) = PEOPLE[n];
+    Identifiers {
+        email: Some(email.to_owned()),
+        mobile: Some(format!("+86{mobile}")),
+        account_id: Some(id.to_owned()),
+    }
+}
+
+/// Checks that `records` are exactly person `n`'s.
+fn assert_only_person(n: usize, records: &[Record]) {
+    let (id, email, _, name) = PEOPLE[n];
+    let by = |category: &str| records.iter().filter(|r| r.category == category).count();
+    assert_eq!(by("account"), 1, "{records:?}");
+    assert_eq!(by("access_logs"), 1);
+    assert_eq!(by("downloads"), n + 1);
+    assert_eq!(by("tickets"), (n + 1) * 3, "tickets and their messages");
+    assert_eq!(by("marketing"), 1);
+    let account = records
+        .iter()
+        .find(|r| r.category == "account")
+        .expect("the account");
+    assert_eq!(account.data["id"], json!(id));
+    assert_eq!(account.data["email"], json!(email));
+    assert_eq!(account.data["name"], json!(name));
+    assert!(
+        account.data.get("last_login_ip").is_none(),
+        "in access_logs"
+    );
+    for r in records.iter().filter(|r| r.table == "tickets") {
+        let title = r.data["title"].as_str().expect("a title");
+        assert!(title.ends_with(&format!("of {id}")), "{title}");
+        assert_eq!(
+            r.data["amount"].as_str().map(|a| a.starts_with("12.5")),
+            Some(true)
+        );
+    }
+    for r in records.iter().filter(|r| r.table == "ticket_messages") {
+        assert!(
+            r.data["body"]
+                .as_str()
+                .is_some_and(|b| b.starts_with("message"))
+        );
+    }
+}
+
+async fn check_sql_source(url_for_source: &str) {
+    let sources = Sources::from_toml(&sql_source("website", url_for_source), |_| None)
+        .expect("a valid sources file");
+    let source = sources.get("website").expect("the source");
+    assert_eq!(
+        source.categories,
+        [
+            "access_logs",
+            "account",
+            "downloads",
+            "marketing",
+            "tickets"
+        ]
+    );
+    let report = source.connector.check("website").await;
+    assert!(report.ok, "{report:?}");
+    for n in 0..PEOPLE.len() {
+        let mut records: Vec<Record> = Vec::new();
+        let stats = source
+            .connector
+            .lookup("PR-2026-000001", &ids(n), &mut records)
+            .await
+            .expect("a look-up");
+        assert_only_person(n, &records);
+        assert_eq!(stats.total(), records.len() as u64);
+        if let rightsdesk_connectors::Connector::Sql(sql) = &source.connector {
+            assert_eq!(sql.count(&ids(n)).await.expect("a count"), stats);
+        }
+    }
+    // One identifier is enough; values that look like SQL find nobody.
+    let mut records: Vec<Record> = Vec::new();
+    source
+        .connector
+        .lookup(
+            "PR-2026-000002",
+            &Identifiers {
+                email: Some("li.lei@example.com".to_owned()),
+                ..Identifiers::default()
+            },
+            &mut records,
+        )
+        .await
+        .expect("a look-up");
+    assert_eq!(
+        records.iter().filter(|r| r.category == "downloads").count(),
+        1
+    );
+    assert!(
+        records.iter().all(|r| r.category != "marketing"),
+        "keyed by mobile only"
+    );
+    for hostile in [
+        "' OR '1'='1",
+        "%",
+        "*",
+        "li.lei@example.com' --",
+        "\u{0}",
+        "李雷",
+    ] {
+        let mut records: Vec<Record> = Vec::new();
+        source
+            .connector
+            .lookup(
+                "PR-2026-000003",
+                &Identifiers {
+                    email: Some(hostile.to_owned()),
+                    mobile: None,
+                    account_id: Some(hostile.to_owned()),
+                },
+                &mut records,
+            )
+            .await
+            .expect("a look-up");
+        assert!(records.is_empty(), "{hostile:?} found {records:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_sqlite_source_returns_exactly_the_persons_rows() {
+    let dir = std::env::temp_dir().join(format!("rd-connectors-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("a directory");
+    let file = dir.join("website.db");
+    let db = Database::connect(format!("sqlite://{}?mode=rwc", file.display()))
+        .await
+        .expect("create the source database");
+    fill(&db).await;
+    db.close().await.ok();
+    check_sql_source(&format!("sqlite://{}", file.display())).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_postgresql_source_returns_exactly_the_persons_rows() {
+    let admin_url = std::env::var("RIGHTSDESK_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let name = format!("rdsource_{}", uuid::Uuid::new_v4().simple());
+    let admin = Database::connect(&admin_url).await.expect("PostgreSQL");
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create a database");
+    let url = format!(
+        "{}/{name}",
+        &admin_url[..admin_url.rfind('/').expect("a database in the URL")]
+    );
+    let db = Database::connect(&url).await.expect("the source database");
+    fill(&db).await;
+    db.close().await.ok();
+    check_sql_source(&url).await;
+    admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .ok();
+}
+
+#[test]
+fn names_that_are_not_plain_identifiers_are_refused_at_start() {
+    let file = sql_source("website", "sqlite://x.db")
+        .replace(
+            r#"name = "downloads""#,
+            r#"name = "downloads; DROP TABLE users""#,
+        )
+        .replace(
+            r#"columns = ["channel"]"#,
+            r#"columns = ["channel\" FROM users --"]"#,
+        )
+        .replace(r#"column = "ticket_id""#, r#"column = "ticket id""#);
+    let e = Sources::from_toml(&file, |_| None).expect_err("refused");
+    let all = e.0.join("\n");
+    assert!(all.contains("downloads; DROP TABLE users"), "{all}");
+    assert!(all.contains("channel\\\" FROM users --"), "{all}");
+    assert!(all.contains("ticket id"), "{all}");
+
+    for (change, expect) in [
+        (
+            (r#"name = "website""#, r#"name = "Web Site""#),
+            "the name must be",
+        ),
+        (
+            (r#"category = "marketing""#, r#"category = "gossip""#),
+            "not in the catalogue",
+        ),
+        (
+            (
+                r#"url = "sqlite://x.db""#,
+                r#"url_env = "NOT_SET_ANYWHERE""#,
+            ),
+            "NOT_SET_ANYWHERE is not set",
+        ),
+        (
+            (r#"url = "sqlite://x.db""#, r#"url = "oracle://x""#),
+            "must start with",
+        ),
+        (
+            (
+                r#"table = "users", column = "user_id""#,
+                r#"table = "nowhere", column = "user_id""#,
+            ),
+            "not a table of this source",
+        ),
+        (
+            (r#"portable = ["account"]"#, r#"portable = ["forum"]"#),
+            "not one the source holds",
+        ),
+    ] {
+        let file = sql_source("website", "sqlite://x.db").replacen(change.0, change.1, 1);
+        let e = Sources::from_toml(&file, |_| None).expect_err(expect);
+        assert!(e.0.iter().any(|p| p.contains(expect)), "{expect}: {e:?}");
+    }
+    // A loop of parents.
+    let looping = r#"
+[[source]]
+name = "crm"
+title_zh = "客户"
+title_en = "CRM"
+owner = "crm@example.com"
+[source.sql]
+url = "sqlite://x.db"
+[[source.sql.table]]
+name = "a"
+category = "account"
+key = "id"
+parent = { table = "b", column = "b_id" }
+columns = ["x"]
+[[source.sql.table]]
+name = "b"
+category = "account"
+key = "id"
+parent = { table = "a", column = "a_id" }
+columns = ["y"]
+"#;
+    let e = Sources::from_toml(looping, |_| None).expect_err("a loop");
+    assert!(e.0.iter().any(|p| p.contains("loop")), "{e:?}");
+    // The environment provides the URL.
+    let file =
+        sql_source("website", "unused").replace(r#"url = "unused""#, r#"url_env = "WEBSITE_DB""#);
+    let ok = Sources::from_toml(&file, |name| {
+        (name == "WEBSITE_DB").then(|| "sqlite://x.db".to_owned())
+    });
+    assert!(ok.is_ok(), "{ok:?}");
+}
+
+// --- the http protocol ------------------------------------------------------------------
+
+const SECRET: &str = "a-shared-secret-of-at-least-32-bytes!";
+
+/// A look-up service: two pages of tickets for li.lei@example.com; nothing for anyone
+/// else. `mode` bends it: 1 = answers unsigned, 2 = answers a category it does not
+/// hold.
+struct Service {
+    url: String,
+    calls: Arc<AtomicUsize>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+async fn serve(mode: u8) -> Service {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let server = HttpServer::new(move || {
+        let counter = counter.clone();
+        App::new().route(
+            "/lookup",
+            web::post().to(move |req: HttpRequest, body: web::Bytes| {
+                let counter = counter.clone();
+                async move {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let header = |n: &str| {
+                        req.headers()
+                            .get(n)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_owned()
+                    };
+                    let ts = header(TIMESTAMP_HEADER);
+                    if !verify(SECRET.as_bytes(), &ts, &body, &header(SIGNATURE_HEADER)) {
+                        return HttpResponse::Unauthorized().finish();
+                    }
+                    let call: Value = serde_json::from_slice(&body).expect("JSON");
+                    let answer = match call["action"].as_str() {
+                        Some("check") => json!({"ok": true, "categories": ["tickets", "feedback"]}),
+                        Some("lookup") if call["identifiers"]["email"] == "li.lei@example.com" => {
+                            let category = if mode == 2 { "gossip" } else { "tickets" };
+                            match call["cursor"].as_str() {
+                                None => json!({
+                                    "records": [
+                                        {"category": category, "table": "tickets", "data": {"title": "无法登录", "n": 1}},
+                                        {"category": "feedback", "data": {"text": "thanks"}}
+                                    ],
+                                    "next_cursor": "page-2"
+                                }),
+                                Some("page-2") => json!({
+                                    "records": [{"category": "tickets", "table": "tickets", "data": {"title": "second", "n": 2}}],
+                                    "next_cursor": null
+                                }),
+                                Some(_) => return HttpResponse::BadRequest().finish(),
+                            }
+                        }
+                        Some("lookup") => json!({"records": [], "next_cursor": null}),
+                        _ => return HttpResponse::BadRequest().finish(),
+                    };
+                    let bytes = serde_json::to_vec(&answer).expect("JSON");
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .expect("a clock")
+                        .as_secs()
+                        .to_string();
+                    let mut response = HttpResponse::Ok();
+                    if mode != 1 {
+                        response
+                            .insert_header((TIMESTAMP_HEADER, now.clone()))
+                            .insert_header((SIGNATURE_HEADER, sign(SECRET.as_bytes(), &now, &bytes)));
+                    }
+                    response.content_type("application/json").body(bytes)
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .bind(("127.0.0.1", 0))
+    .expect("bind a loopback port");
+    let port = server.addrs()[0].port();
+    let server = server.run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    Service {
+        url: format!("http://127.0.0.1:{port}/lookup"),
+        calls,
+        handle,
+    }
+}
+
+fn http_source(url: &str, secret: &str) -> Sources {
+    Sources::from_toml(
+        &format!(
+            r#"
+[[source]]
+name = "crm"
+title_zh = "客户服务系统"
+title_en = "Customer service"
+owner = "support@example.com"
+categories = ["tickets", "feedback"]
+timeout_secs = 5
+[source.http]
+url = "{url}"
+secret = "{secret}"
+page_size = 2
+"#
+        ),
+        |_| None,
+    )
+    .expect("a valid sources file")
+}
+
+#[tokio::test]
+async fn an_http_source_is_paged_through_with_signed_calls_and_answers() {
+    let service = serve(0).await;
+    let sources = http_source(&service.url, SECRET);
+    let crm = sources.get("crm").expect("the source");
+    assert!(crm.connector.check("crm").await.ok);
+    let mut records: Vec<Record> = Vec::new();
+    let stats = crm
+        .connector
+        .lookup("PR-2026-000001", &ids(0), &mut records)
+        .await
+        .expect("a look-up");
+    assert_eq!(records.len(), 3);
+    assert_eq!(stats.per_category["tickets"], 2);
+    assert_eq!(records[0].data["title"], "无法登录");
+    assert_eq!(
+        records[1].table, "feedback",
+        "the category when no table is given"
+    );
+    let mut nobody: Vec<Record> = Vec::new();
+    crm.connector
+        .lookup("PR-2026-000002", &ids(2), &mut nobody)
+        .await
+        .expect("a look-up");
+    assert!(nobody.is_empty());
+    assert_eq!(service.calls.load(Ordering::SeqCst), 4);
+
+    // A wrong secret is refused by the service.
+    let wrong = http_source(&service.url, "another-secret-of-at-least-32-bytes!!!");
+    let e = wrong
+        .get("crm")
+        .expect("the source")
+        .connector
+        .lookup("PR-2026-000003", &ids(0), &mut Vec::new())
+        .await
+        .expect_err("refused");
+    assert!(matches!(e, ConnectorError::Refused(_)), "{e:?}");
+    assert!(!e.is_transient());
+    service.handle.stop(true).await;
+
+    // Nothing listening: transient.
+    let e = http_source(&service.url, SECRET)
+        .get("crm")
+        .expect("the source")
+        .connector
+        .lookup("PR-2026-000004", &ids(0), &mut Vec::new())
+        .await
+        .expect_err("unreachable");
+    assert!(e.is_transient(), "{e:?}");
+}
+
+#[tokio::test]
+async fn an_unsigned_answer_or_an_undeclared_category_is_refused() {
+    for (mode, expect) in [(1, "not signed"), (2, "gossip")] {
+        let service = serve(mode).await;
+        let sources = http_source(&service.url, SECRET);
+        let e = sources
+            .get("crm")
+            .expect("the source")
+            .connector
+            .lookup("PR-2026-000001", &ids(0), &mut Vec::new())
+            .await
+            .expect_err("refused");
+        assert!(matches!(e, ConnectorError::Protocol(_)), "{e:?}");
+        assert!(e.to_string().contains(expect), "{e}");
+        service.handle.stop(true).await;
+    }
+    // Plain http is only for loopback.
+    let e = Sources::from_toml(
+        &format!(
+            "[[source]]\nname = \"crm\"\ntitle_zh = \"x\"\ntitle_en = \"x\"\nowner = \"o\"\ncategories = [\"tickets\"]\n[source.http]\nurl = \"http://crm.example.com/lookup\"\nsecret = \"{SECRET}\"\n"
+        ),
+        |_| None,
+    )
+    .expect_err("refused");
+    assert!(e.0.iter().any(|p| p.contains("https")), "{e:?}");
+    let declared: BTreeSet<&str> = ["tickets"].into();
+    assert!(declared.contains("tickets"));
+}
+
+#[tokio::test]
+async fn a_mysql_source_returns_exactly_the_persons_rows() {
+    // MariaDB or MySQL: `scripts/test` makes sure one answers (the machine's, or a private
+    // one it starts) and says where in RIGHTSDESK_TEST_MYSQL_URL.
+    let admin_url = std::env::var("RIGHTSDESK_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/mysql".to_owned());
+    let name = format!("rdsource_{}", uuid::Uuid::new_v4().simple());
+    let admin = Database::connect(&admin_url)
+        .await
+        .expect("MariaDB or MySQL (set RIGHTSDESK_TEST_MYSQL_URL; scripts/test starts one)");
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name} CHARACTER SET utf8mb4"))
+        .await
+        .expect("create a database");
+    let url = format!(
+        "{}/{name}",
+        &admin_url[..admin_url.rfind('/').expect("a database in the URL")]
+    );
+    let db = Database::connect(&url).await.expect("the source database");
+    fill(&db).await;
+    db.close().await.ok();
+    check_sql_source(&url.replacen("mysql:", "mariadb:", 1)).await;
+    admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
+        .await
+        .ok();
+}
