@@ -45,9 +45,11 @@
 //!   entry, hashes over the uncompressed content, so `unzip` + `sha256sum` can check them.
 //!
 //! Entries are deflate-compressed. With a [`Password`], every entry, the manifest included, is
-//! encrypted with WinZip AES-256 (AE-2), which 7-Zip, WinRAR, Keka, macOS `ditto`/`bsdtar` and
-//! `7z` read (Windows Explorer and Info-ZIP `unzip` do not). [`generate_password`] makes one that
+//! encrypted with WinZip AES-256 (AE-2), which 7-Zip, WinRAR, Keka, The Unarchiver and `bsdtar`
+//! read (Windows Explorer, macOS's Archive Utility and Info-ZIP `unzip` do not). [`generate_password`] makes one that
 //! can go by SMS. See `docs/bundles.md` for the user-facing reference.
+
+#![warn(missing_docs)]
 
 mod error;
 mod html;

@@ -25,9 +25,11 @@ pub(crate) const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 /// The buffer of each open spool file. Memory is this per category, whatever the number of rows.
 const SPOOL_BUFFER: usize = 32 * 1024;
 
-/// Entries whose source data passes this size are written with ZIP64 sizes (readers need ZIP64
-/// support, which every current one has); smaller ones stay plain zip, for old readers.
-const LARGE_ENTRY: u64 = 1 << 30;
+/// Entries whose source (spool file or attachment) passes this size are written with ZIP64 sizes
+/// (readers need ZIP64 support, which every current one has); smaller ones stay plain zip, for old
+/// readers. The margin is wide because pretty-printed JSON and CSV can be several times the size
+/// of their compact spool, and a plain entry can't pass 4 GiB.
+const LARGE_ENTRY: u64 = 512 << 20;
 
 /// Writes one bundle.
 ///
@@ -270,6 +272,9 @@ impl BundleWriter {
     /// renamed to `out` only when complete, so `out` never holds half a bundle. An existing `out`
     /// is not overwritten. With `encryption`, every entry, the manifest included, is encrypted
     /// with WinZip AES-256.
+    ///
+    /// The writer is consumed: on error too the spool is removed, and the bundle must be made
+    /// again.
     pub fn finish(
         mut self,
         out: &Path,

@@ -1055,3 +1055,31 @@ fn memory_stays_flat_whatever_the_number_of_rows() {
         "peak RSS grew from {small} KiB to {large} KiB"
     );
 }
+
+#[test]
+fn records_without_fields_still_count() {
+    let dir = TempDir::new();
+    let out = dir.path().join("empty-records.zip");
+    let mut w = BundleWriter::create(dir.path(), meta()).unwrap();
+    w.add_source(source(
+        "website",
+        "官网",
+        "Website",
+        SourceStatus::Answered,
+        vec![category("visits", "访问", "Visits", "统计")],
+    ))
+    .unwrap();
+    for _ in 0..3 {
+        w.add_record("website", "visits", &Map::new()).unwrap();
+    }
+    w.finish(&out, None).unwrap();
+    let report = verify(&out, None).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems());
+    let json: Value = serde_json::from_slice(&read_entry(
+        &mut open(&out),
+        "data/website/visits.json",
+        None,
+    ))
+    .unwrap();
+    assert_eq!(json, json!([{}, {}, {}]));
+}
