@@ -666,6 +666,19 @@ fn encrypted_bundles_need_the_password() {
         RECORDING
     );
 
+    // A byte changed inside an encrypted entry fails its authentication.
+    let flipped = dir.path().join("flipped-secret.zip");
+    let mut bytes = fs::read(&out).unwrap();
+    bytes[300] ^= 0x01;
+    fs::write(&flipped, &bytes).unwrap();
+    let report = verify(&flipped, Some(password.expose())).unwrap();
+    assert_eq!(report.mismatched.len(), 1, "{:?}", report.problems());
+    assert_eq!(report.mismatched[0].path, "index.html");
+    assert!(matches!(
+        report.mismatched[0].problem,
+        MismatchProblem::Unreadable { .. } | MismatchProblem::Sha256 { .. }
+    ));
+
     // An unencrypted entry slipped into an encrypted bundle is named.
     let mixed = dir.path().join("mixed.zip");
     {
