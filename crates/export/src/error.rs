@@ -71,8 +71,9 @@ pub enum ExportError {
     /// The bundle is encrypted and no password was given.
     #[error("the bundle is encrypted: a password is required")]
     PasswordRequired,
-    /// The password does not open the bundle.
-    #[error("the password is wrong")]
+    /// The password does not open the bundle (or, what AES cannot tell apart, the encrypted
+    /// manifest was altered).
+    #[error("the password is wrong, or the encrypted manifest was altered")]
     WrongPassword,
     /// The file is not a readable zip, has no `manifest.json`, or its manifest is not a rightsdesk
     /// bundle manifest.

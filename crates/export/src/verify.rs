@@ -166,10 +166,19 @@ pub fn verify(path: &Path, password: Option<&str>) -> Result<VerifyReport, Expor
                 ZipError::InvalidPassword => ExportError::WrongPassword,
                 e => ExportError::NotABundle(format!("manifest.json is unreadable ({e})")),
             })?;
+        // AES-256 in zip checks a password on 2 bytes only: about 1 wrong password in
+        // 65,536 passes that check and fails the entry's authentication instead.
+        // Authenticated encryption cannot tell that from an altered manifest.
         entry
             .take(MAX_MANIFEST_BYTES)
             .read_to_end(&mut text)
-            .map_err(|e| ExportError::NotABundle(format!("manifest.json is unreadable ({e})")))?;
+            .map_err(|e| {
+                if manifest_encrypted {
+                    ExportError::WrongPassword
+                } else {
+                    ExportError::NotABundle(format!("manifest.json is unreadable ({e})"))
+                }
+            })?;
     }
     let manifest: Manifest = serde_json::from_slice(&text).map_err(|e| {
         ExportError::NotABundle(format!("manifest.json is not a bundle manifest ({e})"))

@@ -642,7 +642,10 @@ fn encrypted_bundles_need_the_password() {
     );
     let err = verify(&out, Some("WRONG-PASS-WORD-XXXX-YYYY-ZZZZ")).unwrap_err();
     assert!(matches!(err, ExportError::WrongPassword));
-    assert_eq!(err.to_string(), "the password is wrong");
+    assert_eq!(
+        err.to_string(),
+        "the password is wrong, or the encrypted manifest was altered"
+    );
 
     // Every entry is encrypted, the manifest included, and reads back with the password.
     let mut zip = open(&out);
