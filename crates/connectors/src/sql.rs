@@ -71,11 +71,14 @@ impl Dialect {
         }
     }
 
-    /// Quotes a validated name (`schema.table` part by part).
+    /// Quotes a validated name (`schema.table` part by part). Not `"…"` on SQLite: there
+    /// a double-quoted name that is no column silently becomes a string literal (a
+    /// misspelt column would export its own name, or match nothing), where a backquoted
+    /// one is an error.
     fn quote(self, name: &str) -> String {
         let (open, close) = match self {
-            Self::MySql => ('`', '`'),
-            Self::Postgres | Self::Sqlite => ('"', '"'),
+            Self::MySql | Self::Sqlite => ('`', '`'),
+            Self::Postgres => ('"', '"'),
         };
         name.split('.')
             .map(|part| format!("{open}{part}{close}"))
@@ -537,6 +540,7 @@ mod tests {
             "\"crm\".\"contacts\""
         );
         assert_eq!(Dialect::MySql.quote("users"), "`users`");
+        assert_eq!(Dialect::Sqlite.quote("users"), "`users`");
         assert_eq!(Dialect::Postgres.placeholder(2), "$2");
         assert_eq!(Dialect::Sqlite.placeholder(2), "?");
     }

@@ -283,6 +283,7 @@ pub struct CoreConfig {
     pub reminders: RemindersConfig,
     pub worker: WorkerConfig,
     pub intake: crate::intake::IntakeConfig,
+    pub sources: crate::sources::SourcesSettings,
     pub mail: rightsdesk_mail::MailConfig,
     pub sms: rightsdesk_mail::SmsConfig,
     pub company: rightsdesk_mail::CompanyConfig,
@@ -430,6 +431,7 @@ impl CoreConfig {
         }
         problems.extend(self.sms.validate());
         self.intake.validate(&mut problems);
+        self.sources.validate(&mut problems);
         if let Err(m) = crate::officers::check_username(&self.bootstrap.admin_username) {
             problems.push(format!("bootstrap.admin_username: {m}"));
         }

@@ -20,6 +20,7 @@ mod references;
 pub mod reminders;
 pub mod requests;
 mod sealing;
+pub mod sources;
 pub mod verification;
 
 use std::sync::Arc;
@@ -59,6 +60,8 @@ struct Inner {
     intake_rules: rightsdesk_domain::intake::IntakeRules,
     /// The IMAP mailboxes of `[intake.mailboxes]`, by name.
     mailboxes: std::collections::BTreeMap<String, rightsdesk_mail::imap::ImapClient>,
+    /// The company's data sources, from `sources.file`.
+    sources: Arc<rightsdesk_connectors::Sources>,
     /// The working-day calendar, read from the holiday table.
     calendar: holidays::CalendarCache,
     /// Verifies account-system tokens at filing.
@@ -114,6 +117,12 @@ impl Services {
             .map_err(|e| Error::new(ErrorCode::Internal, format!("intake rules: {e}")))?;
         let mailboxes = intake::mailbox_clients(&config.intake)
             .map_err(|e| Error::new(ErrorCode::Internal, e))?;
+        let sources = config.sources.load().map_err(|problems| {
+            Error::new(
+                ErrorCode::Internal,
+                format!("sources.file: {}", problems.join("; ")),
+            )
+        })?;
         let outbox_key = secret(&db, "outbox_key", &None, now).await?;
         let verification_key = secret(&db, "verification_key", &None, now).await?;
         let evidence_key = match &config.evidence.encryption_key {
@@ -156,6 +165,7 @@ impl Services {
                 packs,
                 intake_rules,
                 mailboxes,
+                sources: Arc::new(sources),
                 calendar,
                 company_context: serde_json::json!({ "company": config.company }),
                 mailer,

@@ -13,6 +13,7 @@ use rightsdesk_core::config::{
     SecurityConfig, VerificationConfig, WorkerConfig,
 };
 use rightsdesk_core::intake::IntakeConfig;
+use rightsdesk_core::sources::SourcesSettings;
 use rightsdesk_mail::{CompanyConfig, MailConfig, SmsConfig};
 use rightsdesk_store::DatabaseConfig;
 use serde::{Deserialize, Serialize};
@@ -52,6 +53,7 @@ pub struct Config {
     pub reminders: RemindersConfig,
     pub worker: WorkerConfig,
     pub intake: IntakeConfig,
+    pub sources: SourcesSettings,
     pub mail: MailConfig,
     pub sms: SmsConfig,
     pub company: CompanyConfig,
@@ -128,6 +130,7 @@ impl Config {
             reminders: self.reminders.clone(),
             worker: self.worker.clone(),
             intake: self.intake.clone(),
+            sources: self.sources.clone(),
             mail: self.mail.clone(),
             sms: self.sms.clone(),
             company: self.company.clone(),

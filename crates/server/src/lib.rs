@@ -248,6 +248,17 @@ pub async fn intake_status(
     Ok(one_shot(config).await?.mailbox_states().await?)
 }
 
+/// `rightsdesk sources check`: needs no database, only the sources file.
+pub async fn sources_check(
+    config: &Config,
+) -> anyhow::Result<Vec<rightsdesk_connectors::CheckReport>> {
+    let sources = config
+        .sources
+        .load()
+        .map_err(|problems| anyhow::anyhow!("sources.file: {}", problems.join("; ")))?;
+    Ok(rightsdesk_core::sources::check_sources(&sources).await)
+}
+
 /// Verifies every request's event chain (for `rightsdesk audit verify`).
 pub async fn audit_verify(config: &Config) -> anyhow::Result<rightsdesk_core::audit::AuditReport> {
     // A check changes nothing, not even the schema.

@@ -56,6 +56,35 @@ enum Command {
         #[command(subcommand)]
         command: IntakeCommand,
     },
+    /// The company's data sources (`sources.file`).
+    Sources {
+        #[command(subcommand)]
+        command: SourcesCommand,
+    },
+    /// Data bundles given to requesters.
+    Bundle {
+        #[command(subcommand)]
+        command: BundleCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SourcesCommand {
+    /// Connect to every source and report what each can see (tables and columns
+    /// readable, the service answering signed); exits 1 when one cannot be used.
+    Check,
+}
+
+#[derive(Subcommand)]
+enum BundleCommand {
+    /// Check a bundle against its manifest: every file present, of its size and SHA-256,
+    /// nothing added; exits 1 when it does not match. An encrypted bundle's password is
+    /// read from the file given with --password-file, or from RIGHTSDESK_BUNDLE_PASSWORD.
+    Verify {
+        file: PathBuf,
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -187,6 +216,52 @@ fn main() -> ExitCode {
                 let states = rightsdesk::intake_status(&config).await?;
                 println!("{}", serde_json::to_string_pretty(&states)?);
                 Ok(ExitCode::SUCCESS)
+            }
+            Command::Sources {
+                command: SourcesCommand::Check,
+            } => {
+                let reports = rightsdesk::sources_check(&config).await?;
+                println!("{}", serde_json::to_string_pretty(&reports)?);
+                Ok(if reports.iter().all(|r| r.ok) {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                })
+            }
+            Command::Bundle {
+                command:
+                    BundleCommand::Verify {
+                        file,
+                        password_file,
+                    },
+            } => {
+                let password = match password_file {
+                    Some(path) => Some(
+                        std::fs::read_to_string(&path)
+                            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+                            .trim()
+                            .to_owned(),
+                    ),
+                    None => std::env::var("RIGHTSDESK_BUNDLE_PASSWORD").ok(),
+                };
+                let report = rightsdesk_export::verify(&file, password.as_deref())?;
+                let problems = report.problems();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "ok": report.is_ok(),
+                        "reference": report.manifest.reference,
+                        "created_at": report.manifest.created_at,
+                        "encrypted": report.encrypted,
+                        "files_checked": report.entries_ok,
+                        "problems": problems,
+                    }))?
+                );
+                Ok(if report.is_ok() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                })
             }
             Command::Audit {
                 command: AuditCommand::Verify,
