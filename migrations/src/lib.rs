@@ -14,6 +14,7 @@ mod m20261129_000007_paused_at;
 mod m20261129_000008_jobs;
 mod m20261202_000009_open_pack_due;
 mod m20261202_000010_intake;
+mod m20261202_000011_collections;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000008_jobs::Migration),
             Box::new(m20261202_000009_open_pack_due::Migration),
             Box::new(m20261202_000010_intake::Migration),
+            Box::new(m20261202_000011_collections::Migration),
         ]
     }
 }

@@ -88,6 +88,7 @@ fn api_scope() -> scope::Scope<
         .configure(routes::auth::router)
         .configure(routes::officer::router)
         .configure(routes::intake::router)
+        .configure(routes::sources::router)
         .configure(routes::admin::router)
 }
 

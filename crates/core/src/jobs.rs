@@ -47,6 +47,8 @@ pub enum Job {
     /// The IMAP mailboxes of `[intake.mailboxes]` are read (scheduled only when some
     /// are configured).
     PollMailboxes,
+    /// One data source is searched for one request's subject (one-off).
+    CollectSource { request_id: Uuid, source: String },
 }
 
 impl Job {
@@ -59,6 +61,7 @@ impl Job {
             Job::CheckCalendar => "check_calendar",
             Job::PurgeJobs => "purge_jobs",
             Job::PollMailboxes => "poll_mailboxes",
+            Job::CollectSource { .. } => "collect_source",
         }
     }
 }
@@ -99,6 +102,9 @@ impl JobHandler for Services {
                         "mailboxes polled"
                     );
                 }
+            }
+            Job::CollectSource { request_id, source } => {
+                self.collect_source(request_id, &source).await?;
             }
             Job::PurgeJobs => {
                 let days = i64::from(self.config().worker.keep_finished_days);
@@ -590,5 +596,12 @@ mod tests {
             assert_eq!(payload, serde_json::json!({ "kind": job.kind() }));
             assert_eq!(serde_json::from_value::<Job>(payload).unwrap(), job);
         }
+        let job = Job::CollectSource {
+            request_id: Uuid::nil(),
+            source: "website".to_owned(),
+        };
+        let payload = serde_json::to_value(&job).unwrap();
+        assert_eq!(payload["kind"], "collect_source");
+        assert_eq!(serde_json::from_value::<Job>(payload).unwrap(), job);
     }
 }

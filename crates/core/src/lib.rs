@@ -6,6 +6,7 @@ pub mod account_login;
 pub mod audit;
 pub mod auth;
 pub mod clock;
+pub mod collections;
 pub mod config;
 pub mod error;
 pub mod evidence;

@@ -403,6 +403,8 @@ pub struct RequestDetail {
     pub evidence: Vec<crate::evidence::EvidenceView>,
     /// The emails that filed the request or answered about it, oldest first.
     pub messages: Vec<crate::intake::IntakeMessageView>,
+    /// Where each data source's look-up stands (access, copy, portability).
+    pub sources: Vec<crate::collections::CollectionView>,
 }
 
 // ---------------------------------------------------------------------------------
@@ -1261,6 +1263,7 @@ impl Services {
                 .into_iter()
                 .map(Into::into)
                 .collect(),
+            sources: self.collections(row.id).await?,
         })
     }
 
@@ -1311,6 +1314,18 @@ impl Services {
             }
         }
         let input = read_action_input(action, body)?;
+        if action == Action::Complete
+            && let Some(row) = requests::find(self.db().conn(), id).await?
+        {
+            let waiting = self.sources_unanswered(&row).await?;
+            if !waiting.is_empty() {
+                return Err(Error::new(
+                    ErrorCode::SourcesUnanswered,
+                    format!("not every data source has answered: {}", waiting.join(", ")),
+                )
+                .with_details(json!({ "sources": waiting })));
+            }
+        }
         if let Some(Some(assignee)) = input.assignee {
             let ok = officers::find(self.db().conn(), assignee)
                 .await?

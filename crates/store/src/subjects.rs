@@ -56,3 +56,7 @@ pub async fn insert(conn: &impl ConnectionTrait, row: Model) -> Result<(), Store
         .await?;
     Ok(())
 }
+
+pub async fn get(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<Model>, StoreError> {
+    Ok(Entity::find_by_id(id).one(conn).await?)
+}

@@ -6,4 +6,5 @@ pub mod intake;
 pub mod officer;
 pub mod ops;
 pub mod requests;
+pub mod sources;
 pub mod verification;

@@ -1,0 +1,427 @@
+//! Looking a request's subject up in every data source (SPEC §7): an officer starts the
+//! collection of an access, copy or portability request in progress; each source is a
+//! job of its own on the worker (`collect_source`), tried again with back-off when the
+//! source is unreachable, and can be run again alone. A `manual` source waits for its
+//! owner. What each source holds is recorded as counts per category (the data itself
+//! goes only into the bundle), each answer is an event in the request's chain, and the
+//! request cannot complete while a source has not answered.
+
+use chrono::{DateTime, Utc};
+use rightsdesk_connectors::{Connector, Counter, Identifiers};
+use rightsdesk_domain::{Actor, Permission, RequestKind, State};
+use rightsdesk_store::collections::{self as store, status};
+use rightsdesk_store::{requests, subjects};
+use serde::Serialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::auth::Officer;
+use crate::jobs::Job;
+use crate::officers::require;
+use crate::{Error, ErrorCode, Services};
+
+/// Where one source stands for a request.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CollectionView {
+    pub source: String,
+    pub title_zh: Option<String>,
+    pub title_en: Option<String>,
+    /// `sql`, `http` or `manual` (none when the source left the sources file).
+    pub connector: Option<String>,
+    /// `pending`, `running`, `answered`, `no_data`, `waiting_owner` or `failed`.
+    pub status: String,
+    pub attempts: i32,
+    /// Records found per category.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub records: Value,
+    pub error_code: Option<String>,
+    pub error: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// The kinds whose answer is the subject's data from every source.
+fn collects(kind: RequestKind) -> bool {
+    matches!(
+        kind,
+        RequestKind::Access | RequestKind::Copy | RequestKind::Portability
+    )
+}
+
+impl Services {
+    fn collection_view(&self, row: store::Model) -> CollectionView {
+        let source = self.sources().get(&row.source);
+        CollectionView {
+            title_zh: source.map(|s| s.title_zh.clone()),
+            title_en: source.map(|s| s.title_en.clone()),
+            connector: source.map(|s| s.connector.kind().to_owned()),
+            source: row.source,
+            status: row.status,
+            attempts: row.attempts,
+            records: row.records,
+            error_code: row.error_code,
+            error: row.error,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+        }
+    }
+
+    /// The look-ups of a request, by source.
+    pub async fn collections(&self, request_id: Uuid) -> Result<Vec<CollectionView>, Error> {
+        Ok(store::for_request(self.db().conn(), request_id)
+            .await?
+            .into_iter()
+            .map(|r| self.collection_view(r))
+            .collect())
+    }
+
+    /// `POST /api/v1/officer/requests/{id}/collect`: looks the subject up in every
+    /// source (one job each). Starting again re-runs the sources that have not answered.
+    pub async fn start_collection(
+        &self,
+        officer: &Officer,
+        id: Uuid,
+    ) -> Result<Vec<CollectionView>, Error> {
+        require(officer, Permission::WorkRequests)?;
+        let names: Vec<String> = self
+            .sources()
+            .sources
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
+        self.open_collections(officer, id, names, false).await
+    }
+
+    /// `POST /api/v1/officer/requests/{id}/sources/{source}/rerun`: looks one source up
+    /// again, whatever it answered before.
+    pub async fn rerun_collection(
+        &self,
+        officer: &Officer,
+        id: Uuid,
+        source: &str,
+    ) -> Result<Vec<CollectionView>, Error> {
+        require(officer, Permission::WorkRequests)?;
+        if self.sources().get(source).is_none() {
+            return Err(Error::not_found());
+        }
+        self.open_collections(officer, id, vec![source.to_owned()], true)
+            .await
+    }
+
+    async fn open_collections(
+        &self,
+        officer: &Officer,
+        id: Uuid,
+        names: Vec<String>,
+        again: bool,
+    ) -> Result<Vec<CollectionView>, Error> {
+        if self.sources().is_empty() {
+            return Err(Error::new(
+                ErrorCode::NoSources,
+                "no data source is configured (sources.file)",
+            ));
+        }
+        let actor = Actor::Officer { id: officer.id };
+        let event = if again {
+            "collection_rerun"
+        } else {
+            "collection_started"
+        };
+        let services = self.clone();
+        self.record_event(id, &actor, event, async move |tx, row, now| {
+            let kind: RequestKind = crate::requests::parse_stored(&row.kind)?;
+            let state: State = crate::requests::parse_stored(&row.state)?;
+            if !collects(kind) {
+                return Err(not_allowed(format!(
+                    "a {kind} request is not answered with the subject's data"
+                )));
+            }
+            if state != State::InProgress {
+                return Err(not_allowed(format!(
+                    "the request is {state}: start it first"
+                )));
+            }
+            if row.subject_id.is_none() {
+                return Err(not_allowed(
+                    "the requester's identity is not verified".to_owned(),
+                ));
+            }
+            let existing = store::for_request(tx.conn(), row.id).await?;
+            // Starting again leaves the sources that answered, and those at work, alone.
+            let open: Vec<String> = names
+                .iter()
+                .filter(|name| {
+                    again
+                        || existing
+                            .iter()
+                            .find(|c| &&c.source == name)
+                            .is_none_or(|c| c.status == status::FAILED)
+                })
+                .cloned()
+                .collect();
+            store::open(tx.conn(), row.id, &open, now).await?;
+            for source in &open {
+                let job = Job::CollectSource {
+                    request_id: row.id,
+                    source: source.clone(),
+                };
+                services
+                    .enqueue_job(
+                        tx.conn(),
+                        &job,
+                        &format!("collect:{}:{source}:{}", row.id, Uuid::now_v7()),
+                    )
+                    .await?;
+            }
+            Ok((json!({ "sources": open }), ()))
+        })
+        .await?;
+        self.collections(id).await
+    }
+
+    /// The job `collect_source`: one source's look-up for one request. A transient
+    /// failure (the source unreachable or slow) returns an error, so the job is tried
+    /// again with back-off; the row says so meanwhile.
+    pub(crate) async fn collect_source(&self, request_id: Uuid, source: &str) -> Result<(), Error> {
+        let conn = self.db().conn();
+        let Some(mut row) = store::get(conn, request_id, source).await? else {
+            return Ok(());
+        };
+        if status::is_answered(&row.status) || row.status == status::WAITING_OWNER {
+            // Done already (a job run twice after a lost lease).
+            return Ok(());
+        }
+        let Some(request) = requests::find(conn, request_id).await? else {
+            return Ok(());
+        };
+        let now = self.now();
+        row.attempts += 1;
+        row.updated_at = now;
+        row.started_at.get_or_insert(now);
+        let Some(config) = self.sources().get(source) else {
+            return self
+                .collection_failed(
+                    row,
+                    &request,
+                    "unknown_source",
+                    "the source is no longer in the sources file",
+                )
+                .await;
+        };
+        if !request.is_open {
+            return self
+                .collection_failed(
+                    row,
+                    &request,
+                    "request_closed",
+                    "the request was closed before the source answered",
+                )
+                .await;
+        }
+        let ids = self.subject_identifiers(&request).await?;
+        if ids.is_empty() {
+            return self
+                .collection_failed(
+                    row,
+                    &request,
+                    "no_identifiers",
+                    "the subject has no verified identifier to look up",
+                )
+                .await;
+        }
+        row.status = status::RUNNING.to_owned();
+        store::save(conn, row.clone()).await?;
+        let found = match &config.connector {
+            Connector::Manual => {
+                row.status = status::WAITING_OWNER.to_owned();
+                row.updated_at = self.now();
+                store::save(conn, row).await?;
+                return self
+                    .collection_event(
+                        &request,
+                        source,
+                        "source_waiting_owner",
+                        json!({"owner": config.owner}),
+                    )
+                    .await;
+            }
+            Connector::Sql(sql) => sql.count(&ids).await,
+            Connector::Http(http) => {
+                let mut counter = Counter::default();
+                http.lookup(&request.reference, &ids, &mut counter).await
+            }
+        };
+        match found {
+            Ok(stats) => {
+                row.status = if stats.total() == 0 {
+                    status::NO_DATA
+                } else {
+                    status::ANSWERED
+                }
+                .to_owned();
+                row.records = json!(stats.per_category);
+                row.error_code = None;
+                row.error = None;
+                row.finished_at = Some(self.now());
+                row.updated_at = self.now();
+                let data = json!({"status": row.status, "records": row.records});
+                store::save(conn, row).await?;
+                metrics::counter!("rightsdesk_collections_total", "outcome" => "answered")
+                    .increment(1);
+                self.collection_event(&request, source, "source_answered", data)
+                    .await
+            }
+            Err(e) if e.is_transient() => {
+                row.status = status::FAILED.to_owned();
+                row.error_code = Some(e.code().to_owned());
+                row.error = Some(e.to_string());
+                row.updated_at = self.now();
+                store::save(conn, row).await?;
+                metrics::counter!("rightsdesk_collections_total", "outcome" => "retried")
+                    .increment(1);
+                tracing::warn!(rights_request_id = %request_id, source, code = e.code(), "a source did not answer; tried again later");
+                Err(Error::new(
+                    ErrorCode::Unavailable,
+                    format!("source {source}: {e}"),
+                ))
+            }
+            Err(e) => {
+                self.collection_failed(row, &request, e.code(), &e.to_string())
+                    .await
+            }
+        }
+    }
+
+    /// Records a failure that trying again cannot mend (an officer re-runs the source
+    /// once it is fixed).
+    async fn collection_failed(
+        &self,
+        mut row: store::Model,
+        request: &requests::Model,
+        code: &str,
+        message: &str,
+    ) -> Result<(), Error> {
+        row.status = status::FAILED.to_owned();
+        row.error_code = Some(code.to_owned());
+        row.error = Some(message.to_owned());
+        row.updated_at = self.now();
+        let source = row.source.clone();
+        store::save(self.db().conn(), row).await?;
+        metrics::counter!("rightsdesk_collections_total", "outcome" => "failed").increment(1);
+        tracing::warn!(rights_request_id = %request.id, source = %source, code, "a source failed");
+        if !request.is_open {
+            return Ok(());
+        }
+        self.collection_event(request, &source, "source_failed", json!({"code": code}))
+            .await
+    }
+
+    async fn collection_event(
+        &self,
+        request: &requests::Model,
+        source: &str,
+        event: &str,
+        mut data: Value,
+    ) -> Result<(), Error> {
+        data["source"] = json!(source);
+        self.record_event(request.id, &Actor::System, event, async move |_, _, _| {
+            Ok((data.clone(), ()))
+        })
+        .await
+    }
+
+    /// The identifiers of the request's subject that its verification proved: a code or
+    /// link sent by email proves the address, not the mobile number the requester also
+    /// typed (which may be someone else's), and the other way round for SMS. A login
+    /// with the company's account, or an officer's check (a call back, a document), vouches
+    /// for every identifier of the subject.
+    async fn subject_identifiers(&self, request: &requests::Model) -> Result<Identifiers, Error> {
+        let Some(subject) = request.subject_id else {
+            return Ok(Identifiers::default());
+        };
+        let Some(s) = subjects::get(self.db().conn(), subject).await? else {
+            return Ok(Identifiers::default());
+        };
+        let method = rightsdesk_store::events::for_request(self.db().conn(), request.id)
+            .await?
+            .into_iter()
+            .rev()
+            .find(|e| e.event_type == "verified")
+            .and_then(|e| e.data["method"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        Ok(proven_identifiers(&method, s))
+    }
+
+    /// The sources that have not answered a request whose answer is the subject's data
+    /// (none for other kinds, or without sources): it cannot complete before they do.
+    pub(crate) async fn sources_unanswered(
+        &self,
+        request: &requests::Model,
+    ) -> Result<Vec<String>, Error> {
+        let kind: RequestKind = crate::requests::parse_stored(&request.kind)?;
+        if !collects(kind) || self.sources().is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = store::for_request(self.db().conn(), request.id).await?;
+        Ok(self
+            .sources()
+            .sources
+            .iter()
+            .filter(|s| {
+                !rows
+                    .iter()
+                    .any(|r| r.source == s.name && status::is_answered(&r.status))
+            })
+            .map(|s| s.name.clone())
+            .collect())
+    }
+}
+
+/// What a verification `method` proves of `subject`'s identifiers.
+fn proven_identifiers(method: &str, subject: subjects::Model) -> Identifiers {
+    let (email, mobile) = match method {
+        "email_code" | "email_link" => (subject.email, None),
+        "sms_code" | "sms_link" => (None, subject.phone),
+        _ => (subject.email, subject.phone),
+    };
+    Identifiers {
+        email,
+        mobile,
+        account_id: subject.account_id,
+    }
+}
+
+fn not_allowed(message: String) -> Error {
+    Error::new(ErrorCode::CollectionNotAllowed, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subject() -> subjects::Model {
+        subjects::Model {
+            id: Uuid::nil(),
+            account_id: Some("u1".to_owned()),
+            email: Some("li.lei@example.com".to_owned()),
+            phone: Some("+8613812345678".to_owned()),
+            created_at: chrono::DateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn a_code_proves_only_where_it_was_sent() {
+        let by_email = proven_identifiers("email_link", subject());
+        assert!(by_email.email.is_some() && by_email.mobile.is_none());
+        let by_sms = proven_identifiers("sms_code", subject());
+        assert!(by_sms.email.is_none() && by_sms.mobile.is_some());
+        let by_officer = proven_identifiers("call_back", subject());
+        assert!(by_officer.email.is_some() && by_officer.mobile.is_some());
+        assert!(
+            proven_identifiers("account_login", subject())
+                .account_id
+                .is_some()
+        );
+    }
+}
