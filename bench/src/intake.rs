@@ -571,9 +571,12 @@ pub struct IngestRun {
     /// Spawn to all recorded: worker, everything else (Dovecot, PostgreSQL), machine idle.
     pub cpu: CpuSample,
     pub peak: Memory,
-    /// PostgreSQL: transactions committed in the database from spawn to all recorded,
-    /// less the bench's own counting queries.
+    /// PostgreSQL, from spawn to all recorded (`pg_stat_database`): transactions
+    /// committed (a statement outside a transaction counts as one) less the bench's own
+    /// counting queries, and rows inserted and updated.
     pub commits: Option<i64>,
+    pub rows_inserted: Option<i64>,
+    pub rows_updated: Option<i64>,
     pub errors: BTreeMap<String, usize>,
 }
 
@@ -644,9 +647,9 @@ impl Db {
             .collect())
     }
 
-    /// PostgreSQL: transactions committed in the current database so far (the
-    /// statistics lag by up to a second; read after a pause).
-    async fn commits(&mut self) -> anyhow::Result<Option<i64>> {
+    /// PostgreSQL: transactions committed, rows inserted and rows updated in the current
+    /// database so far (the statistics lag by up to a second; read after a pause).
+    async fn commits(&mut self) -> anyhow::Result<Option<(i64, i64, i64)>> {
         match self {
             Db::Sqlite(_) => Ok(None),
             Db::Postgres(c) => {
@@ -654,8 +657,9 @@ impl Db {
                     .execute(&mut *c)
                     .await?;
                 Ok(Some(
-                    sqlx::query_scalar(
-                        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+                    sqlx::query_as(
+                        "SELECT xact_commit, tup_inserted, tup_updated FROM pg_stat_database \
+                         WHERE datname = current_database()",
                     )
                     .fetch_one(c)
                     .await?,
@@ -922,7 +926,9 @@ async fn ingest_on(
     tokio::time::sleep(Duration::from_millis(1200)).await;
     if let (Some(before), Some(after)) = (commits_before, conn.commits().await?) {
         // The bench's own statements each commit too (autocommit).
-        run.commits = Some(after - before - queries - 1);
+        run.commits = Some(after.0 - before.0 - queries - 1);
+        run.rows_inserted = Some(after.1 - before.1);
+        run.rows_updated = Some(after.2 - before.2);
     }
     run.by_status = conn
         .grouped("SELECT status, count(*) FROM intake_messages GROUP BY 1")

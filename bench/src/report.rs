@@ -1731,11 +1731,21 @@ pub fn render_intake(
                     )
                 },
             ),
-            ("Transactions committed per message (PostgreSQL)", |_, x| {
-                x.commits.map_or("–".to_owned(), |c| {
-                    format!("{:.2}", c as f64 / x.messages.max(1) as f64)
-                })
-            }),
+            (
+                "PostgreSQL, per message: transactions committed (a statement outside one counts as one) / rows inserted / rows updated",
+                |_, x| match (x.commits, x.rows_inserted, x.rows_updated) {
+                    (Some(c), Some(i), Some(u)) => {
+                        let n = x.messages.max(1) as f64;
+                        format!(
+                            "{:.1} / {:.1} / {:.1}",
+                            c as f64 / n,
+                            i as f64 / n,
+                            u as f64 / n
+                        )
+                    }
+                    _ => "–".to_owned(),
+                },
+            ),
             (
                 "IMAP alone, same batch size: messages/s (of which fetching)",
                 |i, x| {
