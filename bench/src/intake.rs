@@ -570,6 +570,10 @@ pub struct IngestRun {
     pub evidence: u64,
     /// Spawn to all recorded: worker, everything else (Dovecot, PostgreSQL), machine idle.
     pub cpu: CpuSample,
+    /// Of `cpu.other_cores`: Dovecot's processes and PostgreSQL's (every live process of
+    /// their binaries, so also those of other work on the machine).
+    pub dovecot_cores: f64,
+    pub postgres_cores: f64,
     pub peak: Memory,
     /// PostgreSQL, from spawn to all recorded (`pg_stat_database`): transactions
     /// committed (a statement outside a transaction counts as one) less the bench's own
@@ -609,7 +613,8 @@ pub struct IntakeResult {
     pub template_names: Vec<(String, usize, String)>,
     pub imap_only: Vec<ImapOnly>,
     pub runs: Vec<IngestRun>,
-    pub idle_before: f64,
+    /// The machine's idle share in the second before each worker run.
+    pub idle_before: Vec<f64>,
 }
 
 /// A direct connection to the scratch database, for counting.
@@ -739,6 +744,36 @@ async fn imap_only(imap: &ImapServer, batch_size: u32) -> anyhow::Result<ImapOnl
     Ok(out)
 }
 
+/// CPU seconds used so far by the live processes whose executable starts with one of
+/// `prefixes` (e.g. Dovecot's, PostgreSQL's).
+fn cpu_of(prefixes: &[&str]) -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter(|e| {
+            std::fs::read_link(e.path().join("exe")).is_ok_and(|exe| {
+                let exe = exe.to_string_lossy();
+                prefixes.iter().any(|p| exe.starts_with(p))
+            })
+        })
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_string_lossy().parse().ok()?;
+            procstat::process_cpu_secs(pid).ok()
+        })
+        .sum()
+}
+
+const DOVECOT_EXES: &[&str] = &["/usr/sbin/dovecot", "/usr/lib/dovecot/"];
+const POSTGRES_EXES: &[&str] = &["/usr/lib/postgresql/"];
+
 fn count_files(dir: &Path) -> u64 {
     walk(dir)
         .into_iter()
@@ -842,6 +877,8 @@ async fn ingest_on(
         n
     );
     let cpu_before = procstat::snapshot_before_spawn()?;
+    let dovecot_before = cpu_of(DOVECOT_EXES);
+    let postgres_before = cpu_of(POSTGRES_EXES);
     let mut worker = Server::spawn(settings, &workdir, db, &["worker"], &env)?;
     let t0 = worker.spawned_at;
     let mut run = IngestRun {
@@ -882,6 +919,9 @@ async fn ingest_on(
         if recorded >= n as i64 && recorded_at.is_none() {
             recorded_at = Some(now - t0);
             run.cpu = procstat::snapshot(worker.pid)?.since(&cpu_before, now - t0);
+            let secs = (now - t0).as_secs_f64();
+            run.dovecot_cores = (cpu_of(DOVECOT_EXES) - dovecot_before).max(0.0) / secs;
+            run.postgres_cores = (cpu_of(POSTGRES_EXES) - postgres_before).max(0.0) / secs;
             eprintln!(
                 "bench:     all {recorded} recorded after {:.2} s ({:.0}/s)",
                 (now - t0).as_secs_f64(),
@@ -954,7 +994,7 @@ async fn ingest_on(
     conn.close().await?;
     run.ack_files = count_files(&outbox);
     eprintln!(
-        "bench:     acknowledgements all sent after {:.2} s; {:?}; {} requests; notifications {:?}; {} .eml files; recorded twice: {}; peak RSS {:.1} MiB; cpu worker {:.2} other {:.2} idle {:.0}%{}",
+        "bench:     acknowledgements all sent after {:.2} s; {:?}; {} requests; notifications {:?}; {} .eml files; recorded twice: {}; peak RSS {:.1} MiB; cpu worker {:.2} other {:.2} (dovecot {:.2}, postgres {:.2}) idle {:.0}%{}",
         run.acked_after.as_secs_f64(),
         run.by_status,
         run.requests,
@@ -964,6 +1004,8 @@ async fn ingest_on(
         run.peak.hwm_mib(),
         run.cpu.server_cores,
         run.cpu.other_cores,
+        run.dovecot_cores,
+        run.postgres_cores,
         run.cpu.idle * 100.0,
         run.commits.map_or(String::new(), |c| format!(
             "; {:.1} commits per message",
@@ -1043,8 +1085,8 @@ pub async fn intake_phase(
         );
         intake.imap_only.push(only);
     }
-    intake.idle_before = crate::wait_quiet(opts).await?;
     for &batch in &opts.intake_batch_sizes {
+        intake.idle_before.push(crate::wait_quiet(opts).await?);
         let run = ingest(opts, settings, dir, backend, &imap, batch, &expected).await?;
         crate::merge_errors(&mut result.server_errors, run.errors.clone());
         intake.runs.push(run);

@@ -1721,12 +1721,14 @@ pub fn render_intake(
             ),
             ("Worker's peak RSS (VmHWM)", |_, x| mb_str(x.peak.hwm_kib)),
             (
-                "CPU worker / other (Dovecot, PostgreSQL) / idle, spawn to all recorded",
+                "CPU in cores, spawn to all recorded: worker / Dovecot / PostgreSQL / anything else; machine idle",
                 |_, x| {
                     format!(
-                        "{:.2} / {:.2} / {:.0} %",
+                        "{:.2} / {:.2} / {:.2} / {:.2}; {:.0} %",
                         x.cpu.server_cores,
-                        x.cpu.other_cores,
+                        x.dovecot_cores,
+                        x.postgres_cores,
+                        (x.cpu.other_cores - x.dovecot_cores - x.postgres_cores).max(0.0),
                         x.cpu.idle * 100.0
                     )
                 },
@@ -1790,9 +1792,13 @@ pub fn render_intake(
         for (r, i) in &runs {
             let _ = writeln!(
                 o,
-                "- {}: the machine was {:.0} % idle in the second before the worker runs.",
+                "- {}: the machine was {} idle in the second before each worker run.",
                 r.backend.name(),
-                i.idle_before * 100.0
+                i.idle_before
+                    .iter()
+                    .map(|x| format!("{:.0} %", x * 100.0))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
     }
