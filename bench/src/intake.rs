@@ -745,7 +745,8 @@ async fn imap_only(imap: &ImapServer, batch_size: u32) -> anyhow::Result<ImapOnl
 }
 
 /// CPU seconds used so far by the live processes whose executable starts with one of
-/// `prefixes` (e.g. Dovecot's, PostgreSQL's).
+/// `prefixes` (e.g. Dovecot's, PostgreSQL's), with their exited children's (the `imap`
+/// process of each closed IMAP session is in its master's).
 fn cpu_of(prefixes: &[&str]) -> f64 {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return 0.0;
@@ -766,7 +767,7 @@ fn cpu_of(prefixes: &[&str]) -> f64 {
         })
         .filter_map(|e| {
             let pid: u32 = e.file_name().to_string_lossy().parse().ok()?;
-            procstat::process_cpu_secs(pid).ok()
+            procstat::process_tree_cpu_secs(pid).ok()
         })
         .sum()
 }
