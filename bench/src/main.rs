@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo build --release -p rightsdesk -p rightsdesk-bench
-//! cargo run --release -p rightsdesk-bench -- [--quick] [--backend sqlite|postgres|all] [--phases filing,queue,mail,sweep] [--out docs/performance.md]
+//! cargo run --release -p rightsdesk-bench -- [--quick] [--backend sqlite|postgres|all] [--phases filing,queue,mail,sweep,intake] [--out docs/performance.md]
 //! ```
 //!
 //! Per backend: (1) filing throughput and latency at 1 and 16 clients on an empty
@@ -12,8 +12,11 @@
 //! the full table; (3) the server's resident memory at each point; (4) the outbox:
 //! notifications of N filings delivered to a local SMTP server (aiosmtpd), mails/s;
 //! (5) the deadline sweep over 100k and 1M open requests of which 1,000 or 10,000 are
-//! due on a reminder day, writing a reminder for each.
+//! due on a reminder day, writing a reminder for each; (6) intake: parsing and
+//! classifying the inbound corpus on one core (once, not per backend), and
+//! `rightsdesk worker` reading 10,000 messages from a local Dovecot over IMAP.
 
+mod intake;
 mod load;
 mod outbox;
 mod procstat;
@@ -58,9 +61,9 @@ usage: rightsdesk-bench [options]
   --server-bin PATH     the binary (default: rightsdesk next to this executable)
   --wait-quiet S        before each phase, wait up to S seconds for the machine to
                         be at least 90 % idle (default 60; 0: do not wait)
-  --phases P            filing, queue, mail, sweep, or several separated by commas,
-                        or all (default all). A run of only mail and/or sweep rewrites
-                        only their sections of an existing report.
+  --phases P            filing, queue, mail, sweep, intake, or several separated by
+                        commas, or all (default all). A run of only mail, sweep and/or
+                        intake rewrites only their sections of an existing report.
   --mail-filings N      filings whose notifications the mail phase delivers
                         (default 2000; with --quick 300; 2 mails each)
   --sweep-totals N,N    open requests stored for the sweep phase, one database each
@@ -68,6 +71,10 @@ usage: rightsdesk-bench [options]
   --sweep-due N,N       of which due on a reminder day (default 1000,10000; with
                         --quick 100,1000)
   --sweep-rounds N      rounds of the sweep phase (default 5; with --quick 1)
+  --intake-messages N   messages the worker reads over IMAP in the intake phase
+                        (default 10000; with --quick 500)
+  --intake-batch N,N    IMAP batch sizes of the intake phase, one worker run each
+                        (default: the service's default, 50, and 1000)
   --keep                keep the sweep phase's databases and the work directory
                         (for a closer look; drop them by hand afterwards)
   --env KEY=VALUE       extra environment for the server, e.g.
@@ -96,6 +103,9 @@ pub struct Options {
     pub sweep_totals: Vec<u64>,
     pub sweep_due: Vec<u64>,
     pub sweep_rounds: usize,
+    pub intake: bool,
+    pub intake_messages: u64,
+    pub intake_batch_sizes: Vec<u32>,
     /// Keep the sweep phase's databases and the work directory.
     pub keep: bool,
     pub wait_quiet_secs: f64,
@@ -136,6 +146,8 @@ fn parse_args() -> anyhow::Result<Options> {
     let mut sweep_totals = None;
     let mut sweep_due = None;
     let mut sweep_rounds = None;
+    let mut intake_messages = None;
+    let mut intake_batch = None;
     let mut keep = false;
     let mut wait_quiet = 60.0;
     while let Some(a) = args.next() {
@@ -163,6 +175,23 @@ fn parse_args() -> anyhow::Result<Options> {
             "--sweep-rounds" => {
                 sweep_rounds = Some(value("--sweep-rounds")?.parse().context("--sweep-rounds")?)
             }
+            "--intake-messages" => {
+                intake_messages = Some(
+                    value("--intake-messages")?
+                        .replace('_', "")
+                        .parse()
+                        .context("--intake-messages")?,
+                )
+            }
+            "--intake-batch" => {
+                intake_batch = Some(
+                    numbers(&value("--intake-batch")?, "--intake-batch")?
+                        .into_iter()
+                        .map(u32::try_from)
+                        .collect::<Result<Vec<u32>, _>>()
+                        .context("--intake-batch")?,
+                )
+            }
             "--wait-quiet" => {
                 wait_quiet = value("--wait-quiet")?.parse().context("--wait-quiet")?
             }
@@ -185,16 +214,30 @@ fn parse_args() -> anyhow::Result<Options> {
         "all" => vec![Backend::Sqlite, Backend::Postgres],
         other => bail!("--backend must be sqlite, postgres or all, not {other:?}"),
     };
-    let (mut filing, mut queue, mut mail, mut sweep) = (false, false, false, false);
+    let (mut filing, mut queue, mut mail, mut sweep, mut intake) =
+        (false, false, false, false, false);
     for phase in phases.split(',').map(str::trim) {
         match phase {
             "filing" => filing = true,
             "queue" => queue = true,
             "mail" => mail = true,
             "sweep" => sweep = true,
-            "all" => (filing, queue, mail, sweep) = (true, true, true, true),
-            other => bail!("--phases takes filing, queue, mail, sweep or all, not {other:?}"),
+            "intake" => intake = true,
+            "all" => (filing, queue, mail, sweep, intake) = (true, true, true, true, true),
+            other => {
+                bail!("--phases takes filing, queue, mail, sweep, intake or all, not {other:?}")
+            }
         }
+    }
+    let intake_messages = intake_messages.unwrap_or(if quick { 500 } else { 10_000 });
+    if intake_messages == 0 {
+        bail!("--intake-messages must be above 0");
+    }
+    let intake_batch_sizes =
+        intake_batch.unwrap_or_else(|| vec![rightsdesk_mail::imap::DEFAULT_BATCH_SIZE, 1_000]);
+    if intake_batch_sizes.is_empty() || intake_batch_sizes.iter().any(|b| !(1..=1_000).contains(b))
+    {
+        bail!("--intake-batch takes sizes from 1 to 1000");
     }
     let sweep_totals = sweep_totals.unwrap_or(if quick {
         vec![10_000]
@@ -230,6 +273,9 @@ fn parse_args() -> anyhow::Result<Options> {
         sweep_totals,
         sweep_due,
         sweep_rounds,
+        intake,
+        intake_messages,
+        intake_batch_sizes,
         keep,
         quick,
         backends,
@@ -282,6 +328,8 @@ pub struct BackendResult {
     /// on PostgreSQL whether the connections use TLS.
     pub sweep_idle: Vec<f64>,
     pub sweep_tls: Option<String>,
+    /// The intake phase's IMAP ingest.
+    pub intake: Option<intake::IntakeResult>,
     /// ERROR log lines of the server, by message.
     pub server_errors: BTreeMap<String, usize>,
 }
@@ -641,6 +689,7 @@ async fn bench_backend(
         sweep: Vec::new(),
         sweep_idle: Vec::new(),
         sweep_tls: None,
+        intake: None,
         server_errors: BTreeMap::new(),
     };
     eprintln!("bench: == {} ==", backend.name());
@@ -669,6 +718,10 @@ async fn bench_backend(
         result.idle_before.push(wait_quiet(opts).await?);
         sweep::sweep_phase(opts, settings, &dir, backend, &mut result).await?;
     }
+    if opts.intake {
+        result.idle_before.push(wait_quiet(opts).await?);
+        intake::intake_phase(opts, settings, &dir, backend, &mut result).await?;
+    }
     Ok(result)
 }
 
@@ -689,6 +742,13 @@ async fn main() -> anyhow::Result<()> {
     let root = std::env::temp_dir().join(format!("rightsdesk-bench-{}", std::process::id()));
     std::fs::create_dir_all(&root)?;
     let machine = report::Machine::collect(&opts).await;
+    // Parsing needs no backend: measured once, first, while nothing else runs.
+    let parsed = if opts.intake {
+        wait_quiet(&opts).await?;
+        Some(intake::parse_phase(&opts)?)
+    } else {
+        None
+    };
     let mut results = Vec::new();
     let mut failure = None;
     for backend in &opts.backends {
@@ -709,11 +769,12 @@ async fn main() -> anyhow::Result<()> {
     } else {
         let _ = std::fs::remove_dir_all(&root);
     }
-    let text = report::render(&opts, &machine, &results);
+    let text = report::render(&opts, &machine, &results, parsed.as_ref());
     if opts.filing || opts.queue {
         report::write(&opts.out, &text)?;
     } else {
-        // Only the outbox and/or the sweep: their sections, the rest as it was.
+        // Only the outbox, the sweep and/or intake: their sections (and intake's rows of
+        // the targets table), the rest as it was.
         let mut sections = Vec::new();
         if opts.mail {
             sections.push(report::Section::Mail(report::render_mail(
@@ -725,9 +786,23 @@ async fn main() -> anyhow::Result<()> {
                 &opts, &machine, &results,
             )));
         }
+        if opts.intake {
+            sections.push(report::Section::Intake(report::render_intake(
+                &opts,
+                &machine,
+                &results,
+                parsed.as_ref(),
+            )));
+        }
         report::write_sections(&opts.out, &sections, &text)?;
+        if opts.intake {
+            report::write_target_rows(
+                &opts.out,
+                &report::intake_target_rows(&results, parsed.as_ref()),
+            )?;
+        }
     }
     eprintln!("bench: wrote {}", opts.out.display());
-    println!("{}", report::summary(&results));
+    println!("{}", report::summary(&results, parsed.as_ref()));
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The markdown report. The bench rewrites only the part between the `bench:begin` and
 //! `bench:end` markers, so the hand-written analysis around it survives a re-run.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -8,6 +9,7 @@ use anyhow::Context;
 use chrono::Utc;
 use sea_orm::sqlx::{self, Connection, PgConnection, SqliteConnection};
 
+use crate::intake::{IngestRun, ParseResult};
 use crate::load::RunResult;
 use crate::server::Backend;
 use crate::sweep::SweepRun;
@@ -23,6 +25,11 @@ const MAIL_END: &str = "<!-- bench:mail:end -->";
 /// only the sweep phase.
 const SWEEP_BEGIN: &str = "<!-- bench:sweep:begin -->";
 const SWEEP_END: &str = "<!-- bench:sweep:end -->";
+/// The intake section, likewise replaced alone by a run of only the intake phase (which
+/// also replaces its own rows of the targets table: those starting with `| intake:`).
+const INTAKE_BEGIN: &str = "<!-- bench:intake:begin -->";
+const INTAKE_END: &str = "<!-- bench:intake:end -->";
+const INTAKE_ROW: &str = "| intake:";
 
 const FILING_TARGET: f64 = 2_000.0;
 const QUEUE_P99_TARGET_MS: f64 = 20.0;
@@ -277,7 +284,12 @@ fn rows_label(n: u64) -> String {
     }
 }
 
-pub fn render_generated(opts: &Options, m: &Machine, results: &[BackendResult]) -> String {
+pub fn render_generated(
+    opts: &Options,
+    m: &Machine,
+    results: &[BackendResult],
+    parsed: Option<&ParseResult>,
+) -> String {
     let mut o = String::new();
     let rows = rows_label(opts.rows);
     let _ = writeln!(o, "{BEGIN}");
@@ -366,6 +378,13 @@ pub fn render_generated(opts: &Options, m: &Machine, results: &[BackendResult]) 
             }
         }
         let _ = writeln!(o, "{line}");
+    }
+    let columns: Vec<String> = results
+        .iter()
+        .map(|r| r.backend.name().to_owned())
+        .collect();
+    for row in intake_target_rows(results, parsed) {
+        let _ = writeln!(o, "{}", row.line(&columns));
     }
     let _ = writeln!(o);
 
@@ -572,6 +591,12 @@ pub fn render_generated(opts: &Options, m: &Machine, results: &[BackendResult]) 
     // The deadline sweep.
     if results.iter().any(|r| !r.sweep.is_empty()) {
         o.push_str(&render_sweep(opts, m, results));
+        let _ = writeln!(o);
+    }
+
+    // Intake.
+    if parsed.is_some() || results.iter().any(|r| r.intake.is_some()) {
+        o.push_str(&render_intake(opts, m, results, parsed));
         let _ = writeln!(o);
     }
 
@@ -823,6 +848,7 @@ pub fn render_mail(opts: &Options, m: &Machine, results: &[BackendResult]) -> St
 pub enum Section {
     Mail(String),
     Sweep(String),
+    Intake(String),
 }
 
 impl Section {
@@ -830,6 +856,7 @@ impl Section {
         match self {
             Section::Mail(_) => (MAIL_BEGIN, MAIL_END),
             Section::Sweep(_) => (SWEEP_BEGIN, SWEEP_END),
+            Section::Intake(_) => (INTAKE_BEGIN, INTAKE_END),
         }
     }
 
@@ -839,12 +866,13 @@ impl Section {
         match self {
             Section::Mail(_) => &["### Queue", "### Memory", "### Machine"],
             Section::Sweep(_) => &["### Queue plans", "### Machine"],
+            Section::Intake(_) => &["### Queue plans", "### Machine"],
         }
     }
 
     fn text(&self) -> &str {
         match self {
-            Section::Mail(t) | Section::Sweep(t) => t,
+            Section::Mail(t) | Section::Sweep(t) | Section::Intake(t) => t,
         }
     }
 }
@@ -1119,8 +1147,13 @@ pub fn render_sweep(opts: &Options, m: &Machine, results: &[BackendResult]) -> S
     o
 }
 
-pub fn render(opts: &Options, m: &Machine, results: &[BackendResult]) -> String {
-    render_generated(opts, m, results)
+pub fn render(
+    opts: &Options,
+    m: &Machine,
+    results: &[BackendResult],
+    parsed: Option<&ParseResult>,
+) -> String {
+    render_generated(opts, m, results, parsed)
 }
 
 const HEADER: &str = "# Performance\n\n\
@@ -1131,7 +1164,8 @@ below are written by the bench (`bench/`); rerun it with\n\n\
 cargo run --release -p rightsdesk-bench            # both backends, about 8 minutes\n\
 cargo run --release -p rightsdesk-bench -- --quick # smoke run, writes target/rightsdesk-bench/quick.md\n\
 cargo run --release -p rightsdesk-bench -- --phases mail # only the outbox over SMTP, about 2 minutes\n\
-cargo run --release -p rightsdesk-bench -- --phases sweep # only the deadline sweep, about 10 minutes\n```\n\n\
+cargo run --release -p rightsdesk-bench -- --phases sweep # only the deadline sweep, about 10 minutes\n\
+cargo run --release -p rightsdesk-bench -- --phases intake # only intake: parsing, and IMAP to the worker, about 5 minutes\n```\n\n\
 PostgreSQL is expected at `postgres://postgres@127.0.0.1:5432/test` (override with `--pg` or \
 `RIGHTSDESK_BENCH_PG`); the bench creates and drops its own databases there.\n\n";
 
@@ -1159,6 +1193,7 @@ pub fn write(path: &Path, generated: &str) -> anyhow::Result<()> {
     for (begin, end, make) in [
         (MAIL_BEGIN, MAIL_END, Section::Mail as fn(String) -> Section),
         (SWEEP_BEGIN, SWEEP_END, Section::Sweep),
+        (INTAKE_BEGIN, INTAKE_END, Section::Intake),
     ] {
         if !generated.contains(begin)
             && let Some(old) = section_in(&existing, begin, end)
@@ -1167,12 +1202,47 @@ pub fn write(path: &Path, generated: &str) -> anyhow::Result<()> {
             text = t;
         }
     }
+    // Likewise intake's rows of the targets table.
+    if !generated.contains(INTAKE_BEGIN) {
+        let old: Vec<TargetRow> = existing
+            .lines()
+            .filter(|l| l.starts_with(INTAKE_ROW))
+            .map(|l| TargetRow::Verbatim(l.to_owned()))
+            .collect();
+        if !old.is_empty() {
+            text = set_target_rows(&text, &old);
+        }
+    }
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
 /// A few lines for the terminal.
-pub fn summary(results: &[BackendResult]) -> String {
+pub fn summary(results: &[BackendResult], parsed: Option<&ParseResult>) -> String {
     let mut o = String::new();
+    if let Some(p) = parsed {
+        let _ = writeln!(
+            o,
+            "intake     parse + classify on one core: {}/s over the corpus, {}/s without its {} big message(s) (medians)",
+            thousands(stat(p.all.iter().copied()).median),
+            thousands(stat(p.small.iter().copied()).median),
+            p.excluded.len()
+        );
+    }
+    for r in results {
+        for run in r.intake.iter().flat_map(|i| i.runs.iter()) {
+            let _ = writeln!(
+                o,
+                "{:<10} intake over IMAP, batch {}: {} messages recorded in {} ({}/s), acknowledged after {}, recorded twice {}",
+                r.backend.name(),
+                run.batch_size,
+                thousands(run.messages as f64),
+                secs_str(run.recorded_after),
+                thousands(run.per_sec()),
+                secs_str(run.acked_after),
+                run.duplicates()
+            );
+        }
+    }
     for r in results {
         let c1 = r
             .filing
@@ -1217,4 +1287,531 @@ pub fn summary(results: &[BackendResult]) -> String {
         }
     }
     o
+}
+
+/// A row of the targets table that the intake phase owns (it starts with `| intake:`).
+pub enum TargetRow {
+    /// The label, and the cell of each column by its header (a backend's name), with
+    /// `other` for the rest.
+    Cells {
+        label: String,
+        cells: Vec<(String, String)>,
+        other: String,
+    },
+    /// A line kept as it was.
+    Verbatim(String),
+}
+
+impl TargetRow {
+    fn line(&self, columns: &[String]) -> String {
+        match self {
+            TargetRow::Verbatim(l) => l.clone(),
+            TargetRow::Cells {
+                label,
+                cells,
+                other,
+            } => {
+                let mut line = format!("{INTAKE_ROW} {label} |");
+                for c in columns {
+                    let cell = cells
+                        .iter()
+                        .find(|(name, _)| name == c)
+                        .map_or(other.as_str(), |(_, v)| v.as_str());
+                    line.push_str(&format!(" {cell} |"));
+                }
+                line
+            }
+        }
+    }
+}
+
+/// Intake's rows of the targets table: parsing on one core (the same figure for every
+/// backend) and the IMAP ingest of each backend.
+pub fn intake_target_rows(
+    results: &[BackendResult],
+    parsed: Option<&ParseResult>,
+) -> Vec<TargetRow> {
+    let mut rows = Vec::new();
+    if let Some(p) = parsed {
+        let all = stat(p.all.iter().copied());
+        let cell = format!(
+            "{}/s (without the {} big: {}/s) — {}",
+            thousands(all.median),
+            p.excluded.len(),
+            thousands(stat(p.small.iter().copied()).median),
+            verdict(all.median, all.median >= crate::intake::PARSE_TARGET)
+        );
+        rows.push(TargetRow::Cells {
+            label: format!(
+                "≥ 2,000 inbound messages/s parsed and classified on one core, whole corpus of {} (issue 5; median of rounds; no database, same for both backends)",
+                p.messages
+            ),
+            cells: Vec::new(),
+            other: cell,
+        });
+    }
+    let ingests: Vec<(&BackendResult, &Vec<IngestRun>)> = results
+        .iter()
+        .filter_map(|r| r.intake.as_ref().map(|i| (r, &i.runs)))
+        .filter(|(_, runs)| !runs.is_empty())
+        .collect();
+    if let Some((_, first)) = ingests.first() {
+        let n = first[0].messages;
+        let cells = ingests
+            .iter()
+            .map(|(r, runs)| {
+                let parts: Vec<String> = runs
+                    .iter()
+                    .map(|x| {
+                        format!(
+                            "{} ({}/s) at batch {}",
+                            secs_str(x.recorded_after),
+                            thousands(x.per_sec()),
+                            x.batch_size
+                        )
+                    })
+                    .collect();
+                let twice: u64 = runs.iter().map(IngestRun::duplicates).sum();
+                (
+                    r.backend.name().to_owned(),
+                    format!(
+                        "{}; recorded twice: {twice} — {}",
+                        parts.join(", "),
+                        if twice == 0 {
+                            "**once each**"
+                        } else {
+                            "**duplicates**"
+                        }
+                    ),
+                )
+            })
+            .collect();
+        rows.push(TargetRow::Cells {
+            label: format!(
+                "{} messages read over IMAP by `rightsdesk worker` until all are in `intake_messages`, each once (issue 5)",
+                thousands(n as f64)
+            ),
+            cells,
+            other: "–".to_owned(),
+        });
+    }
+    rows
+}
+
+/// `text` with intake's rows of its targets table replaced by `rows` (added after the
+/// table's last row when it has none); unchanged without a targets table.
+fn set_target_rows(text: &str, rows: &[TargetRow]) -> String {
+    let Some(heading) = text.find("### Targets") else {
+        return text.to_owned();
+    };
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let heading_line = text[..heading].lines().count();
+    let Some(header) = (heading_line..lines.len()).find(|&i| lines[i].starts_with('|')) else {
+        return text.to_owned();
+    };
+    let columns: Vec<String> = lines[header]
+        .trim()
+        .trim_matches('|')
+        .split('|')
+        .skip(1)
+        .map(|c| c.trim().to_owned())
+        .collect();
+    let mut end = header;
+    while end < lines.len() && lines[end].starts_with('|') {
+        end += 1;
+    }
+    let kept: Vec<String> = lines[header..end]
+        .iter()
+        .filter(|l| !l.starts_with(INTAKE_ROW))
+        .cloned()
+        .chain(rows.iter().map(|r| r.line(&columns)))
+        .collect();
+    lines.splice(header..end, kept);
+    let mut out = lines.join("\n");
+    if text.ends_with('\n') {
+        out.push('\n');
+    }
+    out
+}
+
+/// After a run of only the intake phase: its rows of the targets table in the report at
+/// `path` (when it has a targets table).
+pub fn write_target_rows(path: &Path, rows: &[TargetRow]) -> anyhow::Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let new = set_target_rows(&text, rows);
+    if new != text {
+        std::fs::write(path, new).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn us(x: f64) -> String {
+    if !x.is_finite() {
+        "–".to_owned()
+    } else if x < 10.0 {
+        format!("{x:.1}")
+    } else {
+        thousands(x)
+    }
+}
+
+/// The intake section, between its own markers.
+pub fn render_intake(
+    opts: &Options,
+    m: &Machine,
+    results: &[BackendResult],
+    parsed: Option<&ParseResult>,
+) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "{INTAKE_BEGIN}");
+    let _ = writeln!(
+        o,
+        "### Intake: reading the privacy mailbox (issue 5){}\n",
+        if opts.quick {
+            " (quick smoke run: too small to judge)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(o, "Measured {} on commit {}.\n", m.date, m.commit);
+    if let Some(p) = parsed {
+        let all = stat(p.all.iter().copied());
+        let small = stat(p.small.iter().copied());
+        let excluded: Vec<String> = p
+            .excluded
+            .iter()
+            .map(|(name, bytes)| format!("`{name}` ({:.1} kB)", *bytes as f64 / 1e3))
+            .collect();
+        let _ = writeln!(
+            o,
+            "**Parsing and classifying on one core**, in the bench process on one thread, no database: every \
+             `.eml` of `tests/fixtures/mail/` ({} messages, {:.0} kB: GBK, GB18030 and Big5, Outlook and QQ HTML, \
+             multipart with attachments, bounces, auto-replies, malformed ones, and a message of 1,000 parts) \
+             through `rightsdesk_mail::inbound::parse` with the default limits and, when it parsed and no \
+             machine wrote it, `rightsdesk_domain::intake::classify` with the bundled rules: what the worker \
+             does with a message before it touches the database. Whole passes over the corpus for {} s, then \
+             the same over the corpus without its messages over {} kB ({}), alternating, {} rounds; medians, \
+             min–max in brackets. The process used {:.2} cores over the rounds; the machine was {:.0} % idle. \
+             In the corpus, by content alone: {}.\n",
+            p.messages,
+            p.bytes as f64 / 1e3,
+            p.round_secs,
+            crate::intake::BIG_BYTES / 1024,
+            excluded.join(", "),
+            p.all.len(),
+            p.cpu_cores,
+            p.idle * 100.0,
+            p.outcomes
+                .iter()
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let _ = writeln!(
+            o,
+            "Target (issue 5): at least 2,000 messages/s on one core: {}/s over the whole corpus (slowest \
+             round {}/s) — {}.\n",
+            thousands(all.median),
+            thousands(all.min),
+            verdict(all.median, all.median >= crate::intake::PARSE_TARGET)
+        );
+        let total_mean: f64 = p.timings.iter().map(|t| t.mean_us).sum();
+        let big_mean: f64 = p
+            .timings
+            .iter()
+            .filter(|t| t.bytes > crate::intake::BIG_BYTES)
+            .map(|t| t.mean_us)
+            .sum();
+        let _ = writeln!(
+            o,
+            "| Corpus | Messages | Messages/s | Best round | Mean µs per message |"
+        );
+        let _ = writeln!(o, "| --- | ---: | ---: | ---: | ---: |");
+        let _ = writeln!(
+            o,
+            "| whole | {} | {} | {}/s | {} |",
+            p.messages,
+            with_range(all, thousands),
+            thousands(all.max),
+            us(1e6 / all.median)
+        );
+        let _ = writeln!(
+            o,
+            "| without {} | {} | {} | {}/s | {} |",
+            excluded.join(", "),
+            p.messages - p.excluded.len(),
+            with_range(small, thousands),
+            thousands(small.max),
+            us(1e6 / small.median)
+        );
+        let _ = writeln!(o);
+        let _ = writeln!(
+            o,
+            "Each message alone (every call timed; 40 ms of calls per message, at least 20): the big one{} \
+             {:.0} % of a pass over the corpus. Representative messages, then the slowest others:\n",
+            if p.excluded.len() == 1 {
+                " is"
+            } else {
+                "s are"
+            },
+            100.0 * big_mean / total_mean.max(1e-9)
+        );
+        let _ = writeln!(
+            o,
+            "| Message | Size | Becomes (by content) | Calls | p50 µs | p99 µs | p50 µs of `parse` alone / `classify` alone |"
+        );
+        let _ = writeln!(o, "| --- | ---: | --- | ---: | ---: | ---: | ---: |");
+        const SHOWN: &[&str] = &[
+            "access_en_gmail.eml",
+            "access_zh_outlook.eml",
+            "account_closure_zh_qq.eml",
+            "deletion_en_html_only.eml",
+            "deletion_zh_big5_traditional.eml",
+            "bounce_dsn_ours.eml",
+        ];
+        let mut shown: Vec<&crate::intake::MessageTiming> = SHOWN
+            .iter()
+            .filter_map(|name| p.timings.iter().find(|t| t.name == *name))
+            .collect();
+        let mut slowest: Vec<&crate::intake::MessageTiming> = p
+            .timings
+            .iter()
+            .filter(|t| !SHOWN.contains(&t.name.as_str()))
+            .collect();
+        slowest.sort_by(|a, b| b.p50_us.total_cmp(&a.p50_us));
+        shown.extend(slowest.into_iter().take(4));
+        for t in shown {
+            let _ = writeln!(
+                o,
+                "| `{}` | {:.1} kB | {} | {} | {} | {} | {} / {} |",
+                t.name,
+                t.bytes as f64 / 1e3,
+                t.outcome,
+                thousands(t.calls as f64),
+                us(t.p50_us),
+                us(t.p99_us),
+                us(t.parse_p50_us),
+                t.classify_p50_us.map_or("–".to_owned(), us)
+            );
+        }
+        let _ = writeln!(o);
+    }
+
+    let runs: Vec<(&BackendResult, &crate::intake::IntakeResult)> = results
+        .iter()
+        .filter_map(|r| r.intake.as_ref().map(|i| (r, i)))
+        .collect();
+    if let Some((_, first)) = runs.first() {
+        let n = opts.intake_messages;
+        let composition: Vec<String> = first
+            .template_names
+            .iter()
+            .map(|(name, weight, outcome)| format!("`{name}` ×{weight} → {outcome}"))
+            .collect();
+        let cycle: usize = first.template_names.iter().map(|t| t.1).sum();
+        let _ = writeln!(
+            o,
+            "**IMAP ingest end to end.** A real Dovecot ({}; the test harness's, `tests/src/imap.rs`) on a free \
+             loopback port, without TLS; {} messages ({:.1} MB) written straight into its Maildir in {:.1} s, \
+             then read once by the bench's own client so that Dovecot has indexed them ({:.1} s). They are \
+             made from corpus messages and one written for the bench, every {cycle} messages: {}. Each gets \
+             its own Message-ID and its own sender address (`From`, `Return-Path`). Then, per run, a fresh \
+             database, `rightsdesk migrate`, and `rightsdesk worker` with the mailbox in the environment \
+             (`RIGHTSDESK__INTAKE__MAILBOXES__PRIVACY__HOST`, `__PORT`, `__SECURITY=plain`, \
+             `__ALLOW_PLAIN=true`, `__USERNAME`, `__PASSWORD`, `__MAILBOX=INBOX`, and `__BATCH_SIZE` for a \
+             non-default batch), `RIGHTSDESK__WORKER__EVERY_SECS__POLL_MAILBOXES=1`, and the mail transport \
+             left at the folder (each acknowledgement an `.eml` file in the work directory; see the outbox \
+             section for SMTP). The bench counts `intake_messages` every {} ms from spawning the worker. One \
+             poll run records at most 1,000 messages (`MAX_PER_RUN`), then the job is due again a second \
+             later. The same mailbox serves every run (a fresh database has no cursor, so it reads from \
+             the first message). *IMAP alone* is the bench's client doing the poller's IMAP work over the \
+             same mailbox (fetch a batch, mark each message `\\Seen`), without a database.\n",
+            dovecot_version().unwrap_or_else(|| "Dovecot".to_owned()),
+            thousands(n as f64),
+            first.mailbox_bytes as f64 / 1e6,
+            first.imap_fill.as_secs_f64(),
+            first.imap_index.as_secs_f64(),
+            composition.join(", "),
+            crate::intake::SAMPLE_EVERY_MS,
+        );
+        let mut head = "| |".to_owned();
+        let mut sep = "| --- |".to_owned();
+        let mut cols: Vec<(&BackendResult, &crate::intake::IntakeResult, &IngestRun)> = Vec::new();
+        for (r, i) in &runs {
+            for run in &i.runs {
+                head.push_str(&format!(
+                    " {}, batch {}{} |",
+                    r.backend.name(),
+                    run.batch_size,
+                    if run.default_batch { " (default)" } else { "" }
+                ));
+                sep.push_str(" ---: |");
+                cols.push((r, i, run));
+            }
+        }
+        let _ = writeln!(o, "{head}\n{sep}");
+        type Cell = fn(&crate::intake::IntakeResult, &IngestRun) -> String;
+        let rows: [(&str, Cell); 13] = [
+            ("Spawn to all recorded in `intake_messages`", |_, x| {
+                secs_str(x.recorded_after)
+            }),
+            ("Messages/s, spawn to all recorded", |_, x| {
+                format!("{}/s", thousands(x.per_sec()))
+            }),
+            (
+                "Messages/s while the count moves (without the waits between poll runs)",
+                |_, x| format!("{}/s", thousands(x.active_per_sec())),
+            ),
+            (
+                "Spawn to first recorded / time the count stood still after it (stretches)",
+                |_, x| {
+                    format!(
+                        "{} / {} ({})",
+                        secs_str(x.first_after),
+                        secs_str(x.waiting),
+                        x.stills
+                    )
+                },
+            ),
+            (
+                "request / reply / ignored / triage / failed (expected by content)",
+                |_, x| {
+                    let c = |m: &BTreeMap<String, u64>| {
+                        ["request", "reply", "ignored", "triage", "failed"]
+                            .iter()
+                            .map(|k| thousands(m.get(*k).copied().unwrap_or(0) as f64))
+                            .collect::<Vec<_>>()
+                            .join(" / ")
+                    };
+                    format!("{} ({})", c(&x.by_status), c(&x.expected))
+                },
+            ),
+            ("Requests filed; attachments kept as evidence", |_, x| {
+                format!(
+                    "{}; {}",
+                    thousands(x.requests as f64),
+                    thousands(x.evidence as f64)
+                )
+            }),
+            (
+                "Spawn to every acknowledgement sent (no notification `pending`)",
+                |_, x| secs_str(x.acked_after),
+            ),
+            ("Notifications; `.eml` files written", |_, x| {
+                let n: Vec<String> = x
+                    .notifications
+                    .iter()
+                    .map(|(k, v)| format!("{} {k}", thousands(*v as f64)))
+                    .collect();
+                format!("{}; {}", n.join(", "), thousands(x.ack_files as f64))
+            }),
+            (
+                "Recorded twice (rows − distinct Message-IDs + rows − distinct UIDs)",
+                |_, x| {
+                    format!(
+                        "{} ({} rows, {} Message-IDs, {} UIDs)",
+                        x.duplicates(),
+                        thousands(x.rows as f64),
+                        thousands(x.distinct_message_ids as f64),
+                        thousands(x.distinct_uids as f64)
+                    )
+                },
+            ),
+            ("Worker's peak RSS (VmHWM)", |_, x| mb_str(x.peak.hwm_kib)),
+            (
+                "CPU in cores, spawn to all recorded: worker / Dovecot / PostgreSQL / anything else; machine idle",
+                |_, x| {
+                    format!(
+                        "{:.2} / {:.2} / {:.2} / {:.2}; {:.0} %",
+                        x.cpu.server_cores,
+                        x.dovecot_cores,
+                        x.postgres_cores,
+                        (x.cpu.other_cores - x.dovecot_cores - x.postgres_cores).max(0.0),
+                        x.cpu.idle * 100.0
+                    )
+                },
+            ),
+            (
+                "PostgreSQL, per message: transactions committed (a statement outside one counts as one) / rows inserted / rows updated",
+                |_, x| match (x.commits, x.rows_inserted, x.rows_updated) {
+                    (Some(c), Some(i), Some(u)) => {
+                        let n = x.messages.max(1) as f64;
+                        format!(
+                            "{:.1} / {:.1} / {:.1}",
+                            c as f64 / n,
+                            i as f64 / n,
+                            u as f64 / n
+                        )
+                    }
+                    _ => "–".to_owned(),
+                },
+            ),
+            (
+                "IMAP alone, same batch size: messages/s (of which fetching)",
+                |i, x| {
+                    i.imap_only
+                        .iter()
+                        .find(|y| y.batch_size == x.batch_size)
+                        .map_or("–".to_owned(), |y| {
+                            format!(
+                                "{}/s ({} of {})",
+                                thousands(y.per_sec()),
+                                secs_str(y.fetching),
+                                secs_str(y.elapsed)
+                            )
+                        })
+                },
+            ),
+        ];
+        for (label, cell) in rows {
+            let mut line = format!("| {label} |");
+            for (_, i, run) in &cols {
+                line.push_str(&format!(" {} |", cell(i, run)));
+            }
+            let _ = writeln!(o, "{line}");
+        }
+        let _ = writeln!(o);
+        for (r, _, run) in &cols {
+            if !run.reasons.is_empty() {
+                let reasons: Vec<String> = run
+                    .reasons
+                    .iter()
+                    .map(|(k, v)| format!("{k} × {}", thousands(*v as f64)))
+                    .collect();
+                let _ = writeln!(
+                    o,
+                    "- {}, batch {}: not requests: {}.",
+                    r.backend.name(),
+                    run.batch_size,
+                    reasons.join(", ")
+                );
+            }
+        }
+        for (r, i) in &runs {
+            let _ = writeln!(
+                o,
+                "- {}: the machine was {} idle in the second before each worker run.",
+                r.backend.name(),
+                i.idle_before
+                    .iter()
+                    .map(|x| format!("{:.0} %", x * 100.0))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    let _ = writeln!(o, "{INTAKE_END}");
+    o
+}
+
+/// `Dovecot 2.3.19.1`, from the installed binary.
+fn dovecot_version() -> Option<String> {
+    let v = command_line("/usr/sbin/dovecot", &["--version"])
+        .or_else(|| command_line("dovecot", &["--version"]))?;
+    Some(format!(
+        "Dovecot {}",
+        v.split_whitespace().next().unwrap_or_default()
+    ))
 }

@@ -1,5 +1,6 @@
 //! The system under test: a scratch database per phase and the `rightsdesk serve`
-//! process, started on a free loopback port and stopped with SIGTERM.
+//! process, started on a free loopback port and stopped with SIGTERM (or `rightsdesk
+//! worker`, which serves no HTTP).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -231,6 +232,56 @@ impl Server {
         }
         server.ready_after = started.elapsed();
         Ok(server)
+    }
+
+    /// `rightsdesk <args>` for a process that serves no HTTP (`worker`): spawned with the
+    /// bench's settings plus `env` (which wins), and not waited for. `port` is 0.
+    pub fn spawn(
+        settings: &ServerSettings,
+        workdir: &Path,
+        db: &Database,
+        args: &[&str],
+        env: &[(String, String)],
+    ) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(workdir)?;
+        let label = args.join("-");
+        let stderr_path = workdir.join(format!("{label}.stderr.log"));
+        let stdout = File::create(workdir.join(format!("{label}.stdout.log")))?;
+        let stderr = File::create(&stderr_path)?;
+        let mut cmd = Command::new(&settings.binary);
+        cmd.args(args)
+            .current_dir(workdir)
+            .env_remove("RIGHTSDESK_CONFIG")
+            .env("RIGHTSDESK__DATABASE__URL", &db.url)
+            .env("RIGHTSDESK__LOG__LEVEL", "warn")
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr);
+        for (k, v) in settings.extra_env.iter().chain(env) {
+            cmd.env(k, v);
+        }
+        let spawned_at = Instant::now();
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {} {label}", settings.binary.display()))?;
+        Ok(Server {
+            pid: child.id(),
+            child: Some(child),
+            port: 0,
+            ready_after: Duration::ZERO,
+            spawned_at,
+            stderr_path,
+        })
+    }
+
+    /// Fails when the process has exited (it should be running).
+    pub fn check_running(&mut self) -> anyhow::Result<()> {
+        if let Some(child) = self.child.as_mut()
+            && let Some(status) = child.try_wait()?
+        {
+            bail!("the process exited ({status}):\n{}", self.stderr_tail());
+        }
+        Ok(())
     }
 
     pub fn addr(&self) -> SocketAddr {
