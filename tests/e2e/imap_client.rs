@@ -155,6 +155,57 @@ async fn batches_hold_at_most_batch_size_messages() {
     session.logout().await.expect("logout");
 }
 
+/// Deletes the Maildir files of the messages numbered `ns`, as another mail client
+/// expunging them would.
+fn remove_messages(server: &ImapServer, ns: std::ops::RangeInclusive<u32>) {
+    for sub in ["new", "cur"] {
+        for entry in std::fs::read_dir(server.maildir.join(sub))
+            .expect("a Maildir folder")
+            .filter_map(Result::ok)
+        {
+            let raw = std::fs::read(entry.path()).unwrap_or_default();
+            if ns.clone().any(|n| contains(&raw, &message_id(n))) {
+                std::fs::remove_file(entry.path()).expect("remove a message");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_gap_of_removed_mail_is_stepped_over_in_one_batch() {
+    let server = ImapServer::start().await;
+    for n in 1..=8 {
+        server.deliver_raw(&message(n));
+    }
+    let config = ImapConfig {
+        batch_size: 2,
+        ..server.client_config()
+    };
+    // A first look numbers the messages 1 to 8; then 2 to 6 are removed elsewhere.
+    let mut session = connect(config.clone()).await;
+    let first = session.fetch_new(None).await.expect("fetch");
+    assert_eq!(numbers(&first), [1, 2]);
+    let after_one = first.cursor_after(first.messages[0].uid);
+    session.logout().await.expect("logout");
+    remove_messages(&server, 2..=6);
+
+    let mut session = connect(config).await;
+    let batch = session.fetch_new(Some(after_one)).await.expect("fetch");
+    assert_eq!(
+        numbers(&batch),
+        [7, 8],
+        "the empty range 2:3 is not the end"
+    );
+    assert!(!batch.more);
+    let last = batch.messages.last().expect("a message").uid;
+    let empty = session
+        .fetch_new(Some(batch.cursor_after(last)))
+        .await
+        .expect("fetch");
+    assert!(empty.messages.is_empty() && !empty.more);
+    session.logout().await.expect("logout");
+}
+
 #[tokio::test]
 async fn processed_mail_is_marked_seen_and_stays_without_a_processed_folder() {
     let server = ImapServer::start().await;

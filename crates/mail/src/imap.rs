@@ -718,6 +718,15 @@ impl ImapSession {
         self.note(result)
     }
 
+    /// Runs `UID SEARCH query`; the UIDs found, in increasing order.
+    async fn uid_search(&mut self, query: &str) -> Result<Vec<u32>, ImapError> {
+        let limit = self.limit;
+        let result = within(limit, self.session.uid_search(query)).await;
+        let mut uids: Vec<u32> = self.note(result)?.into_iter().collect();
+        uids.sort_unstable();
+        Ok(uids)
+    }
+
     /// Runs `UID STORE set query` (a `.SILENT` one: the answers are not needed).
     async fn uid_store(&mut self, set: &str, query: &str) -> Result<(), ImapError> {
         let limit = self.limit;
@@ -732,13 +741,40 @@ impl ImapSession {
         self.note(result)
     }
 
+    /// The sizes of the messages with a UID from `from` to `to` (or the last), above
+    /// `after`, by increasing UID.
+    async fn sizes(
+        &mut self,
+        from: u32,
+        to: Option<u32>,
+        after: u32,
+    ) -> Result<Vec<(u32, Option<u32>)>, ImapError> {
+        let set = match to {
+            Some(to) => format!("{from}:{to}"),
+            None => format!("{from}:*"),
+        };
+        // `from:*` always includes the highest UID, even when it is below `from`
+        // (RFC 3501 §6.4.8): the filter drops it.
+        let mut sizes: Vec<(u32, Option<u32>)> = self
+            .uid_fetch(&set, "(UID RFC822.SIZE)")
+            .await?
+            .into_iter()
+            .filter_map(|(uid, size, _)| Some((uid?, size)))
+            .filter(|(uid, _)| *uid > after && *uid >= from && to.is_none_or(|to| *uid <= to))
+            .collect();
+        sizes.sort_unstable_by_key(|(uid, _)| *uid);
+        sizes.dedup_by_key(|(uid, _)| *uid);
+        Ok(sizes)
+    }
+
     /// Selects the mailbox and returns up to `batch_size` messages with a UID above
     /// `cursor` (all of them from UID 1 when `cursor` is `None` or its UIDVALIDITY is not
     /// the mailbox's), by increasing UID. Nothing is marked `\Seen`. Messages above
     /// `max_message_bytes` come without content (`too_large`).
     ///
-    /// Two round trips: the sizes of everything after the cursor, then the content of the
-    /// batch's messages that fit.
+    /// Two round trips: the sizes of the next `batch_size` UIDs (from UIDNEXT, so without
+    /// reading the rest of the backlog; a gap left by removed mail costs one `UID SEARCH`),
+    /// then the content of the batch's messages that fit.
     pub async fn fetch_new(&mut self, cursor: Option<Cursor>) -> Result<Batch, ImapError> {
         self.usable()?;
         let mailbox = self.select().await?;
@@ -759,20 +795,38 @@ impl ImapSession {
         if mailbox.exists == 0 || mailbox.uid_next.is_some_and(|next| next <= first) {
             return Ok(batch);
         }
-        // `first:*` always includes the highest UID, even when it is below `first`
-        // (RFC 3501 §6.4.8): the filter below drops it.
-        let mut sizes: Vec<(u32, Option<u32>)> = self
-            .uid_fetch(&format!("{first}:*"), "(UID RFC822.SIZE)")
-            .await?
-            .into_iter()
-            .filter_map(|(uid, size, _)| Some((uid?, size)))
-            .filter(|(uid, _)| *uid > after)
-            .collect();
-        sizes.sort_unstable_by_key(|(uid, _)| *uid);
-        sizes.dedup_by_key(|(uid, _)| *uid);
         let batch_size = usize::try_from(self.config.batch_size).unwrap_or(usize::MAX);
-        batch.more = sizes.len() > batch_size;
-        sizes.truncate(batch_size);
+        let sizes = match mailbox.uid_next {
+            // The sizes of one batch's range of UIDs only, so that a backlog of N costs
+            // N/batch short fetches, not N/batch fetches of everything after the cursor.
+            Some(next) => {
+                let last = next.saturating_sub(1);
+                let span = self.config.batch_size.max(1) - 1;
+                let mut from = first;
+                let mut to = from.saturating_add(span).min(last);
+                let mut sizes = self.sizes(from, Some(to), after).await?;
+                if sizes.is_empty() && to < last {
+                    // A gap (messages removed by someone else): where does mail go on?
+                    let rest = self.uid_search(&format!("UID {}:{last}", to + 1)).await?;
+                    if let Some(&next_uid) = rest.iter().find(|u| **u > to) {
+                        from = next_uid;
+                        to = from.saturating_add(span).min(last);
+                        sizes = self.sizes(from, Some(to), after).await?;
+                    } else {
+                        to = last;
+                    }
+                }
+                batch.more = to < last;
+                sizes
+            }
+            // No UIDNEXT (a server that does not say): everything after the cursor.
+            None => {
+                let mut sizes = self.sizes(first, None, after).await?;
+                batch.more = sizes.len() > batch_size;
+                sizes.truncate(batch_size);
+                sizes
+            }
+        };
 
         let max = self.config.max_message_bytes;
         let wanted: Vec<u32> = sizes

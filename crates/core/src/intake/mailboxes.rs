@@ -18,8 +18,9 @@ use uuid::Uuid;
 use super::IntakeSource;
 use crate::{Error, Services};
 
-/// Messages recorded from one mailbox in one run at most; the next run goes on.
-const MAX_PER_RUN: u64 = 1_000;
+/// How long one run reads one mailbox before it lets the others (and the next run) go
+/// on: a backlog drains at the speed of intake, not at one batch per interval.
+const RUN_BUDGET: std::time::Duration = std::time::Duration::from_secs(300);
 /// Waits after failed polls: 30 s, doubling, at most an hour.
 const BACKOFF_BASE_SECS: u64 = 30;
 const BACKOFF_MAX_SECS: u64 = 3_600;
@@ -112,6 +113,7 @@ impl Services {
                 last_uid: u32::try_from(s.last_uid).ok()?,
             })
         });
+        let started = std::time::Instant::now();
         let mut session = client.connect().await?;
         // Read from the database once per poll, on the first message that needs them.
         let mut rules = None;
@@ -151,7 +153,7 @@ impl Services {
                 self.save_cursor(name, next).await?;
                 cursor = Some(next);
             }
-            if !batch.more || *recorded >= MAX_PER_RUN {
+            if !batch.more || started.elapsed() >= RUN_BUDGET {
                 break;
             }
         }
