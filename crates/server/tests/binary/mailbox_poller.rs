@@ -15,8 +15,9 @@ use rightsdesk_core::ManualClock;
 use rightsdesk_tests::imap::ImapServer;
 use rightsdesk_tests::mail::{SmtpMode, SmtpServer};
 use rightsdesk_tests::{TempDir, TestApp, TestDb, base_config, send_over_smtp};
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use tokio::process::{Child, Command};
+
+use crate::{count, stop};
 
 const MESSAGES: u32 = 150;
 
@@ -80,30 +81,6 @@ fn mailbox_env(imap: &ImapServer) -> Vec<(String, String)> {
         (key("PASSWORD"), imap.password.clone()),
         (key("BATCH_SIZE"), "20".to_owned()),
     ]
-}
-
-async fn count(conn: &DatabaseConnection, sql: &str) -> i64 {
-    let row = conn
-        .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
-        .await
-        .expect("a count query")
-        .expect("a row");
-    row.try_get("", "n").expect("a count")
-}
-
-/// Sends SIGTERM and waits for a clean exit.
-async fn stop(mut worker: Child) {
-    let pid = worker.id().expect("a running worker");
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .expect("kill -TERM");
-    assert!(status.success());
-    let exit = tokio::time::timeout(Duration::from_secs(30), worker.wait())
-        .await
-        .expect("the worker stops on SIGTERM")
-        .expect("its exit status");
-    assert!(exit.success(), "{exit:?}");
 }
 
 #[tokio::test]

@@ -20,6 +20,8 @@ use rightsdesk_tests::{
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use tokio::process::{Child, Command};
 
+use crate::{count, stop};
+
 const REQUESTS: usize = 300;
 const TEAM: &str = "team@example.com";
 
@@ -76,15 +78,6 @@ fn start_worker(app: &TestApp, smtp_port: u16, dir: &TempDir, name: &str) -> Chi
         .expect("start rightsdesk worker")
 }
 
-async fn count(conn: &DatabaseConnection, sql: &str) -> i64 {
-    let row = conn
-        .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
-        .await
-        .expect("a count query")
-        .expect("a row");
-    row.try_get("", "n").expect("a count")
-}
-
 async fn ids(conn: &DatabaseConnection, sql: &str) -> BTreeSet<String> {
     conn.query_all_raw(Statement::from_string(conn.get_database_backend(), sql))
         .await
@@ -133,21 +126,6 @@ fn received(smtp: &SmtpServer) -> BTreeMap<String, usize> {
         *by_id.entry(id).or_default() += 1;
     }
     by_id
-}
-
-/// Sends SIGTERM and waits for a clean exit.
-async fn stop(mut worker: Child) {
-    let pid = worker.id().expect("a running worker");
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .expect("kill -TERM");
-    assert!(status.success());
-    let exit = tokio::time::timeout(Duration::from_secs(30), worker.wait())
-        .await
-        .expect("the worker stops on SIGTERM")
-        .expect("its exit status");
-    assert!(exit.success(), "{exit:?}");
 }
 
 #[tokio::test]
