@@ -1624,8 +1624,8 @@ pub fn render_intake(
              non-default batch), `RIGHTSDESK__WORKER__EVERY_SECS__POLL_MAILBOXES=1`, and the mail transport \
              left at the folder (each acknowledgement an `.eml` file in the work directory; see the outbox \
              section for SMTP). The bench counts `intake_messages` every {} ms from spawning the worker. One \
-             poll run records at most 1,000 messages (`MAX_PER_RUN`), then the job is due again a second \
-             later. The same mailbox serves every run (a fresh database has no cursor, so it reads from \
+             poll run reads the mailbox until it is empty (for at most 5 minutes), then the job is due \
+             again a second later. The same mailbox serves every run (a fresh database has no cursor, so it reads from \
              the first message). *IMAP alone* is the bench's client doing the poller's IMAP work over the \
              same mailbox (fetch a batch, mark each message `\\Seen`), without a database.\n",
             dovecot_version().unwrap_or_else(|| "Dovecot".to_owned()),

@@ -495,6 +495,7 @@ impl ImapClient {
             has_move,
             has_uidplus,
             selected: None,
+            snapshot: None,
             processed_folder_exists: false,
             broken: false,
         })
@@ -626,6 +627,10 @@ pub struct ImapSession {
     has_uidplus: bool,
     /// The UIDVALIDITY of `config.mailbox` when this session last selected it.
     selected: Option<u32>,
+    /// What the session's first `fetch_new` selected: later batches of the session read
+    /// from it rather than select again (each `SELECT` makes the server rescan the
+    /// whole mailbox, a cost per batch that grows with the backlog).
+    snapshot: Option<Selected>,
     processed_folder_exists: bool,
     /// A command was cut off (timeout, lost connection): the stream is mid-response and
     /// nothing more can be said on it.
@@ -645,6 +650,7 @@ impl fmt::Debug for ImapSession {
 }
 
 /// The mailbox as `SELECT` reported it.
+#[derive(Debug, Clone, Copy)]
 struct Selected {
     uid_validity: u32,
     exists: u32,
@@ -767,7 +773,9 @@ impl ImapSession {
         Ok(sizes)
     }
 
-    /// Selects the mailbox and returns up to `batch_size` messages with a UID above
+    /// Selects the mailbox (on the session's first call; later calls work from what that
+    /// `SELECT` reported, so mail that arrives meanwhile comes with the next session) and
+    /// returns up to `batch_size` messages with a UID above
     /// `cursor` (all of them from UID 1 when `cursor` is `None` or its UIDVALIDITY is not
     /// the mailbox's), by increasing UID. Nothing is marked `\Seen`. Messages above
     /// `max_message_bytes` come without content (`too_large`).
@@ -777,7 +785,14 @@ impl ImapSession {
     /// then the content of the batch's messages that fit.
     pub async fn fetch_new(&mut self, cursor: Option<Cursor>) -> Result<Batch, ImapError> {
         self.usable()?;
-        let mailbox = self.select().await?;
+        let mailbox = match self.snapshot {
+            Some(snapshot) if self.selected == Some(snapshot.uid_validity) => snapshot,
+            _ => {
+                let selected = self.select().await?;
+                self.snapshot = Some(selected);
+                selected
+            }
+        };
         let (reset, after) = match cursor {
             Some(c) if c.uid_validity == mailbox.uid_validity => (false, c.last_uid),
             Some(_) => (true, 0),
