@@ -437,3 +437,42 @@ async fn an_unreachable_mailbox_waits_longer_each_time_while_the_others_are_read
     assert!(sales.last_error.is_none());
     assert_eq!(app.count("requests").await, 3);
 }
+
+#[tokio::test]
+async fn a_poll_that_outlasts_a_third_of_its_lease_renews_it_without_stalling() {
+    // The worker renews a running job's lease every third of `worker.lease_secs`. It once
+    // did so inside the job's own task, which stopped polling the job meanwhile: a poll
+    // suspended while it held SQLite's write lock then never let the renewal through, and
+    // both waited forever. 2,000 messages take several renewals (lease 3 s: one a
+    // second); with the old code this test hung at the timeout (each renewal has a fair
+    // chance of landing inside a write).
+    let server = ImapServer::start().await;
+    for n in 1..=2_000 {
+        server.deliver_raw(&deletion(n));
+    }
+    let db = TestDb::fresh().await;
+    let mut config = base_config(&db);
+    config
+        .intake
+        .mailboxes
+        .insert("privacy".to_owned(), server.client_config());
+    config.worker.lease_secs = 3;
+    let app = TestApp::spawn_with(db, Arc::new(ManualClock::new(start_time())), config).await;
+    app.services
+        .schedule_periodic_jobs()
+        .await
+        .expect("the periodic jobs");
+    let started = std::time::Instant::now();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        app.services.run_due_jobs(),
+    )
+    .await
+    .expect("the jobs finish: no deadlock")
+    .expect("the jobs run");
+    assert_eq!(app.count("intake_messages").await, 2_000);
+    eprintln!(
+        "2,000 messages polled as a job in {:?}, lease renewed every second",
+        started.elapsed()
+    );
+}

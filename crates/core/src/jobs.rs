@@ -200,6 +200,15 @@ impl From<jobs::Model> for JobView {
 /// during a rolling upgrade), and looked at again after this long.
 const UNKNOWN_KIND_DELAY: TimeDelta = TimeDelta::minutes(5);
 
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// This process's name in `leased_by`: host, process id and a random suffix (two
 /// workers in one process, as in tests, differ too).
 pub(crate) fn worker_id() -> String {
@@ -387,34 +396,43 @@ impl Services {
 
     /// Runs `work`, renewing the lease of job `id` every third of `worker.lease_secs`.
     /// A panic is an error like any other.
+    ///
+    /// The renewal runs as a task of its own: renewing inside this task (a `select!`
+    /// branch) would stop polling `work` meanwhile, and a `work` suspended while it holds
+    /// the database's write lock (SQLite's is one per process) would never let the
+    /// renewal's own write through — a deadlock that struck any job running longer
+    /// than a third of the lease.
     async fn with_lease(
         &self,
         id: Uuid,
         work: impl Future<Output = Result<(), Error>>,
     ) -> Result<(), String> {
         let lease_secs = self.config().worker.lease_secs;
-        let mut renew = tokio::time::interval(Duration::from_secs(lease_secs.div_ceil(3)));
-        renew.tick().await;
-        let work = AssertUnwindSafe(work).catch_unwind();
-        tokio::pin!(work);
-        loop {
-            tokio::select! {
-                result = &mut work => {
-                    return match result {
-                        Ok(Ok(())) => Ok(()),
-                        Ok(Err(e)) => Err(e.to_string()),
-                        Err(_) => Err("the job panicked".to_owned()),
-                    };
-                }
-                _ = renew.tick() => {
-                    let until = self.now() + secs(lease_secs);
-                    match self.renew_lease(id, until).await {
+        let services = self.clone();
+        // Stopped when `work` ends, and when this future is dropped (a job stopped at
+        // shutdown), so no lease outlives its job.
+        let _renewer = AbortOnDrop(tokio::spawn(
+            async move {
+                let mut renew = tokio::time::interval(Duration::from_secs(lease_secs.div_ceil(3)));
+                renew.tick().await;
+                loop {
+                    renew.tick().await;
+                    let until = services.now() + secs(lease_secs);
+                    match services.renew_lease(id, until).await {
                         Ok(true) => {}
-                        Ok(false) => tracing::warn!("the job's lease was lost; another worker may run it too"),
+                        Ok(false) => tracing::warn!(
+                            "the job's lease was lost; another worker may run it too"
+                        ),
                         Err(e) => tracing::warn!(error = %e, "renewing a job's lease failed"),
                     }
                 }
             }
+            .in_current_span(),
+        ));
+        match AssertUnwindSafe(work).catch_unwind().await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("the job panicked".to_owned()),
         }
     }
 

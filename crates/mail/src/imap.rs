@@ -876,7 +876,10 @@ impl ImapSession {
                         too_large: false,
                     }),
                     // Expunged by someone else between the two fetches: it is gone.
-                    None => tracing::debug!(uid, "message vanished before its content was fetched"),
+                    None => tracing::warn!(
+                        uid,
+                        "a message's content did not come: expunged meanwhile, or the server left it out"
+                    ),
                 },
             }
         }

@@ -126,6 +126,16 @@ impl Services {
                 );
                 metrics::counter!("rightsdesk_intake_uidvalidity_resets_total").increment(1);
             }
+            if batch.messages.is_empty() && batch.more {
+                // Nothing came back though more was announced: never spin on it; the
+                // next run tries again with a fresh session.
+                tracing::warn!(
+                    mailbox = name,
+                    last_uid = cursor.map(|c| c.last_uid),
+                    "the server returned no message of a batch it announced; the next run tries again"
+                );
+                break;
+            }
             if batch.messages.is_empty() {
                 // Records a new UIDVALIDITY, and clears a past failure.
                 let at = cursor.map_or(0, |c| c.last_uid);
