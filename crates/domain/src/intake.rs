@@ -535,8 +535,30 @@ impl Pattern {
     }
 }
 
+thread_local! {
+    /// Terms compiled once per thread: classifying compiled every term again for every
+    /// message and field, most of its time. Rules are few; the cap only guards against
+    /// a caller passing endless distinct terms.
+    static PATTERNS: std::cell::RefCell<HashMap<String, Option<std::rc::Rc<Pattern>>>> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
+const PATTERN_CACHE_CAP: usize = 4_096;
+
 fn matches_term(text: &str, term: &str) -> bool {
-    Pattern::new(term).is_some_and(|p| find_from(text, &p.parts, 0, None))
+    let pattern = PATTERNS.with(|cache| {
+        if let Some(p) = cache.borrow().get(term) {
+            return p.clone();
+        }
+        let p = Pattern::new(term).map(std::rc::Rc::new);
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= PATTERN_CACHE_CAP {
+            cache.clear();
+        }
+        cache.insert(term.to_owned(), p.clone());
+        p
+    });
+    pattern.is_some_and(|p| find_from(text, &p.parts, 0, None))
 }
 
 /// Whether `parts` occur in order in `text` from byte `from`, each part after the
