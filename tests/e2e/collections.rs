@@ -11,7 +11,9 @@ use rightsdesk_connectors::http::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, veri
 use rightsdesk_core::ManualClock;
 use rightsdesk_tests::reqwest::StatusCode;
 use rightsdesk_tests::serde_json::{Value, json};
-use rightsdesk_tests::{TempDir, TestApp, TestDb, base_config, start_time, valid_details};
+use rightsdesk_tests::{
+    TempDir, TestApp, TestDb, base_config, free_port, start_time, valid_details,
+};
 use sea_orm::{ConnectionTrait, Database};
 
 const SECRET: &str = "a-shared-secret-of-at-least-32-bytes!";
@@ -34,13 +36,6 @@ async fn website_db(dir: &TempDir) -> String {
     }
     db.close().await.ok();
     format!("sqlite://{}", file.display())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 /// The sources file: the website (sql), the CRM (http on `crm_port`), and, when

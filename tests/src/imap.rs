@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use rightsdesk_mail::imap::{ImapConfig, ImapSecurity, Secret};
 
-use crate::TempDir;
+use crate::{TempDir, free_port};
 
 /// How the test server is set up.
 #[derive(Debug, Clone, Default)]
@@ -69,13 +69,6 @@ fn nobody() -> (u32, u32) {
             Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
         })
         .expect("a nobody user in /etc/passwd")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 fn dovecot_binary() -> PathBuf {

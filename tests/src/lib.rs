@@ -144,6 +144,15 @@ impl Drop for TestDb {
     }
 }
 
+/// A port on 127.0.0.1 that nothing listens on (for a server to start on, or for a
+/// client to find closed).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 /// The harness's configuration for `db`: a free loopback port, one worker, a known
 /// administrator password, and no background work (tests run it explicitly).
 pub fn base_config(db: &TestDb) -> Config {

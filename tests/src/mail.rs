@@ -114,10 +114,7 @@ pub struct SmtpServer {
 
 impl SmtpServer {
     pub async fn start(mode: SmtpMode) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = crate::free_port();
         let mut server = Self {
             port,
             mode,

@@ -13,50 +13,19 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hmac::{Hmac, Mac};
 use rightsdesk_domain::Secret;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use sha2::Sha256;
 
 use crate::config::HttpConfig;
 use crate::{CheckItem, ConnectorError, Counter, Identifiers, LookupStats, Record, RecordSink};
 
-pub const TIMESTAMP_HEADER: &str = "X-Rightsdesk-Timestamp";
-pub const SIGNATURE_HEADER: &str = "X-Rightsdesk-Signature";
+pub use rightsdesk_domain::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify};
+
 /// How far a signed answer's timestamp may be from the clock.
 pub const TOLERANCE_SECS: i64 = 300;
 /// A look-up stops after this many pages (a source whose cursor never ends).
 const MAX_PAGES: u32 = 100_000;
-
-/// `sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">`.
-pub fn sign(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
-    format!(
-        "sha256={}",
-        hex::encode(mac(secret, timestamp, body).finalize().into_bytes())
-    )
-}
-
-/// Whether `signature` (`sha256=<hex>`) signs `timestamp.body` with `secret`, in
-/// constant time.
-pub fn verify(secret: &[u8], timestamp: &str, body: &[u8], signature: &str) -> bool {
-    let Some(bytes) = signature
-        .trim()
-        .strip_prefix("sha256=")
-        .and_then(|h| hex::decode(h).ok())
-    else {
-        return false;
-    };
-    mac(secret, timestamp, body).verify_slice(&bytes).is_ok()
-}
-
-fn mac(secret: &[u8], timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
-    mac.update(timestamp.as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac
-}
 
 fn unix_now() -> i64 {
     SystemTime::now()
@@ -325,25 +294,4 @@ fn without_url(e: &reqwest::Error) -> String {
         text = text.replace(url.as_str(), "<url>");
     }
     text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signatures_cover_timestamp_and_body() {
-        let s = sign(b"k", "1700000000", b"{}");
-        assert!(verify(b"k", "1700000000", b"{}", &s));
-        assert!(!verify(b"k", "1700000001", b"{}", &s));
-        assert!(!verify(b"k", "1700000000", b"{ }", &s));
-        assert!(!verify(b"other", "1700000000", b"{}", &s));
-        assert!(!verify(b"k", "1700000000", b"{}", "sha256=zz"));
-        assert!(!verify(
-            b"k",
-            "1700000000",
-            b"{}",
-            &s.replace("sha256=", "")
-        ));
-    }
 }

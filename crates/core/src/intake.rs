@@ -26,7 +26,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
 use rightsdesk_domain::intake::{Classification, IntakeRules, Rule, classify};
 use rightsdesk_domain::{
     Actor, Channel, Details, Email as EmailAddress, Language, Permission, Reference, RequestKind,
@@ -38,7 +37,6 @@ use rightsdesk_store::intake::{self as store, status};
 use rightsdesk_store::{notifications, requests};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::auth::{Officer, sha256_hex};
@@ -1076,8 +1074,7 @@ impl Services {
         let refused = |m: &str| Error::new(ErrorCode::InvalidSignature, m.to_owned());
         let timestamp = timestamp.ok_or_else(|| refused("X-Rightsdesk-Timestamp is missing"))?;
         let signature = signature
-            .and_then(|s| s.strip_prefix("sha256="))
-            .and_then(|h| hex::decode(h.trim()).ok())
+            .and_then(rightsdesk_domain::signature::parse)
             .ok_or_else(|| refused("X-Rightsdesk-Signature must be sha256=<hex>"))?;
         let at: i64 = timestamp
             .trim()
@@ -1088,13 +1085,14 @@ impl Services {
         if (now.timestamp() - at).abs() > tolerance {
             return Err(refused("the timestamp is too far from now"));
         }
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(secret.as_bytes()).map_err(|_| Error::internal())?;
-        mac.update(timestamp.trim().as_bytes());
-        mac.update(b".");
-        mac.update(body);
-        mac.verify_slice(&signature)
-            .map_err(|_| refused("the signature does not match"))?;
+        if !rightsdesk_domain::signature::verify_bytes(
+            secret.as_bytes(),
+            timestamp.trim(),
+            body,
+            &signature,
+        ) {
+            return Err(refused("the signature does not match"));
+        }
         let digest = hex::encode(&signature);
         if !store::remember_signature(self.db().conn(), &digest, now).await? {
             return Err(Error::new(

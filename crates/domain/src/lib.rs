@@ -15,6 +15,7 @@ mod proptests;
 pub mod reference;
 pub mod roles;
 pub mod secret;
+pub mod signature;
 pub mod validation;
 
 pub use contact::{ActingFor, Capacity, Email, Language, Phone, Requester};

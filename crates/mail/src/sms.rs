@@ -6,18 +6,15 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
-use sha2::Sha256;
 
 use crate::config::{SmsConfig, SmsProviderKind, check_gateway_url};
 use crate::transport::{SendError, file_stem, write_once};
 
-/// The header with the request's Unix time in seconds, covered by the signature.
-pub const TIMESTAMP_HEADER: &str = "X-Rightsdesk-Timestamp";
-/// The header with `sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`.
-pub const SIGNATURE_HEADER: &str = "X-Rightsdesk-Signature";
+/// The request's Unix time in seconds, and `sha256=<hex HMAC-SHA256(secret,
+/// "<timestamp>.<body>")>`: the scheme of `rightsdesk_domain::signature`.
+pub use rightsdesk_domain::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 /// The header with the message's id, the same on every attempt.
 pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 
@@ -215,14 +212,9 @@ fn unix_now() -> u64 {
 }
 
 /// The `X-Rightsdesk-Signature` value: `sha256=` and the lower-case hex of
-/// HMAC-SHA256 with `secret` over `"<timestamp>.<body>"`.
+/// HMAC-SHA256 with `secret` over `"<timestamp>.<body>"` (`rightsdesk_domain::signature`).
 pub fn signature(secret: &[u8], timestamp: u64, body: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
-        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    rightsdesk_domain::signature::sign(secret, &timestamp.to_string(), body)
 }
 
 /// What the gateway's status means: 2xx accepted; 408, 429 and 5xx a temporary

@@ -82,10 +82,7 @@ columns = ["product"]
     assert_eq!(report[0]["items"].as_array().map(Vec::len), Some(3));
 
     // A column that is not there, and a service nobody answers for.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
+    let port = rightsdesk_tests::free_port();
     let broken = good.replace(
         r#"columns = ["product"]"#,
         r#"columns = ["product", "version"]"#,
