@@ -912,19 +912,16 @@ impl Services {
             )
             .await?;
         let now = self.now();
-        settled(
-            store::settle(
-                self.db().conn(),
-                id,
-                status::CONVERTED,
-                Some(kind.as_str().to_owned()),
-                Some(filed.id),
-                None,
-                officer.id,
-                now,
-            )
-            .await,
-        )?;
+        self.settle(
+            id,
+            status::CONVERTED,
+            Some(kind.as_str().to_owned()),
+            Some(filed.id),
+            None,
+            officer.id,
+            now,
+        )
+        .await?;
         if let Some(raw) = raw {
             let limits = self.config().intake.limits.clone();
             if let Ok(Ok(mail)) =
@@ -967,23 +964,49 @@ impl Services {
         if row.status != status::TRIAGE {
             return Err(already_settled(&row.status));
         }
-        settled(
-            store::settle(
-                self.db().conn(),
-                id,
-                status::DISMISSED,
-                row.kind.clone(),
-                None,
-                Some(cut(reason, 500)),
-                officer.id,
-                self.now(),
-            )
-            .await,
-        )?;
+        self.settle(
+            id,
+            status::DISMISSED,
+            row.kind.clone(),
+            None,
+            Some(cut(reason, 500)),
+            officer.id,
+            self.now(),
+        )
+        .await?;
         let row = store::get(self.db().conn(), id)
             .await?
             .ok_or_else(Error::not_found)?;
         self.outcome(row, false).await
+    }
+
+    /// Settles a triage item: its new status and the destruction of its sealed raw
+    /// message commit together. A status moved on meanwhile (another officer) is
+    /// `intake_already_settled`.
+    #[allow(clippy::too_many_arguments)]
+    async fn settle(
+        &self,
+        id: Uuid,
+        new_status: &str,
+        kind: Option<String>,
+        request_id: Option<Uuid>,
+        reason: Option<String>,
+        officer: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let tx = self.db().begin_write().await?;
+        match store::settle(&*tx, id, new_status, kind, request_id, reason, officer, at).await {
+            Ok(()) => {}
+            Err(rightsdesk_store::StoreError::Conflict) => {
+                return Err(Error::new(
+                    ErrorCode::IntakeAlreadySettled,
+                    "this message was settled meanwhile",
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     // --- classification rules --------------------------------------------------------
@@ -1132,18 +1155,6 @@ fn already_settled(status: &str) -> Error {
         ErrorCode::IntakeAlreadySettled,
         format!("this message is {status} already"),
     )
-}
-
-/// A triage item settled by someone else meanwhile (its status moved on).
-fn settled(result: Result<(), rightsdesk_store::StoreError>) -> Result<(), Error> {
-    match result {
-        Ok(()) => Ok(()),
-        Err(rightsdesk_store::StoreError::Conflict) => Err(Error::new(
-            ErrorCode::IntakeAlreadySettled,
-            "this message was settled meanwhile",
-        )),
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// Whether the sender of `mail` is the requester of `request` (same address).
