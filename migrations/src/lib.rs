@@ -15,6 +15,7 @@ mod m20261129_000008_jobs;
 mod m20261202_000009_open_pack_due;
 mod m20261202_000010_intake;
 mod m20261202_000011_collections;
+mod m20261202_000012_bundles;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000009_open_pack_due::Migration),
             Box::new(m20261202_000010_intake::Migration),
             Box::new(m20261202_000011_collections::Migration),
+            Box::new(m20261202_000012_bundles::Migration),
         ]
     }
 }

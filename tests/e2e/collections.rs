@@ -16,11 +16,11 @@ use rightsdesk_tests::{
 };
 use sea_orm::{ConnectionTrait, Database};
 
-const SECRET: &str = "a-shared-secret-of-at-least-32-bytes!";
+pub(crate) const SECRET: &str = "a-shared-secret-of-at-least-32-bytes!";
 
 /// A website database with li.lei@example.com's account and two downloads, and
 /// others': one of them with the mobile number li.lei typed when filing.
-async fn website_db(dir: &TempDir) -> String {
+pub(crate) async fn website_db(dir: &TempDir) -> String {
     let file = dir.0.join("website.db");
     let db = Database::connect(format!("sqlite://{}?mode=rwc", file.display()))
         .await
@@ -40,7 +40,7 @@ async fn website_db(dir: &TempDir) -> String {
 
 /// The sources file: the website (sql), the CRM (http on `crm_port`), and, when
 /// `manual`, the call centre (its owner answers).
-fn sources_file(website: &str, crm_port: u16, manual: bool) -> String {
+pub(crate) fn sources_file(website: &str, crm_port: u16, manual: bool) -> String {
     let mut file = format!(
         r#"
 [[source]]
@@ -103,8 +103,15 @@ async fn app_with(sources: String, dir: &TempDir) -> TestApp {
 
 /// Files a copy request as li.lei@example.com, verifies it by the emailed link, and
 /// starts it; returns (request id, officer token).
-async fn started_copy_request(app: &TestApp) -> (String, String) {
-    let filed = app.file("copy", valid_details("copy")).await;
+pub(crate) async fn started_copy_request(app: &TestApp) -> (String, String) {
+    let (filed, officer) = started_copy_request_with(app, valid_details("copy")).await;
+    (filed["id"].as_str().expect("an id").to_owned(), officer)
+}
+
+/// As [`started_copy_request`], with `details`; returns the filing's answer (with the
+/// requester token) and the officer's token.
+pub(crate) async fn started_copy_request_with(app: &TestApp, details: Value) -> (Value, String) {
+    let filed = app.file("copy", details).await;
     let id = filed["id"].as_str().expect("an id").to_owned();
     app.deliver().await;
     let path = app.verification_message("li.lei@example.com").link_path();
@@ -118,10 +125,10 @@ async fn started_copy_request(app: &TestApp) -> (String, String) {
     let (_, officer) = app.officer("wang", &["officer"]).await;
     let r = app.act(&officer, &id, "start", json!({})).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    (id, officer)
+    (filed, officer)
 }
 
-fn source<'a>(detail: &'a Value, name: &str) -> &'a Value {
+pub(crate) fn source<'a>(detail: &'a Value, name: &str) -> &'a Value {
     detail["sources"]
         .as_array()
         .and_then(|s| s.iter().find(|c| c["source"] == name))
@@ -129,7 +136,7 @@ fn source<'a>(detail: &'a Value, name: &str) -> &'a Value {
 }
 
 /// A CRM speaking the `http` protocol on `port`: one ticket for li.lei@example.com.
-async fn crm_service(port: u16) -> actix_web::dev::ServerHandle {
+pub(crate) async fn crm_service(port: u16) -> actix_web::dev::ServerHandle {
     let server = HttpServer::new(|| {
         App::new().route(
             "/lookup",

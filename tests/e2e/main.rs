@@ -4,6 +4,7 @@
 mod account_login;
 mod audit;
 mod auth;
+mod bundles;
 mod collections;
 mod deadlines;
 mod evidence;

@@ -88,27 +88,31 @@ impl TestDb {
                     _dir: Some(dir),
                 }
             }
-            Backend::Postgres => {
-                let name = format!("rdtest_{}", uuid::Uuid::new_v4().simple());
-                let admin = Database::connect(pg_admin_url())
-                    .await
-                    .expect("connect to the PostgreSQL test server");
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                    .await
-                    .expect("create the test database");
-                admin.close().await.ok();
-                let base = pg_admin_url();
-                let url = match base.rfind('/') {
-                    Some(i) => format!("{}/{name}", &base[..i]),
-                    None => panic!("RIGHTSDESK_TEST_PG_URL must name a database"),
-                };
-                Self {
-                    url,
-                    pg_name: Some(name),
-                    _dir: None,
-                }
-            }
+            Backend::Postgres => Self::postgres().await,
+        }
+    }
+
+    /// A database of its own on the PostgreSQL test server, whatever the backend under
+    /// test (for a data source the service reads).
+    pub async fn postgres() -> Self {
+        let name = format!("rdtest_{}", uuid::Uuid::new_v4().simple());
+        let admin = Database::connect(pg_admin_url())
+            .await
+            .expect("connect to the PostgreSQL test server");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create the test database");
+        admin.close().await.ok();
+        let base = pg_admin_url();
+        let url = match base.rfind('/') {
+            Some(i) => format!("{}/{name}", &base[..i]),
+            None => panic!("RIGHTSDESK_TEST_PG_URL must name a database"),
+        };
+        Self {
+            url,
+            pg_name: Some(name),
+            _dir: None,
         }
     }
 
@@ -243,6 +247,7 @@ impl TestApp {
     pub async fn spawn_with(db: TestDb, clock: Arc<ManualClock>, mut config: Config) -> Self {
         let dir = Arc::new(TempDir::new());
         config.mail.folder = dir.0.join("outbox");
+        config.bundles.dir = dir.0.join("bundles");
         Self::spawn_in(db, clock, config, dir).await
     }
 

@@ -41,8 +41,8 @@ pub struct CollectionView {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-/// The kinds whose answer is the subject's data from every source.
-fn collects(kind: RequestKind) -> bool {
+/// The kinds whose answer is the subject's data from every source (and a bundle).
+pub(crate) fn collects(kind: RequestKind) -> bool {
     matches!(
         kind,
         RequestKind::Access | RequestKind::Copy | RequestKind::Portability
@@ -270,7 +270,8 @@ impl Services {
                 metrics::counter!("rightsdesk_collections_total", "outcome" => "answered")
                     .increment(1);
                 self.collection_event(&request, source, "source_answered", data)
-                    .await
+                    .await?;
+                self.queue_bundle_when_answered(request_id).await
             }
             Err(e) if e.is_transient() => {
                 row.status = status::FAILED.to_owned();
@@ -291,6 +292,118 @@ impl Services {
                     .await
             }
         }
+    }
+
+    /// `POST /api/v1/officer/requests/{id}/sources/{source}/answer`: the owner's answer for
+    /// a `manual` source that waits for it: `{"no_data": true}`, `{"records": {category:
+    /// [object, …]}}` (`application/json`), or one category's rows as CSV with a header
+    /// row (`text/csv`, `category` given). The records are stored sealed until the bundle
+    /// is written; the counts go into the collection.
+    pub async fn answer_source(
+        &self,
+        officer: &Officer,
+        id: Uuid,
+        source: &str,
+        answer: OwnerAnswer<'_>,
+    ) -> Result<Vec<CollectionView>, Error> {
+        require(officer, Permission::WorkRequests)?;
+        let config = self.sources().get(source).ok_or_else(Error::not_found)?;
+        if !matches!(config.connector, Connector::Manual) {
+            return Err(Error::new(
+                ErrorCode::SourceNotManual,
+                format!("source {source} is looked up, not answered by its owner"),
+            ));
+        }
+        let records = parse_answer(answer, &config.categories)?;
+        let mut counts = std::collections::BTreeMap::<String, u64>::new();
+        for (category, _) in &records {
+            *counts.entry(category.clone()).or_default() += 1;
+        }
+        // Stored before the answer is recorded; removed again if recording fails.
+        let key = if records.is_empty() {
+            None
+        } else {
+            Some(self.store_answer(id, records).await?)
+        };
+        let actor = Actor::Officer { id: officer.id };
+        let stored_key = key.clone();
+        let source_name = source.to_owned();
+        let recorded = self
+            .record_event(id, &actor, "source_answered", async |tx, row, now| {
+                if !row.is_open {
+                    return Err(Error::new(
+                        ErrorCode::RequestClosed,
+                        "the request is closed",
+                    ));
+                }
+                let Some(mut c) = store::get(tx.conn(), row.id, &source_name).await? else {
+                    return Err(waiting_not(&source_name));
+                };
+                if c.status != status::WAITING_OWNER {
+                    return Err(waiting_not(&source_name));
+                }
+                c.status = if counts.is_empty() {
+                    status::NO_DATA
+                } else {
+                    status::ANSWERED
+                }
+                .to_owned();
+                c.records = json!(counts);
+                c.answer_key = stored_key.clone();
+                c.error_code = None;
+                c.error = None;
+                c.finished_at = Some(now);
+                c.updated_at = now;
+                let data = json!({
+                    "source": source_name,
+                    "status": c.status,
+                    "records": c.records,
+                    "answered_by": "owner",
+                });
+                store::save(tx.conn(), c).await?;
+                Ok((data, ()))
+            })
+            .await;
+        if let Err(e) = recorded {
+            if let Some(key) = key {
+                let storage = self.storage().clone();
+                let _ = tokio::task::spawn_blocking(move || storage.delete(&key)).await;
+            }
+            return Err(e);
+        }
+        metrics::counter!("rightsdesk_collections_total", "outcome" => "answered").increment(1);
+        self.queue_bundle_when_answered(id).await?;
+        self.collections(id).await
+    }
+
+    /// Seals an owner's records into storage as JSON lines; returns the key.
+    async fn store_answer(
+        &self,
+        request_id: Uuid,
+        records: Vec<OwnerRecord>,
+    ) -> Result<String, Error> {
+        let answer_id = Uuid::now_v7();
+        let key = format!("answers/{request_id}/{answer_id}");
+        let mut lines = Vec::new();
+        for (category, data) in records {
+            serde_json::to_writer(&mut lines, &json!({ "category": category, "data": data }))
+                .map_err(|_| Error::internal())?;
+            lines.push(b'\n');
+        }
+        let storage = self.storage().clone();
+        let cipher = self.inner.keys.evidence.cipher.clone();
+        let stored_key = key.clone();
+        tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
+            let mut sealed = crate::sealing::SealingReader::new(&cipher, answer_id, &lines[..])?;
+            storage.put(&stored_key, &mut sealed)
+        })
+        .await
+        .map_err(|_| Error::internal())?
+        .map_err(|e| {
+            tracing::error!(error = %e, "an owner's answer could not be stored");
+            Error::new(ErrorCode::Unavailable, "the answer could not be stored")
+        })?;
+        Ok(key)
     }
 
     /// Records a failure that trying again cannot mend (an officer re-runs the source
@@ -336,7 +449,10 @@ impl Services {
     /// typed (which may be someone else's), and the other way round for SMS. A login
     /// with the company's account, or an officer's check (a call back, a document), vouches
     /// for every identifier of the subject.
-    async fn subject_identifiers(&self, request: &requests::Model) -> Result<Identifiers, Error> {
+    pub(crate) async fn subject_identifiers(
+        &self,
+        request: &requests::Model,
+    ) -> Result<Identifiers, Error> {
         let Some(subject) = request.subject_id else {
             return Ok(Identifiers::default());
         };
@@ -392,6 +508,113 @@ fn proven_identifiers(method: &str, subject: subjects::Model) -> Identifiers {
     }
 }
 
+/// An owner's answer for a `manual` source, as received.
+#[derive(Debug, Clone, Copy)]
+pub enum OwnerAnswer<'a> {
+    /// `application/json`: `{"no_data": true}` or `{"records": {category: [object, …]}}`.
+    Json(&'a [u8]),
+    /// `text/csv`: one category's rows, with a header row.
+    Csv { category: &'a str, body: &'a [u8] },
+}
+
+/// One record of an owner's answer: its category and its fields.
+type OwnerRecord = (String, serde_json::Map<String, Value>);
+
+/// The records of an owner's answer, checked against the categories the source holds.
+fn parse_answer(answer: OwnerAnswer<'_>, categories: &[String]) -> Result<Vec<OwnerRecord>, Error> {
+    let bad = |problem: String| {
+        Error::new(ErrorCode::InvalidAnswer, "the answer cannot be read")
+            .with_details(json!({ "problem": problem }))
+    };
+    let known = |category: &str| {
+        if categories.iter().any(|c| c == category) {
+            Ok(())
+        } else {
+            Err(bad(format!(
+                "the source holds no category {category:?} (it holds: {})",
+                categories.join(", ")
+            )))
+        }
+    };
+    let mut out = Vec::new();
+    match answer {
+        OwnerAnswer::Json(body) => {
+            let value: Value =
+                serde_json::from_slice(body).map_err(|e| bad(format!("not JSON: {e}")))?;
+            let Value::Object(mut object) = value else {
+                return Err(bad("the body must be a JSON object".to_owned()));
+            };
+            let no_data = object.remove("no_data");
+            let records = object.remove("records");
+            if let Some(extra) = object.keys().next() {
+                return Err(bad(format!("unknown field {extra:?}")));
+            }
+            match (no_data, records) {
+                (Some(Value::Bool(true)), None) => {}
+                (None, Some(Value::Object(by_category))) => {
+                    for (category, rows) in by_category {
+                        known(&category)?;
+                        let Value::Array(rows) = rows else {
+                            return Err(bad(format!("records.{category} must be an array")));
+                        };
+                        for row in rows {
+                            let Value::Object(row) = row else {
+                                return Err(bad(format!("records.{category} must hold objects")));
+                            };
+                            out.push((category.clone(), row));
+                        }
+                    }
+                    if out.is_empty() {
+                        return Err(bad(
+                            "no records: answer {\"no_data\": true} instead".to_owned()
+                        ));
+                    }
+                }
+                _ => {
+                    return Err(bad(
+                        "give either \"no_data\": true or \"records\": {category: [...]}"
+                            .to_owned(),
+                    ));
+                }
+            }
+        }
+        OwnerAnswer::Csv { category, body } => {
+            known(category)?;
+            let body = body.strip_prefix("\u{feff}".as_bytes()).unwrap_or(body);
+            let mut reader = csv::Reader::from_reader(body);
+            let headers = reader
+                .headers()
+                .map_err(|e| bad(format!("the header row: {e}")))?
+                .clone();
+            if headers.iter().any(str::is_empty) {
+                return Err(bad("a column of the header row has no name".to_owned()));
+            }
+            for (n, row) in reader.records().enumerate() {
+                let row = row.map_err(|e| bad(format!("row {}: {e}", n + 2)))?;
+                let data = headers
+                    .iter()
+                    .zip(row.iter())
+                    .map(|(h, v)| (h.to_owned(), Value::String(v.to_owned())))
+                    .collect();
+                out.push((category.to_owned(), data));
+            }
+            if out.is_empty() {
+                return Err(bad(
+                    "the CSV has no rows: answer {\"no_data\": true} instead".to_owned(),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn waiting_not(source: &str) -> Error {
+    Error::new(
+        ErrorCode::SourceNotWaiting,
+        format!("source {source} is not waiting for its owner's answer"),
+    )
+}
+
 fn not_allowed(message: String) -> Error {
     Error::new(ErrorCode::CollectionNotAllowed, message)
 }
@@ -408,6 +631,48 @@ mod tests {
             phone: Some("+8613812345678".to_owned()),
             created_at: chrono::DateTime::UNIX_EPOCH,
         }
+    }
+
+    #[test]
+    fn owner_answers_are_read_or_refused_with_a_reason() {
+        let cats = vec!["account".to_owned(), "tickets".to_owned()];
+        let json = |s: &str| parse_answer(OwnerAnswer::Json(s.as_bytes()), &cats);
+        assert!(json(r#"{"no_data": true}"#).unwrap().is_empty());
+        let rows = json(r#"{"records": {"tickets": [{"id": 1}, {"id": 2}]}}"#).unwrap();
+        assert_eq!(rows.len(), 2);
+        for bad in [
+            "nope",
+            "[]",
+            r#"{"no_data": false}"#,
+            r#"{"records": {"forum": [{"a": 1}]}}"#,
+            r#"{"records": {"tickets": [1]}}"#,
+            r#"{"records": {"tickets": []}}"#,
+            r#"{"no_data": true, "x": 1}"#,
+        ] {
+            let e = json(bad).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidAnswer, "{bad}");
+        }
+        let csv = "\u{feff}id,title\n1,\"a, b\"\n2,c\n";
+        let rows = parse_answer(
+            OwnerAnswer::Csv {
+                category: "tickets",
+                body: csv.as_bytes(),
+            },
+            &cats,
+        )
+        .unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].1["title"], "a, b");
+        assert!(
+            parse_answer(
+                OwnerAnswer::Csv {
+                    category: "forum",
+                    body: csv.as_bytes()
+                },
+                &cats
+            )
+            .is_err()
+        );
     }
 
     #[test]

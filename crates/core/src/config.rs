@@ -166,6 +166,44 @@ impl Default for EvidenceConfig {
     }
 }
 
+/// `[bundles]`: the data bundles of access, copy and portability requests (SPEC §7).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BundlesConfig {
+    /// The directory bundles are stored in, encrypted with `evidence.encryption_key`
+    /// (created when missing). Several instances share one directory (a network volume).
+    pub dir: std::path::PathBuf,
+    /// Days a download link stays valid; the bundle is deleted once its links have
+    /// expired.
+    pub link_days: u32,
+    /// Downloads one link allows.
+    pub max_downloads: u32,
+    /// When the zip is encrypted with a password sent separately (by SMS to a verified
+    /// mobile number, else in a second email): `never`, `on_request` (the requester asks
+    /// with `details.bundle_password = true`) or `always`.
+    pub password: BundlePassword,
+}
+
+/// When a bundle gets a password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BundlePassword {
+    Never,
+    OnRequest,
+    Always,
+}
+
+impl Default for BundlesConfig {
+    fn default() -> Self {
+        Self {
+            dir: "bundles".into(),
+            link_days: 7,
+            max_downloads: 5,
+            password: BundlePassword::OnRequest,
+        }
+    }
+}
+
 /// `[reminders]`: deadline reminders and overdue notices to officers (SPEC §4).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -256,6 +294,8 @@ pub struct ScheduleConfig {
     pub purge_jobs: u64,
     /// The IMAP mailboxes of `[intake.mailboxes]` are read.
     pub poll_mailboxes: u64,
+    /// Bundles whose links have expired are deleted from storage.
+    pub purge_bundles: u64,
 }
 
 impl Default for ScheduleConfig {
@@ -267,6 +307,7 @@ impl Default for ScheduleConfig {
             check_calendar: 3_600,
             purge_jobs: 3_600,
             poll_mailboxes: 60,
+            purge_bundles: 3_600,
         }
     }
 }
@@ -279,6 +320,7 @@ pub struct CoreConfig {
     pub verification: VerificationConfig,
     pub outbox: OutboxConfig,
     pub evidence: EvidenceConfig,
+    pub bundles: BundlesConfig,
     pub account_login: crate::account_login::AccountLoginConfig,
     pub reminders: RemindersConfig,
     pub worker: WorkerConfig,
@@ -387,11 +429,22 @@ impl CoreConfig {
             every.check_calendar,
             every.purge_jobs,
             every.poll_mailboxes,
+            every.purge_bundles,
         ]
         .iter()
         .any(|s| !(1..=86_400 * 7).contains(s))
         {
             problems.push("worker.every_secs: each must be between 1 and 604800".to_owned());
+        }
+        let b = &self.bundles;
+        if !(1..=365).contains(&b.link_days) {
+            problems.push("bundles.link_days: must be between 1 and 365".to_owned());
+        }
+        if !(1..=1000).contains(&b.max_downloads) {
+            problems.push("bundles.max_downloads: must be between 1 and 1000".to_owned());
+        }
+        if b.dir.as_os_str().is_empty() {
+            problems.push("bundles.dir: must not be empty".to_owned());
         }
         let e = &self.evidence;
         if !(1024..=100 * 1024 * 1024).contains(&e.max_bytes) {

@@ -631,8 +631,14 @@ impl Services {
             FILED_TEXT_CHARS,
         );
         let details = match kind {
-            RequestKind::Access => Details::Access { categories: vec![] },
-            RequestKind::Copy => Details::Copy { categories: vec![] },
+            RequestKind::Access => Details::Access {
+                categories: vec![],
+                bundle_password: false,
+            },
+            RequestKind::Copy => Details::Copy {
+                categories: vec![],
+                bundle_password: false,
+            },
             RequestKind::Deletion => Details::Deletion {
                 categories: vec![],
                 reason: None,

@@ -49,6 +49,10 @@ pub enum Job {
     PollMailboxes,
     /// One data source is searched for one request's subject (one-off).
     CollectSource { request_id: Uuid, source: String },
+    /// The bundle of a request whose sources have all answered is written (one-off).
+    BuildBundle { request_id: Uuid },
+    /// Bundles whose download links have expired are deleted from storage.
+    PurgeBundles,
 }
 
 impl Job {
@@ -62,6 +66,8 @@ impl Job {
             Job::PurgeJobs => "purge_jobs",
             Job::PollMailboxes => "poll_mailboxes",
             Job::CollectSource { .. } => "collect_source",
+            Job::BuildBundle { .. } => "build_bundle",
+            Job::PurgeBundles => "purge_bundles",
         }
     }
 }
@@ -105,6 +111,15 @@ impl JobHandler for Services {
             }
             Job::CollectSource { request_id, source } => {
                 self.collect_source(request_id, &source).await?;
+            }
+            Job::BuildBundle { request_id } => {
+                self.build_bundle(request_id).await?;
+            }
+            Job::PurgeBundles => {
+                let purged = self.purge_bundles().await?;
+                if purged > 0 {
+                    tracing::info!(purged, "expired bundles deleted");
+                }
             }
             Job::PurgeJobs => {
                 let days = i64::from(self.config().worker.keep_finished_days);
@@ -252,6 +267,7 @@ impl Services {
             (Job::SweepDeadlines, every.sweep_deadlines),
             (Job::CheckCalendar, every.check_calendar),
             (Job::PurgeJobs, every.purge_jobs),
+            (Job::PurgeBundles, every.purge_bundles),
         ];
         if !self.inner.mailboxes.is_empty() {
             jobs.push((Job::PollMailboxes, every.poll_mailboxes));
@@ -609,6 +625,7 @@ mod tests {
             Job::CheckCalendar,
             Job::PurgeJobs,
             Job::PollMailboxes,
+            Job::PurgeBundles,
         ] {
             let payload = serde_json::to_value(&job).unwrap();
             assert_eq!(payload, serde_json::json!({ "kind": job.kind() }));

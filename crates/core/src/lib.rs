@@ -5,6 +5,7 @@
 pub mod account_login;
 pub mod audit;
 pub mod auth;
+pub mod bundles;
 pub mod clock;
 pub mod collections;
 pub mod config;
@@ -22,6 +23,7 @@ pub mod reminders;
 pub mod requests;
 mod sealing;
 pub mod sources;
+pub mod storage;
 pub mod verification;
 
 use std::sync::Arc;
@@ -63,6 +65,8 @@ struct Inner {
     mailboxes: std::collections::BTreeMap<String, rightsdesk_mail::imap::ImapClient>,
     /// The company's data sources, from `sources.file`.
     sources: Arc<rightsdesk_connectors::Sources>,
+    /// Where bundles and owners' answers are kept (sealed): `bundles.dir`.
+    storage: Arc<dyn storage::Storage>,
     /// The working-day calendar, read from the holiday table.
     calendar: holidays::CalendarCache,
     /// Verifies account-system tokens at filing.
@@ -81,7 +85,9 @@ struct Keys {
     outbox_cipher: aes_gcm::Aes256Gcm,
     /// HMAC key for verification codes and links.
     verification_key: Vec<u8>,
-    /// Encrypts evidence files at rest.
+    /// Signs download links (HMAC-SHA256).
+    download_key: Vec<u8>,
+    /// Encrypts files at rest: evidence, bundles, owners' answers.
     evidence: evidence::EvidenceKey,
 }
 
@@ -126,6 +132,7 @@ impl Services {
         })?;
         let outbox_key = secret(&db, "outbox_key", &None, now).await?;
         let verification_key = secret(&db, "verification_key", &None, now).await?;
+        let download_key = secret(&db, "download_key", &None, now).await?;
         let evidence_key = match &config.evidence.encryption_key {
             Some(key) => evidence::decode_key(key).ok_or_else(|| {
                 Error::new(
@@ -158,6 +165,7 @@ impl Services {
                     outbox_cipher: aes_gcm::KeyInit::new_from_slice(&outbox_key)
                         .map_err(|_| Error::internal())?,
                     verification_key,
+                    download_key,
                     evidence: evidence::EvidenceKey::new(&evidence_key)
                         .ok_or_else(Error::internal)?,
                 },
@@ -167,6 +175,7 @@ impl Services {
                 intake_rules,
                 mailboxes,
                 sources: Arc::new(sources),
+                storage: Arc::new(storage::LocalDir::new(&config.bundles.dir)),
                 calendar,
                 company_context: serde_json::json!({ "company": config.company }),
                 mailer,

@@ -173,6 +173,24 @@ impl Services {
             }
             Action::Complete => {
                 params["summary"] = json!(text("summary"));
+                // The bundle's download link, sealed in the outbox row, and its password
+                // by another channel.
+                if let Some((values, secret, password)) =
+                    self.deliver_bundle(conn, row, seq).await?
+                {
+                    merge(&mut params, values);
+                    let mut notices = vec![Notice {
+                        template: Template::Completed,
+                        to: Recipient::of_request(row),
+                        language: row.language.clone(),
+                        request_id: Some(row.id),
+                        params,
+                        secret: Some(secret),
+                        dedupe_key: format!("{}:{}:{seq}", Template::Completed.as_str(), row.id),
+                    }];
+                    notices.extend(password);
+                    return Ok(notices);
+                }
                 Template::Completed
             }
             Action::Reject => {
@@ -451,7 +469,7 @@ impl Services {
     }
 
     /// `id` is bound into the ciphertext, so a sealed value cannot be moved to another row.
-    fn seal(&self, id: Uuid, value: &Value) -> Result<String, Error> {
+    pub(crate) fn seal(&self, id: Uuid, value: &Value) -> Result<String, Error> {
         let plain = serde_json::to_vec(value).map_err(|_| Error::internal())?;
         let (nonce, sealed) = sealing::seal(&self.inner.keys.outbox_cipher, id, &plain)?;
         let mut out = nonce.to_vec();
@@ -459,7 +477,7 @@ impl Services {
         Ok(base64::engine::general_purpose::STANDARD.encode(out))
     }
 
-    fn unseal(&self, id: Uuid, sealed: &str) -> Result<Value, Error> {
+    pub(crate) fn unseal(&self, id: Uuid, sealed: &str) -> Result<Value, Error> {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(sealed)
             .map_err(|_| Error::internal())?;

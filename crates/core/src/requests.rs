@@ -305,6 +305,10 @@ pub struct RequesterView {
     pub acting_for: Option<Value>,
     /// The files uploaded, and how each was judged.
     pub evidence: Vec<crate::evidence::RequesterEvidence>,
+    /// Once an access, copy or portability request is complete: which systems hold data
+    /// about the requester, of which categories and for what purpose, and how many
+    /// records (the data itself is in the bundle the completion notice links to).
+    pub data_summary: Option<Vec<crate::bundles::SourceSummary>>,
 }
 
 /// The requester's contact details as officers see them.
@@ -405,6 +409,8 @@ pub struct RequestDetail {
     pub messages: Vec<crate::intake::IntakeMessageView>,
     /// Where each data source's look-up stands (access, copy, portability).
     pub sources: Vec<crate::collections::CollectionView>,
+    /// The bundles written for it, newest first, with their download links.
+    pub bundles: Vec<crate::bundles::BundleView>,
 }
 
 // ---------------------------------------------------------------------------------
@@ -1121,6 +1127,7 @@ impl Services {
             .collect();
         let deadline = deadline_view(self.pack_of(&row), &row, state, now);
         let documents_required = state == State::AwaitingVerification && needs_documents(&row)?;
+        let data_summary = self.data_summary(&row).await?;
         Ok(RequesterView {
             id: row.id,
             reference: row.reference,
@@ -1137,6 +1144,7 @@ impl Services {
             acting_for: row.acting_for,
             details: row.details,
             history,
+            data_summary,
         })
     }
 
@@ -1264,6 +1272,7 @@ impl Services {
                 .map(Into::into)
                 .collect(),
             sources: self.collections(row.id).await?,
+            bundles: self.bundles(row.id).await?,
         })
     }
 
@@ -1325,6 +1334,7 @@ impl Services {
                 )
                 .with_details(json!({ "sources": waiting })));
             }
+            self.bundle_to_deliver(&row).await?;
         }
         if let Some(Some(assignee)) = input.assignee {
             let ok = officers::find(self.db().conn(), assignee)

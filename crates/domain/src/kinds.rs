@@ -148,15 +148,27 @@ pub enum Details {
     Access {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         categories: Vec<String>,
+        /// The requester asks for the zip to be encrypted, its password sent separately
+        /// (`bundles.password = "on_request"`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        bundle_password: bool,
     },
     Copy {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         categories: Vec<String>,
+        /// The requester asks for the zip to be encrypted, its password sent separately
+        /// (`bundles.password = "on_request"`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        bundle_password: bool,
     },
     Portability {
         recipient: Recipient,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         categories: Vec<String>,
+        /// The requester asks for the zip to be encrypted, its password sent separately
+        /// (`bundles.password = "on_request"`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        bundle_password: bool,
     },
     Correction {
         changes: Vec<FieldChange>,
@@ -274,16 +286,30 @@ impl Details {
         let mut r = ObjectReader::new(value, "details", optional, errors)?;
         let before = r.errors().0.len();
         let details = match kind {
-            RequestKind::Access => categories(&mut r).map(|categories| Self::Access { categories }),
-            RequestKind::Copy => categories(&mut r).map(|categories| Self::Copy { categories }),
+            RequestKind::Access => {
+                let bundle_password = r.flag("bundle_password");
+                categories(&mut r).map(|categories| Self::Access {
+                    categories,
+                    bundle_password,
+                })
+            }
+            RequestKind::Copy => {
+                let bundle_password = r.flag("bundle_password");
+                categories(&mut r).map(|categories| Self::Copy {
+                    categories,
+                    bundle_password,
+                })
+            }
             RequestKind::Portability => {
                 let recipient = read_recipient(&mut r);
                 let categories = categories(&mut r);
+                let bundle_password = r.flag("bundle_password");
                 recipient
                     .zip(categories)
                     .map(|(recipient, categories)| Self::Portability {
                         recipient,
                         categories,
+                        bundle_password,
                     })
             }
             RequestKind::Correction => {

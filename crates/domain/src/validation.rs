@@ -120,6 +120,20 @@ impl<'a> ObjectReader<'a> {
         self.map.remove(name)
     }
 
+    /// A boolean; absent or `null` is `false`.
+    pub fn flag(&mut self, name: &str) -> bool {
+        let path = self.field_path(name);
+        match self.map.remove(name) {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => b,
+            Some(_) => {
+                self.errors
+                    .push(path, "invalid_type", "must be true or false");
+                false
+            }
+        }
+    }
+
     /// A string, trimmed, non-empty, at most `max` characters.
     pub fn string(&mut self, name: &str, required: bool, max: usize) -> Option<String> {
         let path = self.field_path(name);

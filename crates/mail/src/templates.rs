@@ -23,6 +23,7 @@ pub enum Template {
     Overdue,
     Digest,
     OfficerAssigned,
+    BundlePassword,
 }
 
 impl Template {
@@ -40,6 +41,7 @@ impl Template {
         Template::Overdue,
         Template::Digest,
         Template::OfficerAssigned,
+        Template::BundlePassword,
     ];
 
     /// The stable name: file names, outbox rows, metrics.
@@ -58,6 +60,7 @@ impl Template {
             Template::Overdue => "overdue",
             Template::Digest => "digest",
             Template::OfficerAssigned => "officer_assigned",
+            Template::BundlePassword => "bundle_password",
         }
     }
 
@@ -116,6 +119,9 @@ const EMBEDDED: &[(&str, &str)] = embedded![
     "zh-CN/acknowledgement.html",
     "zh-CN/acknowledgement.subject",
     "zh-CN/acknowledgement.txt",
+    "zh-CN/bundle_password.html",
+    "zh-CN/bundle_password.subject",
+    "zh-CN/bundle_password.txt",
     "zh-CN/completed.html",
     "zh-CN/completed.subject",
     "zh-CN/completed.txt",
@@ -158,6 +164,9 @@ const EMBEDDED: &[(&str, &str)] = embedded![
     "en/acknowledgement.html",
     "en/acknowledgement.subject",
     "en/acknowledgement.txt",
+    "en/bundle_password.html",
+    "en/bundle_password.subject",
+    "en/bundle_password.txt",
     "en/completed.html",
     "en/completed.subject",
     "en/completed.txt",
@@ -302,6 +311,9 @@ pub fn sample_context() -> Value {
         "count": 1,
         "items": [{"reference": "PR-2026-000001", "kind_label": "access", "due_date": "2026-03-16", "days_left": 7, "paused": false}],
         "reason": "sample",
+        "password": "7KQM-XW3D-PN8T-4HJC-9RAB-2EFG",
+        "download_url": "https://privacy.example.com/api/v1/downloads/sample",
+        "download": {"expires_at": "2026-03-23 10:00", "max_uses": 5, "password_protected": true, "size": "1.2 MB"},
     })
 }
 

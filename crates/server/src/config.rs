@@ -9,8 +9,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use rightsdesk_api::ApiConfig;
 use rightsdesk_core::account_login::AccountLoginConfig;
 use rightsdesk_core::config::{
-    BootstrapConfig, CoreConfig, DeadlinesConfig, EvidenceConfig, OutboxConfig, RemindersConfig,
-    SecurityConfig, VerificationConfig, WorkerConfig,
+    BootstrapConfig, BundlesConfig, CoreConfig, DeadlinesConfig, EvidenceConfig, OutboxConfig,
+    RemindersConfig, SecurityConfig, VerificationConfig, WorkerConfig,
 };
 use rightsdesk_core::intake::IntakeConfig;
 use rightsdesk_core::sources::SourcesSettings;
@@ -49,6 +49,7 @@ pub struct Config {
     pub verification: VerificationConfig,
     pub outbox: OutboxConfig,
     pub evidence: EvidenceConfig,
+    pub bundles: BundlesConfig,
     pub account_login: AccountLoginConfig,
     pub reminders: RemindersConfig,
     pub worker: WorkerConfig,
@@ -126,6 +127,7 @@ impl Config {
             verification: self.verification.clone(),
             outbox: self.outbox.clone(),
             evidence: self.evidence.clone(),
+            bundles: self.bundles.clone(),
             account_login: self.account_login.clone(),
             reminders: self.reminders.clone(),
             worker: self.worker.clone(),

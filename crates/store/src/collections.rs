@@ -46,6 +46,9 @@ pub struct Model {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    /// A `manual` source: where its owner's answer is stored (sealed), when it holds
+    /// records.
+    pub answer_key: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -76,6 +79,7 @@ pub async fn open(
             started_at: None,
             finished_at: None,
             updated_at: at,
+            answer_key: None,
         })
     });
     Entity::insert_many(rows)

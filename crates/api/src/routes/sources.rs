@@ -1,16 +1,17 @@
 //! Fulfilment's look-ups: an officer has every data source searched for a request's
 //! subject, or one source again; the request detail shows where each stands.
 
-use actix_web::{HttpResponse, post, web};
-use rightsdesk_core::Services;
-use rightsdesk_core::collections::CollectionView;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use rightsdesk_core::collections::{CollectionView, OwnerAnswer};
+use rightsdesk_core::{ErrorCode, Services};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::error::{ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{OfficerAuth, parse_id};
 
 pub fn router(cfg: &mut ServiceConfig) {
-    cfg.service(collect).service(rerun);
+    cfg.service(collect).service(rerun).service(answer);
 }
 
 /// Search every data source for the subject of an access, copy or portability request
@@ -61,4 +62,91 @@ async fn rerun(
     let id = parse_id(&id)?;
     let views = services.rerun_collection(&officer.0, id, &source).await?;
     Ok(HttpResponse::Accepted().json(views))
+}
+
+/// The largest owner's answer accepted, in bytes.
+const ANSWER_MAX_BYTES: usize = 32 * 1024 * 1024;
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+struct AnswerQuery {
+    /// With a `text/csv` body: the category its rows belong to.
+    category: Option<String>,
+}
+
+/// Answer a `manual` source for its owner (who searched the system by hand): either
+/// `{"no_data": true}`, or `{"records": {"<category>": [{…}, …]}}` as `application/json`,
+/// or one category's rows as `text/csv` (UTF-8, a header row) with `?category=`. At most
+/// 32 MiB. The records are stored encrypted until the bundle is written; once every source
+/// has answered, the bundle is written on the worker.
+#[utoipa::path(
+    tag = "officer",
+    params(("id" = String, Path), ("source" = String, Path), AnswerQuery),
+    security(("officer_token" = [])),
+    request_body(content = Object, description = "`{no_data: true}` or `{records: {category: [object]}}`, or CSV", content_type = "application/json"),
+    responses(
+        (status = 200, body = Vec<CollectionView>),
+        (status = 400, description = "Not a readable answer (`invalid_answer`)", body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "No such request or source", body = ErrorBody),
+        (status = 409, description = "Not a manual source, or not waiting for its owner", body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody),
+    )
+)]
+#[post("/officer/requests/{id}/sources/{source}/answer")]
+async fn answer(
+    services: web::Data<Services>,
+    officer: OfficerAuth,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    query: web::Query<AnswerQuery>,
+    mut payload: web::Payload,
+) -> ApiResult<web::Json<Vec<CollectionView>>> {
+    let (id, source) = path.into_inner();
+    let id = parse_id(&id)?;
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let too_large = || {
+        ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("the answer must be at most {ANSWER_MAX_BYTES} bytes"),
+        )
+    };
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = futures_util::StreamExt::next(&mut payload).await {
+        let chunk = chunk.map_err(|_| too_large())?;
+        if body.len() + chunk.len() > ANSWER_MAX_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let answer = match (content_type.as_str(), query.category.as_deref()) {
+        ("application/json", _) => OwnerAnswer::Json(&body),
+        ("text/csv", Some(category)) => OwnerAnswer::Csv {
+            category,
+            body: &body,
+        },
+        ("text/csv", None) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidAnswer,
+                "a CSV answer names its category: ?category=",
+            ));
+        }
+        _ => {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                "send the answer as application/json or text/csv",
+            ));
+        }
+    };
+    Ok(web::Json(
+        services
+            .answer_source(&officer.0, id, &source, answer)
+            .await?,
+    ))
 }

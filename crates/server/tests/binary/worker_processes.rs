@@ -181,6 +181,7 @@ async fn two_worker_processes_send_every_reminder_exactly_once() {
         [
             "check_calendar",
             "expire_unverified",
+            "purge_bundles",
             "purge_evidence",
             "purge_jobs",
             "sweep_deadlines"
