@@ -2,6 +2,7 @@
 //! `main` and by the end-to-end tests (which build the same `Application` on port 0).
 
 pub mod config;
+pub mod demo;
 pub mod telemetry;
 
 use std::net::TcpListener;

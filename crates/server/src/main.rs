@@ -66,6 +66,25 @@ enum Command {
         #[command(subcommand)]
         command: BundleCommand,
     },
+    /// Write a demo source into DIR: a SQLite database shaped like the company's systems
+    /// (every data category of the privacy policy) filled with generated people, its
+    /// sources file, and a configuration to try the whole flow with
+    /// (`rightsdesk serve --config DIR/rightsdesk.toml`).
+    Demo {
+        /// The folder to write into (created when missing).
+        #[arg(long, default_value = "./demo")]
+        dir: PathBuf,
+        /// How many people to generate, besides the two documented demo people.
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(0..=i64::from(rightsdesk::demo::MAX_PEOPLE)))]
+        people: u32,
+        /// The seed of the generated people: a seed always gives the same data.
+        #[arg(long, default_value_t = rightsdesk::demo::DEFAULT_SEED)]
+        seed: u64,
+        /// Replace the demo files already in DIR (sources.db, sources.toml,
+        /// rightsdesk.toml); the service's data there (rightsdesk.db, outbox/) is kept.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -262,6 +281,36 @@ fn main() -> ExitCode {
                 } else {
                     ExitCode::from(1)
                 })
+            }
+            Command::Demo {
+                dir,
+                people,
+                seed,
+                force,
+            } => {
+                let options = rightsdesk::demo::DemoOptions {
+                    dir,
+                    people,
+                    seed,
+                    force,
+                };
+                match rightsdesk::demo::run(&options).await {
+                    Ok(report) => {
+                        tracing::debug!(
+                            tables = report.tables,
+                            rows = report.rows,
+                            people = report.people,
+                            "demo written"
+                        );
+                        print!("{}", rightsdesk::demo::instructions(&report));
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    Err(rightsdesk::demo::DemoError::Usage(message)) => {
+                        eprintln!("rightsdesk: demo: {message}");
+                        Ok(ExitCode::from(2))
+                    }
+                    Err(rightsdesk::demo::DemoError::Failed(e)) => Err(e),
+                }
             }
             Command::Audit {
                 command: AuditCommand::Verify,
