@@ -202,7 +202,7 @@ pub fn instructions(report: &DemoReport) -> String {
     );
     let _ = writeln!(
         out,
-        "  rightsdesk.toml  a configuration for the demo: the service's database (rightsdesk.db) and its mail (outbox/) stay in this folder"
+        "  rightsdesk.toml  a configuration for the demo: the service's database (rightsdesk.db), its mail (outbox/) and its bundles (bundles/) stay in this folder"
     );
     let _ = writeln!(out);
     let _ = writeln!(out, "Demo people (synthetic):");
@@ -322,11 +322,16 @@ fn config_toml(dir: &str) -> String {
          # Mail is not sent: each message is written here as an .eml file.\n\
          folder = {}\n\
          \n\
+         [bundles]\n\
+         # The data bundles the service writes (encrypted), and their download links.\n\
+         dir = {}\n\
+         \n\
          [sources]\n\
          # The demo company's systems (sources.db), as docs/sources.md describes.\n\
          file = {}\n",
         toml_string(&sqlite_url(&format!("{dir}/rightsdesk.db"), "")),
         toml_string(&format!("{dir}/outbox")),
+        toml_string(&format!("{dir}/bundles")),
         toml_string(&format!("{dir}/sources.toml")),
     )
 }
@@ -470,6 +475,7 @@ mod tests {
         let config = config.expect("the demo configuration loads");
         assert_eq!(config.sources.file, Some(dir.join("sources.toml")));
         assert_eq!(config.mail.folder, dir.join("outbox"));
+        assert_eq!(config.bundles.dir, dir.join("bundles"));
         assert_eq!(
             config.database.url,
             sqlite_url(&format!("{d}/rightsdesk.db"), "")
