@@ -15,6 +15,7 @@ use rightsdesk_tests::{TempDir, TestApp, TestDb, base_config, free_port, start_t
 use sea_orm::{ConnectionTrait, Database};
 
 use crate::collections::{
+    started_request,
     crm_service, source, sources_file, started_copy_request_with, website_db,
 };
 
@@ -412,6 +413,127 @@ async fn links_expire_bundles_are_purged_and_a_password_goes_by_sms() {
     let detail = app.detail(&officer, &id).await;
     assert_eq!(detail["bundles"][0]["status"], "purged");
     assert!(events(&detail).contains(&"bundle_purged".to_owned()));
+    crm.stop(true).await;
+}
+
+#[tokio::test]
+async fn a_portability_request_transfers_what_is_portable_once_its_four_conditions_hold() {
+    let Setup {
+        app,
+        crm,
+        _dir,
+        _marketing,
+    } = setup(5).await;
+    let (filed, officer) = started_request(
+        &app,
+        "portability",
+        json!({"recipient": {"name": "B 公司", "email": "dpo@b.example.com"}}),
+    )
+    .await;
+    let id = filed["id"].as_str().expect("an id").to_owned();
+    collect_and_answer(&app, &officer, &id, json!({"no_data": true})).await;
+    let detail = app.detail(&officer, &id).await;
+    assert_eq!(detail["bundles"][0]["status"], "ready");
+    assert_eq!(
+        detail["bundles"][0]["records"], 1,
+        "only the website's account is portable"
+    );
+
+    // The officer has not confirmed the fourth condition: refused, each condition shown.
+    let r = app
+        .act(&officer, &id, "complete", json!({"summary": "已转移"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    assert_eq!(r.code(), "portability_conditions_unmet");
+    let met: Vec<(String, bool)> = r.body["details"]["conditions"]
+        .as_array()
+        .expect("conditions")
+        .iter()
+        .map(|c| {
+            (
+                c["condition"].as_str().unwrap_or_default().to_owned(),
+                c["met"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(
+        met,
+        [
+            ("identity_verified".to_owned(), true),
+            ("consent_or_contract".to_owned(), true),
+            ("technically_feasible".to_owned(), true),
+            ("no_harm_to_others".to_owned(), false),
+        ]
+    );
+    assert_eq!(app.detail(&officer, &id).await["state"], "in_progress");
+
+    let r = app
+        .act(
+            &officer,
+            &id,
+            "complete",
+            json!({"summary": "已转移", "no_harm_confirmed": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let completed = r.body["timeline"]
+        .as_array()
+        .and_then(|t| t.iter().rfind(|e| e["event"] == "completed"))
+        .expect("the completion in the timeline")
+        .clone();
+    let recorded = &completed["data"]["portability"];
+    assert_eq!(recorded["recipient"], "B 公司", "{completed}");
+    assert_eq!(
+        recorded["conditions"][1]["categories"],
+        json!({"account": 1}),
+        "{completed}"
+    );
+    assert!(recorded["conditions"][3]["confirmed_by"].is_string());
+
+    // The recipient gets a link of its own, to the portable data only.
+    app.deliver().await;
+    let link = download_link(&app, "dpo@b.example.com");
+    let mine = download_link(&app, "li.lei@example.com");
+    assert_ne!(link, mine, "one link each");
+    let bytes = app
+        .client
+        .get(&link)
+        .send()
+        .await
+        .expect("downloads")
+        .bytes()
+        .await
+        .expect("the zip");
+    let file = app.dir.0.join("transfer.zip");
+    std::fs::write(&file, &bytes).expect("saved");
+    assert!(rightsdesk_export::verify(&file, None).expect("a bundle").is_ok());
+    let names: Vec<String> = zip::ZipArchive::new(std::fs::File::open(&file).expect("the zip"))
+        .expect("a zip")
+        .file_names()
+        .filter(|n| n.starts_with("data/"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        names,
+        ["data/website/account.json", "data/website/account.csv"],
+        "nothing that is not portable"
+    );
+    let detail = app.detail(&officer, &id).await;
+    let audiences: Vec<&str> = detail["bundles"][0]["links"]
+        .as_array()
+        .expect("links")
+        .iter()
+        .filter_map(|l| l["audience"].as_str())
+        .collect();
+    assert_eq!(audiences, ["requester", "recipient"]);
+    let downloaded = detail["timeline"]
+        .as_array()
+        .expect("a timeline")
+        .iter()
+        .rfind(|e| e["event"] == "bundle_downloaded")
+        .expect("the download recorded")
+        .clone();
+    assert_eq!(downloaded["data"]["audience"], "recipient");
     crm.stop(true).await;
 }
 

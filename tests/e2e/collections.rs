@@ -48,6 +48,7 @@ name = "website"
 title_zh = "官网"
 title_en = "Website"
 owner = "web@example.com"
+portable = ["account"]
 [source.sql]
 url = "{website}"
 mobile_format = "national"
@@ -111,7 +112,12 @@ pub(crate) async fn started_copy_request(app: &TestApp) -> (String, String) {
 /// As [`started_copy_request`], with `details`; returns the filing's answer (with the
 /// requester token) and the officer's token.
 pub(crate) async fn started_copy_request_with(app: &TestApp, details: Value) -> (Value, String) {
-    let filed = app.file("copy", details).await;
+    started_request(app, "copy", details).await
+}
+
+/// As [`started_copy_request_with`], for a request of `kind`.
+pub(crate) async fn started_request(app: &TestApp, kind: &str, details: Value) -> (Value, String) {
+    let filed = app.file(kind, details).await;
     let id = filed["id"].as_str().expect("an id").to_owned();
     app.deliver().await;
     let path = app.verification_message("li.lei@example.com").link_path();
@@ -346,6 +352,45 @@ async fn a_manual_source_waits_for_its_owner_and_a_person_without_data_gets_no_d
         .await;
     assert_eq!(r.code(), "sources_unanswered");
     assert_eq!(r.body["details"]["sources"], json!(["callcenter"]));
+
+    // The owner is asked at once, and reminded once a day until they answer.
+    app.deliver().await;
+    let to_owner = |app: &TestApp| {
+        app.outbox_messages()
+            .into_iter()
+            .filter(|m| m.to == "calls@example.com")
+            .collect::<Vec<_>>()
+    };
+    let asked = to_owner(&app);
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert!(asked[0].subject.contains("呼叫中心"), "{}", asked[0].subject);
+    assert!(asked[0].text.contains(&format!("/api/v1/officer/requests/{id}/sources/callcenter/answer")));
+    assert!(!asked[0].text.contains("li.lei"), "the requester's address is not mailed around");
+    app.services.sweep_deadlines().await.expect("a sweep");
+    app.deliver().await;
+    assert_eq!(to_owner(&app).len(), 1, "not reminded the same day");
+    app.clock.advance(chrono::Duration::days(1));
+    let report = app.services.sweep_deadlines().await.expect("a sweep");
+    assert_eq!(report.owner_reminders, 1);
+    let report = app.services.sweep_deadlines().await.expect("a second sweep that day");
+    assert_eq!(report.owner_reminders, 0, "once a day");
+    app.deliver().await;
+    let mails = to_owner(&app);
+    assert_eq!(mails.len(), 2, "one reminder a day: {mails:?}");
+    assert!(mails[1].subject.starts_with("【提醒】"), "{}", mails[1].subject);
+    let officer = app.login("wang", rightsdesk_tests::OFFICER_PASSWORD).await;
+    let r = app
+        .post(
+            &format!("/api/v1/officer/requests/{id}/sources/callcenter/answer"),
+            Some(&officer),
+            &json!({"no_data": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    app.clock.advance(chrono::Duration::days(1));
+    app.services.sweep_deadlines().await.expect("a sweep");
+    app.deliver().await;
+    assert_eq!(to_owner(&app).len(), 2, "answered: no more reminders");
     handle.stop(true).await;
 }
 

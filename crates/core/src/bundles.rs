@@ -10,7 +10,7 @@
 //! one, goes by another channel. Each download is an event in the request's chain; a
 //! bundle is deleted from storage once its links have expired (`purge_bundles`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -115,14 +115,23 @@ enum Feed {
     Finish,
 }
 
-/// A look-up's records, fed to the writer under their source's name.
+/// A look-up's records, fed to the writer under their source's name (only those of
+/// `allowed` categories, when given: a portability bundle holds the portable ones).
 struct FeedSink {
     source: String,
     tx: mpsc::Sender<Feed>,
+    allowed: Option<BTreeSet<String>>,
 }
 
 impl RecordSink for FeedSink {
     async fn accept(&mut self, record: Record) -> Result<(), SinkClosed> {
+        if self
+            .allowed
+            .as_ref()
+            .is_some_and(|a| !a.contains(&record.category))
+        {
+            return Ok(());
+        }
         self.tx
             .send(Feed::Record {
                 source: self.source.clone(),
@@ -279,10 +288,14 @@ impl Services {
             },
         };
         let catalogue = &self.sources().catalogue;
+        // A portability bundle transfers only what was given with consent or under
+        // contract: each source's `portable` categories.
+        let portable_only = kind == RequestKind::Portability;
         let infos: Vec<SourceInfo> = self
             .sources()
             .sources
             .iter()
+            .filter(|s| !portable_only || !s.portable.is_empty())
             .map(|s| SourceInfo {
                 name: s.name.clone(),
                 display_name_zh: s.title_zh.clone(),
@@ -296,6 +309,7 @@ impl Services {
                 categories: s
                     .categories
                     .iter()
+                    .filter(|key| !portable_only || s.portable.contains(*key))
                     .map(|key| {
                         let c = catalogue.get(key);
                         CategoryInfo {
@@ -330,7 +344,9 @@ impl Services {
             )
         });
 
-        let fed = self.feed_sources(&request, &ids, &answers, &tx).await;
+        let fed = self
+            .feed_sources(&request, &ids, &answers, &tx, portable_only)
+            .await;
         if fed.is_ok() {
             // The writer stops at the end of the channel; it writes only after Finish.
             let _ = tx.send(Feed::Finish).await;
@@ -431,17 +447,20 @@ impl Services {
         ids: &rightsdesk_connectors::Identifiers,
         answers: &[collections::Model],
         tx: &mpsc::Sender<Feed>,
+        portable_only: bool,
     ) -> Result<(), Error> {
         for source in &self.sources().sources {
             let Some(answer) = answers.iter().find(|r| r.source == source.name) else {
                 continue;
             };
-            if answer.status == collected::NO_DATA {
+            if answer.status == collected::NO_DATA || (portable_only && source.portable.is_empty())
+            {
                 continue;
             }
             let mut sink = FeedSink {
                 source: source.name.clone(),
                 tx: tx.clone(),
+                allowed: portable_only.then(|| source.portable.clone()),
             };
             let found = match &source.connector {
                 Connector::Manual => {
@@ -477,7 +496,7 @@ impl Services {
             .ok_or_else(Error::internal)?;
         let storage = self.storage().clone();
         let cipher = self.inner.keys.evidence.cipher.clone();
-        let (tx, source) = (sink.tx.clone(), sink.source.clone());
+        let (tx, source, allowed) = (sink.tx.clone(), sink.source.clone(), sink.allowed.clone());
         tokio::task::spawn_blocking(move || -> io::Result<()> {
             let sealed = storage.get(&key)?;
             let reader = io::BufReader::new(OpeningReader::new(&cipher, answer_id, sealed)?);
@@ -490,6 +509,9 @@ impl Services {
                 let Some(Value::Object(data)) = record.remove("data") else {
                     return Err(io::Error::other("an answer line without data"));
                 };
+                if allowed.as_ref().is_some_and(|a| !a.contains(&category)) {
+                    continue;
+                }
                 tx.blocking_send(Feed::Record {
                     source: source.clone(),
                     category,

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use rightsdesk_connectors::{Connector, Counter, Identifiers};
 use rightsdesk_domain::{Actor, Permission, RequestKind, State};
 use rightsdesk_store::collections::{self as store, status};
-use rightsdesk_store::{requests, subjects};
+use rightsdesk_store::{notifications, requests, subjects};
 use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -234,17 +234,27 @@ impl Services {
         store::save(conn, row.clone()).await?;
         let found = match &config.connector {
             Connector::Manual => {
+                // The owner is asked, in the transaction that records the wait.
                 row.status = status::WAITING_OWNER.to_owned();
                 row.updated_at = self.now();
-                store::save(conn, row).await?;
-                return self
-                    .collection_event(
-                        &request,
-                        source,
-                        "source_waiting_owner",
-                        json!({"owner": config.owner}),
-                    )
-                    .await;
+                let data = json!({"source": source, "owner": config.owner});
+                let services = self.clone();
+                let asked = request.clone();
+                self.record_event(
+                    request.id,
+                    &Actor::System,
+                    "source_waiting_owner",
+                    async move |tx, _, now| {
+                        store::save(tx.conn(), row.clone()).await?;
+                        let notice = services.owner_notice(&asked, &row.source, None, now);
+                        let rows = services.outbox_rows(notice, now)?;
+                        notifications::insert_new(tx.conn(), rows).await?;
+                        Ok((data.clone(), ()))
+                    },
+                )
+                .await?;
+                self.outbox_written();
+                return Ok(());
             }
             Connector::Sql(sql) => sql.count(&ids).await,
             Connector::Http(http) => {
@@ -404,6 +414,88 @@ impl Services {
             Error::new(ErrorCode::Unavailable, "the answer could not be stored")
         })?;
         Ok(key)
+    }
+
+    /// The notice that asks a `manual` source's owner for a request's data (`reminder`:
+    /// the day and how many days it has waited), when the owner is an email address.
+    pub(crate) fn owner_notice(
+        &self,
+        request: &requests::Model,
+        source: &str,
+        reminder: Option<(chrono::NaiveDate, i64)>,
+        now: DateTime<Utc>,
+    ) -> Option<crate::notifications::Notice> {
+        let config = self.sources().get(source)?;
+        let to = rightsdesk_domain::contact::Email::parse(&config.owner).ok()?;
+        let catalogue = &self.sources().catalogue;
+        let categories = config
+            .categories
+            .iter()
+            .map(|key| catalogue.get(key).map_or(key.as_str(), |c| c.title_zh.as_str()))
+            .collect::<Vec<_>>()
+            .join("、");
+        let instructions = config.manual.as_ref().and_then(|m| {
+            m.instructions_zh
+                .clone()
+                .or_else(|| m.instructions_en.clone())
+        });
+        let extra = json!({
+            "source": {
+                "name": config.name,
+                "title_zh": config.title_zh,
+                "title_en": config.title_en,
+                "instructions": instructions,
+            },
+            "categories": categories,
+            "answer_path": format!("/api/v1/officer/requests/{}/sources/{source}/answer", request.id),
+            "reminder": reminder.is_some(),
+            "days_waiting": reminder.map_or(0, |(_, days)| days),
+        });
+        let key = match reminder {
+            Some((day, _)) => format!("source_owner_reminder:{}:{source}:{day}", request.id),
+            None => format!(
+                "source_owner_task:{}:{source}:{}",
+                request.id,
+                now.timestamp_micros()
+            ),
+        };
+        Some(crate::notifications::officer_notice(
+            request,
+            self.pack_of(request),
+            rightsdesk_mail::Template::SourceOwnerTask,
+            Some(crate::notifications::Recipient::Email(to.as_str().to_owned())),
+            extra,
+            key,
+        ))
+    }
+
+    /// Reminds the owners of `manual` sources that have waited since before `today` (the
+    /// default pack's date), once a day each. Returns how many reminders were new.
+    pub(crate) async fn remind_owners(&self, today: chrono::NaiveDate) -> Result<u64, Error> {
+        let now = self.now();
+        let pack = self.default_pack();
+        let mut notices = Vec::new();
+        for row in store::waiting_owner(self.db().conn()).await? {
+            let waited = (today - pack.local_date(row.updated_at)).num_days();
+            if waited < 1 {
+                continue;
+            }
+            let Some(request) = requests::find(self.db().conn(), row.request_id).await? else {
+                continue;
+            };
+            if !request.is_open {
+                continue;
+            }
+            notices.extend(self.owner_notice(&request, &row.source, Some((today, waited)), now));
+        }
+        if notices.is_empty() {
+            return Ok(0);
+        }
+        let rows = self.outbox_rows(notices, now)?;
+        let tx = self.db().begin_write().await?;
+        let written = notifications::insert_new(&*tx, rows).await?;
+        tx.commit().await?;
+        Ok(written)
     }
 
     /// Records a failure that trying again cannot mend (an officer re-runs the source

@@ -84,6 +84,7 @@ error_codes! {
     CollectionNotAllowed = ("collection_not_allowed", 409, "Sources are looked up for an access, copy or portability request in progress whose subject is verified; `message` says what is missing."),
     SourcesUnanswered = ("sources_unanswered", 409, "A data source has not answered the request yet; `details.sources` lists them. Re-run a failed source, or wait for its owner."),
     BundleNotReady = ("bundle_not_ready", 409, "Every source has answered but the bundle is still being written (or writing it failed: see the request's `bundles`); complete once it is `ready`."),
+    PortabilityConditionsUnmet = ("portability_conditions_unmet", 409, "A portability request completes only when its four conditions are met; `details.conditions` says which is not. Confirm the fourth with `no_harm_confirmed: true`, or refuse with a reason code."),
     SourceNotManual = ("source_not_manual", 409, "Only a `manual` source is answered by its owner; `sql` and `http` sources are looked up (re-run them instead)."),
     SourceNotWaiting = ("source_not_waiting", 409, "The source is not waiting for its owner's answer: start the collection first, or re-run the source to answer it again."),
     InvalidAnswer = ("invalid_answer", 400, "The owner's answer is not `{\"no_data\": true}` or `{\"records\": {category: [object, …]}}` with categories the source holds, or a CSV with a header row; `details.problem` says what is wrong."),

@@ -175,7 +175,7 @@ impl Services {
                 params["summary"] = json!(text("summary"));
                 // The bundle's download link, sealed in the outbox row, and its password
                 // by another channel.
-                if let Some((values, secret, password)) =
+                if let Some((values, secret, others)) =
                     self.deliver_bundle(conn, row, seq).await?
                 {
                     merge(&mut params, values);
@@ -188,7 +188,7 @@ impl Services {
                         secret: Some(secret),
                         dedupe_key: format!("{}:{}:{seq}", Template::Completed.as_str(), row.id),
                     }];
-                    notices.extend(password);
+                    notices.extend(others);
                     return Ok(notices);
                 }
                 Template::Completed

@@ -33,6 +33,8 @@ pub struct SweepReport {
     pub reminders: u64,
     pub overdue: u64,
     pub digests: u64,
+    /// Reminders to owners of `manual` sources that have not answered.
+    pub owner_reminders: u64,
     /// Requests the sweep read (due on an offset day, or overdue).
     pub examined: u64,
 }
@@ -107,17 +109,21 @@ impl Services {
         if self.config().reminders.digest {
             report.digests = self.digests(&officers, today, today_of).await?;
         }
-        if report.reminders + report.overdue + report.digests > 0 {
+        report.owner_reminders = self.remind_owners(today).await?;
+        if report.reminders + report.overdue + report.digests + report.owner_reminders > 0 {
             metrics::counter!("rightsdesk_reminders_total", "kind" => "reminder")
                 .increment(report.reminders);
             metrics::counter!("rightsdesk_reminders_total", "kind" => "overdue")
                 .increment(report.overdue);
             metrics::counter!("rightsdesk_reminders_total", "kind" => "digest")
                 .increment(report.digests);
+            metrics::counter!("rightsdesk_reminders_total", "kind" => "owner")
+                .increment(report.owner_reminders);
             tracing::info!(
                 reminders = report.reminders,
                 overdue = report.overdue,
                 digests = report.digests,
+                owner_reminders = report.owner_reminders,
                 "deadline sweep"
             );
             self.outbox_written();

@@ -612,7 +612,13 @@ fn read_action_input(action: Action, body: &Value) -> Result<ActionInput, Error>
             text(&mut r, "note", false, &mut data);
         }
         Action::RequestInfo => text(&mut r, "message", true, &mut data),
-        Action::Complete => text(&mut r, "summary", true, &mut data),
+        Action::Complete => {
+            text(&mut r, "summary", true, &mut data);
+            // Portability's fourth condition (SPEC §1), confirmed by the officer.
+            if r.flag("no_harm_confirmed") {
+                data.insert("no_harm_confirmed".to_owned(), json!(true));
+            }
+        }
         Action::Reject => {
             let path = r.field_path("reason_code");
             if let Some(code) = r.string("reason_code", true, limits::SHORT_TEXT) {
@@ -1335,6 +1341,15 @@ impl Services {
                 .with_details(json!({ "sources": waiting })));
             }
             self.bundle_to_deliver(&row).await?;
+        }
+        let mut input = input;
+        if action == Action::Complete
+            && let Some(row) = requests::find(self.db().conn(), id).await?
+            && let Some(checked) = self
+                .portability_conditions(officer, &row, input.data.contains_key("no_harm_confirmed"))
+                .await?
+        {
+            input.data.insert("portability".to_owned(), checked);
         }
         if let Some(Some(assignee)) = input.assignee {
             let ok = officers::find(self.db().conn(), assignee)

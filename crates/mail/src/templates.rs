@@ -24,6 +24,8 @@ pub enum Template {
     Digest,
     OfficerAssigned,
     BundlePassword,
+    SourceOwnerTask,
+    PortabilityTransfer,
 }
 
 impl Template {
@@ -42,6 +44,8 @@ impl Template {
         Template::Digest,
         Template::OfficerAssigned,
         Template::BundlePassword,
+        Template::SourceOwnerTask,
+        Template::PortabilityTransfer,
     ];
 
     /// The stable name: file names, outbox rows, metrics.
@@ -61,6 +65,8 @@ impl Template {
             Template::Digest => "digest",
             Template::OfficerAssigned => "officer_assigned",
             Template::BundlePassword => "bundle_password",
+            Template::SourceOwnerTask => "source_owner_task",
+            Template::PortabilityTransfer => "portability_transfer",
         }
     }
 
@@ -122,6 +128,12 @@ const EMBEDDED: &[(&str, &str)] = embedded![
     "zh-CN/bundle_password.html",
     "zh-CN/bundle_password.subject",
     "zh-CN/bundle_password.txt",
+    "zh-CN/source_owner_task.html",
+    "zh-CN/source_owner_task.subject",
+    "zh-CN/source_owner_task.txt",
+    "zh-CN/portability_transfer.html",
+    "zh-CN/portability_transfer.subject",
+    "zh-CN/portability_transfer.txt",
     "zh-CN/completed.html",
     "zh-CN/completed.subject",
     "zh-CN/completed.txt",
@@ -167,6 +179,12 @@ const EMBEDDED: &[(&str, &str)] = embedded![
     "en/bundle_password.html",
     "en/bundle_password.subject",
     "en/bundle_password.txt",
+    "en/source_owner_task.html",
+    "en/source_owner_task.subject",
+    "en/source_owner_task.txt",
+    "en/portability_transfer.html",
+    "en/portability_transfer.subject",
+    "en/portability_transfer.txt",
     "en/completed.html",
     "en/completed.subject",
     "en/completed.txt",
@@ -311,6 +329,13 @@ pub fn sample_context() -> Value {
         "count": 1,
         "items": [{"reference": "PR-2026-000001", "kind_label": "access", "due_date": "2026-03-16", "days_left": 7, "paused": false}],
         "reason": "sample",
+        "recipient_name": "B 公司",
+        "transfer": {"recipient_name": "B 公司"},
+        "reminder": true,
+        "days_waiting": 2,
+        "categories": "sample",
+        "answer_path": "/api/v1/officer/requests/sample/sources/sample/answer",
+        "source": {"name": "sample", "title_zh": "sample", "title_en": "sample", "instructions": "sample"},
         "password": "7KQM-XW3D-PN8T-4HJC-9RAB-2EFG",
         "download_url": "https://privacy.example.com/api/v1/downloads/sample",
         "download": {"expires_at": "2026-03-23 10:00", "max_uses": 5, "password_protected": true, "size": "1.2 MB"},

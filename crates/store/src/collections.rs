@@ -115,6 +115,15 @@ pub async fn get(
         .await?)
 }
 
+/// Every look-up waiting for its source's owner (few at any time: manual sources only).
+pub async fn waiting_owner(conn: &impl ConnectionTrait) -> Result<Vec<Model>, StoreError> {
+    Ok(Entity::find()
+        .filter(Column::Status.eq(status::WAITING_OWNER))
+        .order_by_asc(Column::UpdatedAt)
+        .all(conn)
+        .await?)
+}
+
 /// Writes a look-up's new state.
 pub async fn save(conn: &impl ConnectionTrait, row: Model) -> Result<(), StoreError> {
     ActiveModel::from(row).reset_all().update(conn).await?;
