@@ -15,8 +15,7 @@ use rightsdesk_tests::{TempDir, TestApp, TestDb, base_config, free_port, start_t
 use sea_orm::{ConnectionTrait, Database};
 
 use crate::collections::{
-    started_request,
-    crm_service, source, sources_file, started_copy_request_with, website_db,
+    crm_service, source, sources_file, started_copy_request_with, started_request, website_db,
 };
 
 /// A marketing list on PostgreSQL: li.lei's two subscriptions, and others' — one whose
@@ -506,12 +505,17 @@ async fn a_portability_request_transfers_what_is_portable_once_its_four_conditio
         .expect("the zip");
     let file = app.dir.0.join("transfer.zip");
     std::fs::write(&file, &bytes).expect("saved");
-    assert!(rightsdesk_export::verify(&file, None).expect("a bundle").is_ok());
+    assert!(
+        rightsdesk_export::verify(&file, None)
+            .expect("a bundle")
+            .is_ok()
+    );
     let names: Vec<String> = zip::ZipArchive::new(std::fs::File::open(&file).expect("the zip"))
         .expect("a zip")
         .file_names()
+        .filter_map(Result::ok)
         .filter(|n| n.starts_with("data/"))
-        .map(str::to_owned)
+        .map(|n| n.into_owned())
         .collect();
     assert_eq!(
         names,

@@ -363,21 +363,38 @@ async fn a_manual_source_waits_for_its_owner_and_a_person_without_data_gets_no_d
     };
     let asked = to_owner(&app);
     assert_eq!(asked.len(), 1, "{asked:?}");
-    assert!(asked[0].subject.contains("呼叫中心"), "{}", asked[0].subject);
-    assert!(asked[0].text.contains(&format!("/api/v1/officer/requests/{id}/sources/callcenter/answer")));
-    assert!(!asked[0].text.contains("li.lei"), "the requester's address is not mailed around");
+    assert!(
+        asked[0].subject.contains("呼叫中心"),
+        "{}",
+        asked[0].subject
+    );
+    assert!(asked[0].text.contains(&format!(
+        "/api/v1/officer/requests/{id}/sources/callcenter/answer"
+    )));
+    assert!(
+        !asked[0].text.contains("li.lei"),
+        "the requester's address is not mailed around"
+    );
     app.services.sweep_deadlines().await.expect("a sweep");
     app.deliver().await;
     assert_eq!(to_owner(&app).len(), 1, "not reminded the same day");
     app.clock.advance(chrono::Duration::days(1));
     let report = app.services.sweep_deadlines().await.expect("a sweep");
     assert_eq!(report.owner_reminders, 1);
-    let report = app.services.sweep_deadlines().await.expect("a second sweep that day");
+    let report = app
+        .services
+        .sweep_deadlines()
+        .await
+        .expect("a second sweep that day");
     assert_eq!(report.owner_reminders, 0, "once a day");
     app.deliver().await;
     let mails = to_owner(&app);
     assert_eq!(mails.len(), 2, "one reminder a day: {mails:?}");
-    assert!(mails[1].subject.starts_with("【提醒】"), "{}", mails[1].subject);
+    assert!(
+        mails[1].subject.starts_with("【提醒】"),
+        "{}",
+        mails[1].subject
+    );
     let officer = app.login("wang", rightsdesk_tests::OFFICER_PASSWORD).await;
     let r = app
         .post(

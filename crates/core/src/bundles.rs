@@ -579,15 +579,15 @@ impl Services {
             })
     }
 
-    /// The completion notice's download link (and the notice with the zip's password):
-    /// written in the completion's transaction. Returns the template values, the sealed
-    /// values (the link) and the password notice.
+    /// The completion notice's download link (and the notices with the zip's password and,
+    /// for portability, the recipient's link): written in the completion's transaction.
+    /// Returns the template values, the sealed values (the link) and the other notices.
     pub(crate) async fn deliver_bundle(
         &self,
         conn: &impl rightsdesk_store::ConnectionTrait,
         request: &requests::Model,
         seq: i64,
-    ) -> Result<Option<(Value, Value, Option<Notice>)>, Error> {
+    ) -> Result<Option<(Value, Value, Vec<Notice>)>, Error> {
         let kind: RequestKind = crate::requests::parse_stored(&request.kind)?;
         if !collects(kind) || self.sources().is_empty() {
             return Ok(None);
@@ -622,14 +622,7 @@ impl Services {
             )
             .await?;
         }
-        let token = self.download_token(link.id, expires_at);
-        let url = format!(
-            "{}/api/v1/downloads/{token}",
-            self.config()
-                .verification
-                .link_base_url
-                .trim_end_matches('/')
-        );
+        let url = self.download_url(link.id, expires_at);
         let pack = self.pack_of(request);
         let expires_local = expires_at
             .with_timezone(&pack.time_zone)
@@ -659,19 +652,146 @@ impl Services {
             }
             None => None,
         };
-        let values = json!({
-            "download": {
-                "expires_at": expires_local,
-                "max_uses": link.max_uses,
-                "password_protected": bundle.password_sealed.is_some(),
-                "size": human_size(bundle.size.unwrap_or(0)),
-            }
+        let download = json!({
+            "expires_at": expires_local,
+            "max_uses": link.max_uses,
+            "password_protected": bundle.password_sealed.is_some(),
+            "size": human_size(bundle.size.unwrap_or(0)),
         });
-        Ok(Some((
-            values,
-            json!({ "download_url": url }),
-            password_notice,
-        )))
+        let mut values = json!({ "download": download });
+        let mut notices: Vec<Notice> = password_notice.into_iter().collect();
+        // Portability: the recipient the requester named gets a link of its own.
+        let recipient = &request.details["recipient"];
+        if kind == RequestKind::Portability
+            && let Some(address) = recipient["email"].as_str()
+        {
+            let name = recipient["name"].as_str().unwrap_or_default().to_owned();
+            let to_recipient = links::Model {
+                id: Uuid::now_v7(),
+                audience: links::audience::RECIPIENT.to_owned(),
+                ..link.clone()
+            };
+            links::insert(conn, to_recipient.clone()).await?;
+            let url = self.download_url(to_recipient.id, expires_at);
+            let mut params = crate::notifications::request_params(request, pack);
+            params["recipient_name"] = json!(name);
+            params["download"] = download.clone();
+            notices.push(Notice {
+                template: rightsdesk_mail::Template::PortabilityTransfer,
+                to: Some(Recipient::Email(address.to_owned())),
+                language: request.language.clone(),
+                request_id: Some(request.id),
+                params,
+                secret: Some(json!({ "download_url": url })),
+                dedupe_key: format!("portability_transfer:{}:{seq}", request.id),
+            });
+            values["transfer"] = json!({ "recipient_name": name });
+        }
+        Ok(Some((values, json!({ "download_url": url }), notices)))
+    }
+
+    /// The public address of download link `id`.
+    fn download_url(&self, id: Uuid, expires_at: DateTime<Utc>) -> String {
+        format!(
+            "{}/api/v1/downloads/{}",
+            self.config()
+                .verification
+                .link_base_url
+                .trim_end_matches('/'),
+            self.download_token(id, expires_at)
+        )
+    }
+
+    /// Portability's four conditions (SPEC §1, NDSMR 25) for completing `request`, each
+    /// with what shows it: the subject's identity verified; data given with consent or
+    /// under contract (the sources' `portable` categories that hold data); technically
+    /// feasible (the bundle written, a recipient address to deliver to); no harm to
+    /// others' rights (the officer's `no_harm_confirmed`). `None` for other kinds; when one
+    /// is not met, `409 portability_conditions_unmet` lists them all.
+    pub(crate) async fn portability_conditions(
+        &self,
+        officer: &crate::auth::Officer,
+        request: &requests::Model,
+        no_harm_confirmed: bool,
+    ) -> Result<Option<Value>, Error> {
+        let kind: RequestKind = crate::requests::parse_stored(&request.kind)?;
+        if kind != RequestKind::Portability {
+            return Ok(None);
+        }
+        let conn = self.db().conn();
+        let answers = collections::for_request(conn, request.id).await?;
+        let mut portable = BTreeMap::<String, u64>::new();
+        for source in &self.sources().sources {
+            let Some(answer) = answers.iter().find(|a| a.source == source.name) else {
+                continue;
+            };
+            let counts: BTreeMap<String, u64> =
+                serde_json::from_value(answer.records.clone()).unwrap_or_default();
+            for (category, n) in counts {
+                if n > 0 && source.portable.contains(&category) {
+                    *portable.entry(category).or_default() += n;
+                }
+            }
+        }
+        let bundle_ready = store::for_request(conn, request.id)
+            .await?
+            .iter()
+            .any(|b| b.status == status::READY);
+        let recipient = &request.details["recipient"];
+        let address = recipient["email"].as_str();
+        let identity = request.subject_id.is_some();
+        let consent = !portable.is_empty();
+        let feasible = bundle_ready && address.is_some();
+        let conditions = json!([
+            {
+                "condition": "identity_verified",
+                "met": identity,
+            },
+            {
+                "condition": "consent_or_contract",
+                "met": consent,
+                "categories": portable,
+                "detail": if consent {
+                    "the sources' portable categories hold data"
+                } else if self.sources().is_empty() {
+                    "no data source is configured"
+                } else {
+                    "no data given with consent or under contract (a source's `portable` categories) was found"
+                },
+            },
+            {
+                "condition": "technically_feasible",
+                "met": feasible,
+                "detail": if !bundle_ready {
+                    "the bundle is not written"
+                } else if address.is_none() {
+                    "the recipient has no email address to send the link to (pushing to an endpoint is not supported yet)"
+                } else {
+                    "the bundle is written and the recipient has an address"
+                },
+            },
+            {
+                "condition": "no_harm_to_others",
+                "met": no_harm_confirmed,
+                "confirmed_by": no_harm_confirmed.then_some(officer.id),
+                "detail": if no_harm_confirmed {
+                    "confirmed by the officer"
+                } else {
+                    "the officer must confirm it: complete with \"no_harm_confirmed\": true"
+                },
+            },
+        ]);
+        if !(identity && consent && feasible && no_harm_confirmed) {
+            return Err(Error::new(
+                ErrorCode::PortabilityConditionsUnmet,
+                "a condition of the transfer is not met: see details.conditions; refuse with a reason code (harms_others, impractical, …) if it cannot be",
+            )
+            .with_details(json!({ "conditions": conditions })));
+        }
+        Ok(Some(json!({
+            "conditions": conditions,
+            "recipient": recipient["name"],
+        })))
     }
 
     /// A download token for link `id`: the link, its expiry and an HMAC over both.

@@ -431,7 +431,11 @@ impl Services {
         let categories = config
             .categories
             .iter()
-            .map(|key| catalogue.get(key).map_or(key.as_str(), |c| c.title_zh.as_str()))
+            .map(|key| {
+                catalogue
+                    .get(key)
+                    .map_or(key.as_str(), |c| c.title_zh.as_str())
+            })
             .collect::<Vec<_>>()
             .join("、");
         let instructions = config.manual.as_ref().and_then(|m| {
@@ -463,7 +467,9 @@ impl Services {
             request,
             self.pack_of(request),
             rightsdesk_mail::Template::SourceOwnerTask,
-            Some(crate::notifications::Recipient::Email(to.as_str().to_owned())),
+            Some(crate::notifications::Recipient::Email(
+                to.as_str().to_owned(),
+            )),
             extra,
             key,
         ))

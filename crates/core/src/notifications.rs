@@ -175,9 +175,7 @@ impl Services {
                 params["summary"] = json!(text("summary"));
                 // The bundle's download link, sealed in the outbox row, and its password
                 // by another channel.
-                if let Some((values, secret, others)) =
-                    self.deliver_bundle(conn, row, seq).await?
-                {
+                if let Some((values, secret, others)) = self.deliver_bundle(conn, row, seq).await? {
                     merge(&mut params, values);
                     let mut notices = vec![Notice {
                         template: Template::Completed,
