@@ -3,16 +3,18 @@
 //! verifies and whose files hold exactly that person's rows; the completion notice links
 //! to it; each download is an event; a link that is altered, used up, expired, or whose
 //! bundle was deleted is refused with its own code; a password-protected bundle sends its
-//! password by SMS.
+//! password by SMS; a portability request transfers only the portable categories, once
+//! its four conditions hold, by a link to the recipient or a push to its endpoint.
 
 use std::io::Read;
 use std::sync::Arc;
 
 use rightsdesk_core::ManualClock;
-use rightsdesk_tests::reqwest::StatusCode;
+use rightsdesk_tests::reqwest::{self, StatusCode};
 use rightsdesk_tests::serde_json::{Value, json};
 use rightsdesk_tests::{TempDir, TestApp, TestDb, base_config, free_port, start_time};
 use sea_orm::{ConnectionTrait, Database};
+use sha2::Digest;
 
 use crate::collections::{
     crm_service, source, sources_file, started_copy_request_with, started_request, website_db,
@@ -90,6 +92,20 @@ async fn setup(max_downloads: u32) -> Setup {
 /// Collects every source, has the call centre's owner answer with `answer`, and runs the
 /// worker (which writes the bundle).
 async fn collect_and_answer(app: &TestApp, officer: &str, id: &str, answer: Value) {
+    collect(app, officer, id).await;
+    let r = app
+        .post(
+            &format!("/api/v1/officer/requests/{id}/sources/callcenter/answer"),
+            Some(officer),
+            &answer,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    app.services.run_due_jobs().await.expect("the worker runs");
+}
+
+/// Collects every source: all answer but the call centre, whose owner is asked.
+async fn collect(app: &TestApp, officer: &str, id: &str) {
     let r = app
         .post(
             &format!("/api/v1/officer/requests/{id}/collect"),
@@ -106,15 +122,6 @@ async fn collect_and_answer(app: &TestApp, officer: &str, id: &str, answer: Valu
         json!([]),
         "not before every source answered"
     );
-    let r = app
-        .post(
-            &format!("/api/v1/officer/requests/{id}/sources/callcenter/answer"),
-            Some(officer),
-            &answer,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    app.services.run_due_jobs().await.expect("the worker runs");
 }
 
 /// The download link in the newest completion email to `to`.
@@ -177,15 +184,34 @@ async fn a_copy_request_is_answered_with_a_bundle_of_exactly_that_persons_data()
         )
         .await;
     assert_eq!(r.code(), "source_not_waiting", "not collected yet");
-    collect_and_answer(
-        &app,
-        &officer,
-        &id,
-        json!({"records": {"feedback": [
-            {"date": "2026-02-03", "summary": "来电咨询发票", "recording": "rec-001.mp3"}
-        ]}}),
-    )
-    .await;
+    // The owner answers with a record and the call's recording (a form with a file).
+    collect(&app, &officer, &id).await;
+    let recording: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let form = reqwest::multipart::Form::new()
+        .text(
+            "answer",
+            json!({"records": {"feedback": [
+                {"date": "2026-02-03", "summary": "来电咨询发票", "recording": "rec-001.mp3"}
+            ]}})
+            .to_string(),
+        )
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(recording.clone()).file_name("rec-001.mp3"),
+        );
+    let r = app
+        .client
+        .post(format!(
+            "{}/api/v1/officer/requests/{id}/sources/callcenter/answer",
+            app.base
+        ))
+        .bearer_auth(&officer)
+        .multipart(form)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(r.status(), StatusCode::OK);
+    app.services.run_due_jobs().await.expect("the worker runs");
     let detail = app.detail(&officer, &id).await;
     assert_eq!(
         source(&detail, "callcenter")["records"],
@@ -205,9 +231,9 @@ async fn a_copy_request_is_answered_with_a_bundle_of_exactly_that_persons_data()
     );
     assert_eq!(bundle["password_protected"], false);
     assert!(events(&detail).contains(&"bundle_built".to_owned()));
-    // Stored encrypted (the owner's answer too), no plaintext left behind.
+    // Stored encrypted (the owner's answer and file too), no plaintext left behind.
     let stored = walk(&app.config.bundles.dir);
-    assert_eq!(stored.len(), 2, "the answer and the bundle: {stored:?}");
+    assert_eq!(stored.len(), 3, "the answer, its file and the bundle: {stored:?}");
     for file in &stored {
         let bytes = std::fs::read(file).expect("a stored object");
         assert!(bytes.starts_with(b"RDSEAL1\n"), "{file:?}");
@@ -262,6 +288,13 @@ async fn a_copy_request_is_answered_with_a_bundle_of_exactly_that_persons_data()
         records(&file, "data/callcenter/feedback.json")[0]["summary"],
         "来电咨询发票"
     );
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&file).expect("the zip")).expect("a zip");
+    let mut attached = Vec::new();
+    zip.by_name("files/callcenter/rec-001.mp3")
+        .expect("the recording in the bundle")
+        .read_to_end(&mut attached)
+        .expect("readable");
+    assert!(attached == recording, "the recording, byte for byte");
 
     // The requester sees the summary without downloading.
     let token = filed["requester_token"].as_str().expect("a token");
@@ -334,7 +367,11 @@ async fn links_expire_bundles_are_purged_and_a_password_goes_by_sms() {
         _dir,
         _marketing,
     } = setup(5).await;
-    let (filed, officer) = started_copy_request_with(&app, json!({"bundle_password": true})).await;
+    let (filed, officer) = started_copy_request_with(
+        &app,
+        json!({"bundle_password": true, "categories": ["account", "marketing"]}),
+    )
+    .await;
     let id = filed["id"].as_str().expect("an id").to_owned();
     collect_and_answer(&app, &officer, &id, json!({"no_data": true})).await;
     let detail = app.detail(&officer, &id).await;
@@ -382,6 +419,24 @@ async fn links_expire_bundles_are_purged_and_a_password_goes_by_sms() {
             .is_ok()
     );
     assert!(rightsdesk_export::verify(&file, Some("wrong")).is_err());
+    // Only the categories the requester named.
+    let mut names: Vec<String> = zip::ZipArchive::new(std::fs::File::open(&file).expect("the zip"))
+        .expect("a zip")
+        .file_names()
+        .filter_map(Result::ok)
+        .filter(|n| n.starts_with("data/"))
+        .map(|n| n.into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "data/marketing/marketing.csv",
+            "data/marketing/marketing.json",
+            "data/website/account.csv",
+            "data/website/account.json"
+        ]
+    );
 
     // After the link's 7 days: expired; once the worker purged it: deleted.
     app.clock
@@ -538,6 +593,109 @@ async fn a_portability_request_transfers_what_is_portable_once_its_four_conditio
         .expect("the download recorded")
         .clone();
     assert_eq!(downloaded["data"]["audience"], "recipient");
+    crm.stop(true).await;
+}
+
+/// What a recipient's endpoint received: the headers that matter and the body.
+type Received = Arc<std::sync::Mutex<Vec<(String, String, Vec<u8>)>>>;
+
+/// A recipient's endpoint on `port`: the first push fails with 503, the next are taken.
+async fn recipient_endpoint(port: u16, received: Received) -> actix_web::dev::ServerHandle {
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let server = actix_web::HttpServer::new(move || {
+        let received = received.clone();
+        let calls = calls.clone();
+        actix_web::App::new().route(
+            "/inbox",
+            actix_web::web::post().to(
+                move |req: actix_web::HttpRequest, body: actix_web::web::Bytes| {
+                    let received = received.clone();
+                    let calls = calls.clone();
+                    async move {
+                        if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                            return actix_web::HttpResponse::ServiceUnavailable().finish();
+                        }
+                        let header = |n: &str| {
+                            req.headers()
+                                .get(n)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or_default()
+                                .to_owned()
+                        };
+                        received.lock().expect("the list").push((
+                            header("x-rightsdesk-reference"),
+                            header("x-rightsdesk-sha256"),
+                            body.to_vec(),
+                        ));
+                        actix_web::HttpResponse::Ok().finish()
+                    }
+                },
+            ),
+        )
+    })
+    .workers(1)
+    .bind(("127.0.0.1", port))
+    .expect("bind the endpoint's port");
+    let server = server.run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    handle
+}
+
+#[tokio::test]
+async fn a_portability_bundle_is_pushed_to_the_recipients_endpoint_and_retried() {
+    let Setup {
+        app,
+        crm,
+        _dir,
+        _marketing,
+    } = setup(5).await;
+    let port = free_port();
+    let received = Received::default();
+    let endpoint = recipient_endpoint(port, received.clone()).await;
+    let (filed, officer) = started_request(
+        &app,
+        "portability",
+        json!({"recipient": {"name": "B 公司", "endpoint": format!("http://127.0.0.1:{port}/inbox")}}),
+    )
+    .await;
+    let id = filed["id"].as_str().expect("an id").to_owned();
+    let reference = filed["reference"].as_str().expect("a reference").to_owned();
+    collect_and_answer(&app, &officer, &id, json!({"no_data": true})).await;
+    let r = app
+        .act(
+            &officer,
+            &id,
+            "complete",
+            json!({"summary": "已转移", "no_harm_confirmed": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    // The first push meets a 503: tried again after its back-off, then taken.
+    app.services.run_due_jobs().await.expect("the worker runs");
+    assert!(received.lock().expect("the list").is_empty());
+    app.clock.advance(chrono::Duration::minutes(10));
+    app.services.run_due_jobs().await.expect("the worker runs");
+    let pushes = received.lock().expect("the list").clone();
+    assert_eq!(pushes.len(), 1, "pushed once");
+    let (got_reference, sha256, body) = &pushes[0];
+    assert_eq!(got_reference, &reference);
+    assert_eq!(sha256, &hex::encode(sha2::Sha256::digest(body)));
+    let file = app.dir.0.join("pushed.zip");
+    std::fs::write(&file, body).expect("saved");
+    assert!(rightsdesk_export::verify(&file, None).expect("a bundle").is_ok());
+    let officer = app.login("wang", rightsdesk_tests::OFFICER_PASSWORD).await;
+    let detail = app.detail(&officer, &id).await;
+    assert_eq!(detail["bundles"][0]["sha256"], json!(sha256));
+    let pushed = detail["timeline"]
+        .as_array()
+        .expect("a timeline")
+        .iter()
+        .rfind(|e| e["event"] == "bundle_pushed")
+        .expect("the push recorded")
+        .clone();
+    assert_eq!(pushed["data"]["host"], "127.0.0.1");
+    endpoint.stop(true).await;
     crm.stop(true).await;
 }
 

@@ -111,6 +111,12 @@ enum Feed {
         category: String,
         data: Map<String, Value>,
     },
+    /// An owner's attachment, stored sealed under `key`.
+    File {
+        source: String,
+        name: String,
+        key: String,
+    },
     /// Everything was fed: write the zip.
     Finish,
 }
@@ -288,14 +294,11 @@ impl Services {
             },
         };
         let catalogue = &self.sources().catalogue;
-        // A portability bundle transfers only what was given with consent or under
-        // contract: each source's `portable` categories.
-        let portable_only = kind == RequestKind::Portability;
         let infos: Vec<SourceInfo> = self
             .sources()
             .sources
             .iter()
-            .filter(|s| !portable_only || !s.portable.is_empty())
+            .filter(|s| answered_categories(&request, s).is_none_or(|a| !a.is_empty()))
             .map(|s| SourceInfo {
                 name: s.name.clone(),
                 display_name_zh: s.title_zh.clone(),
@@ -309,7 +312,9 @@ impl Services {
                 categories: s
                     .categories
                     .iter()
-                    .filter(|key| !portable_only || s.portable.contains(*key))
+                    .filter(|key| {
+                        answered_categories(&request, s).is_none_or(|a| a.contains(*key))
+                    })
                     .map(|key| {
                         let c = catalogue.get(key);
                         CategoryInfo {
@@ -345,7 +350,7 @@ impl Services {
         });
 
         let fed = self
-            .feed_sources(&request, &ids, &answers, &tx, portable_only)
+            .feed_sources(&request, &ids, &answers, &tx)
             .await;
         if fed.is_ok() {
             // The writer stops at the end of the channel; it writes only after Finish.
@@ -447,20 +452,20 @@ impl Services {
         ids: &rightsdesk_connectors::Identifiers,
         answers: &[collections::Model],
         tx: &mpsc::Sender<Feed>,
-        portable_only: bool,
     ) -> Result<(), Error> {
         for source in &self.sources().sources {
             let Some(answer) = answers.iter().find(|r| r.source == source.name) else {
                 continue;
             };
-            if answer.status == collected::NO_DATA || (portable_only && source.portable.is_empty())
+            let allowed = answered_categories(request, source);
+            if answer.status == collected::NO_DATA || allowed.as_ref().is_some_and(BTreeSet::is_empty)
             {
                 continue;
             }
             let mut sink = FeedSink {
                 source: source.name.clone(),
                 tx: tx.clone(),
-                allowed: portable_only.then(|| source.portable.clone()),
+                allowed,
             };
             let found = match &source.connector {
                 Connector::Manual => {
@@ -489,11 +494,7 @@ impl Services {
         let Some(key) = answer.answer_key.clone() else {
             return Ok(());
         };
-        let answer_id: Uuid = key
-            .rsplit('/')
-            .next()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(Error::internal)?;
+        let answer_id = object_id(&key).ok_or_else(Error::internal)?;
         let storage = self.storage().clone();
         let cipher = self.inner.keys.evidence.cipher.clone();
         let (tx, source, allowed) = (sink.tx.clone(), sink.source.clone(), sink.allowed.clone());
@@ -502,6 +503,21 @@ impl Services {
             let reader = io::BufReader::new(OpeningReader::new(&cipher, answer_id, sealed)?);
             for line in io::BufRead::lines(reader) {
                 let mut record: Map<String, Value> = serde_json::from_str(&line?)?;
+                if let Some(file) = record.remove("file") {
+                    let (Some(name), Some(key)) = (file["name"].as_str(), file["key"].as_str())
+                    else {
+                        return Err(io::Error::other("an answer line names no file"));
+                    };
+                    if allowed.is_none() {
+                        tx.blocking_send(Feed::File {
+                            source: source.clone(),
+                            name: name.to_owned(),
+                            key: key.to_owned(),
+                        })
+                        .map_err(|_| io::Error::other("the writer stopped"))?;
+                    }
+                    continue;
+                }
                 let category = record
                     .remove("category")
                     .and_then(|c| c.as_str().map(str::to_owned))
@@ -553,6 +569,33 @@ impl Services {
         let result = tokio::task::spawn_blocking(move || storage.delete(&key)).await;
         if !matches!(result, Ok(Ok(()))) {
             tracing::warn!("a stored bundle could not be deleted");
+        }
+    }
+
+    /// Deletes an owner's stored answer and the files it names.
+    pub(crate) async fn delete_answer(&self, key: String) {
+        let storage = self.storage().clone();
+        let cipher = self.inner.keys.evidence.cipher.clone();
+        let files = tokio::task::spawn_blocking(move || -> io::Result<Vec<String>> {
+            let id = object_id(&key).ok_or_else(|| io::Error::other("not an answer key"))?;
+            let reader = io::BufReader::new(OpeningReader::new(&cipher, id, storage.get(&key)?)?);
+            let mut keys = vec![key];
+            for line in io::BufRead::lines(reader) {
+                let line: Value = serde_json::from_str(&line?)?;
+                if let Some(file) = line["file"]["key"].as_str() {
+                    keys.push(file.to_owned());
+                }
+            }
+            Ok(keys)
+        })
+        .await;
+        match files {
+            Ok(Ok(keys)) => {
+                for key in keys {
+                    self.delete_stored(key).await;
+                }
+            }
+            _ => tracing::warn!("an owner's stored answer could not be read to delete it"),
         }
     }
 
@@ -660,38 +703,18 @@ impl Services {
         });
         let mut values = json!({ "download": download });
         let mut notices: Vec<Notice> = password_notice.into_iter().collect();
-        // Portability: the recipient the requester named gets a link of its own.
-        let recipient = &request.details["recipient"];
-        if kind == RequestKind::Portability
-            && let Some(address) = recipient["email"].as_str()
-        {
-            let name = recipient["name"].as_str().unwrap_or_default().to_owned();
-            let to_recipient = links::Model {
-                id: Uuid::now_v7(),
-                audience: links::audience::RECIPIENT.to_owned(),
-                ..link.clone()
-            };
-            links::insert(conn, to_recipient.clone()).await?;
-            let url = self.download_url(to_recipient.id, expires_at);
-            let mut params = crate::notifications::request_params(request, pack);
-            params["recipient_name"] = json!(name);
-            params["download"] = download.clone();
-            notices.push(Notice {
-                template: rightsdesk_mail::Template::PortabilityTransfer,
-                to: Some(Recipient::Email(address.to_owned())),
-                language: request.language.clone(),
-                request_id: Some(request.id),
-                params,
-                secret: Some(json!({ "download_url": url })),
-                dedupe_key: format!("portability_transfer:{}:{seq}", request.id),
-            });
-            values["transfer"] = json!({ "recipient_name": name });
+        if kind == RequestKind::Portability {
+            let (notice, transfer) = self
+                .deliver_to_recipient(conn, request, &bundle, &link, &download, seq)
+                .await?;
+            notices.extend(notice);
+            values["transfer"] = transfer;
         }
         Ok(Some((values, json!({ "download_url": url }), notices)))
     }
 
     /// The public address of download link `id`.
-    fn download_url(&self, id: Uuid, expires_at: DateTime<Utc>) -> String {
+    pub(crate) fn download_url(&self, id: Uuid, expires_at: DateTime<Utc>) -> String {
         format!(
             "{}/api/v1/downloads/{}",
             self.config()
@@ -700,98 +723,6 @@ impl Services {
                 .trim_end_matches('/'),
             self.download_token(id, expires_at)
         )
-    }
-
-    /// Portability's four conditions (SPEC §1, NDSMR 25) for completing `request`, each
-    /// with what shows it: the subject's identity verified; data given with consent or
-    /// under contract (the sources' `portable` categories that hold data); technically
-    /// feasible (the bundle written, a recipient address to deliver to); no harm to
-    /// others' rights (the officer's `no_harm_confirmed`). `None` for other kinds; when one
-    /// is not met, `409 portability_conditions_unmet` lists them all.
-    pub(crate) async fn portability_conditions(
-        &self,
-        officer: &crate::auth::Officer,
-        request: &requests::Model,
-        no_harm_confirmed: bool,
-    ) -> Result<Option<Value>, Error> {
-        let kind: RequestKind = crate::requests::parse_stored(&request.kind)?;
-        if kind != RequestKind::Portability {
-            return Ok(None);
-        }
-        let conn = self.db().conn();
-        let answers = collections::for_request(conn, request.id).await?;
-        let mut portable = BTreeMap::<String, u64>::new();
-        for source in &self.sources().sources {
-            let Some(answer) = answers.iter().find(|a| a.source == source.name) else {
-                continue;
-            };
-            let counts: BTreeMap<String, u64> =
-                serde_json::from_value(answer.records.clone()).unwrap_or_default();
-            for (category, n) in counts {
-                if n > 0 && source.portable.contains(&category) {
-                    *portable.entry(category).or_default() += n;
-                }
-            }
-        }
-        let bundle_ready = store::for_request(conn, request.id)
-            .await?
-            .iter()
-            .any(|b| b.status == status::READY);
-        let recipient = &request.details["recipient"];
-        let address = recipient["email"].as_str();
-        let identity = request.subject_id.is_some();
-        let consent = !portable.is_empty();
-        let feasible = bundle_ready && address.is_some();
-        let conditions = json!([
-            {
-                "condition": "identity_verified",
-                "met": identity,
-            },
-            {
-                "condition": "consent_or_contract",
-                "met": consent,
-                "categories": portable,
-                "detail": if consent {
-                    "the sources' portable categories hold data"
-                } else if self.sources().is_empty() {
-                    "no data source is configured"
-                } else {
-                    "no data given with consent or under contract (a source's `portable` categories) was found"
-                },
-            },
-            {
-                "condition": "technically_feasible",
-                "met": feasible,
-                "detail": if !bundle_ready {
-                    "the bundle is not written"
-                } else if address.is_none() {
-                    "the recipient has no email address to send the link to (pushing to an endpoint is not supported yet)"
-                } else {
-                    "the bundle is written and the recipient has an address"
-                },
-            },
-            {
-                "condition": "no_harm_to_others",
-                "met": no_harm_confirmed,
-                "confirmed_by": no_harm_confirmed.then_some(officer.id),
-                "detail": if no_harm_confirmed {
-                    "confirmed by the officer"
-                } else {
-                    "the officer must confirm it: complete with \"no_harm_confirmed\": true"
-                },
-            },
-        ]);
-        if !(identity && consent && feasible && no_harm_confirmed) {
-            return Err(Error::new(
-                ErrorCode::PortabilityConditionsUnmet,
-                "a condition of the transfer is not met: see details.conditions; refuse with a reason code (harms_others, impractical, …) if it cannot be",
-            )
-            .with_details(json!({ "conditions": conditions })));
-        }
-        Ok(Some(json!({
-            "conditions": conditions,
-            "recipient": recipient["name"],
-        })))
     }
 
     /// A download token for link `id`: the link, its expiry and an HMAC over both.
@@ -875,19 +806,7 @@ impl Services {
         )
         .await?;
         metrics::counter!("rightsdesk_bundle_downloads_total").increment(1);
-        let storage = self.storage().clone();
-        let cipher = self.inner.keys.evidence.cipher.clone();
-        let key = bundle.storage_key.clone();
-        let body = tokio::task::spawn_blocking(move || -> io::Result<Box<dyn Read + Send>> {
-            let sealed = storage.get(&key)?;
-            Ok(Box::new(OpeningReader::new(&cipher, bundle.id, sealed)?))
-        })
-        .await
-        .map_err(|_| Error::internal())?
-        .map_err(|e| {
-            tracing::error!(bundle_id = %bundle.id, error = %e, "a stored bundle could not be opened");
-            Error::internal()
-        })?;
+        let body = self.open_bundle(&bundle).await?;
         let reference = requests::find(conn, link.request_id)
             .await?
             .map_or_else(|| "bundle".to_owned(), |r| r.reference);
@@ -895,6 +814,26 @@ impl Services {
             file_name: format!("{reference}.zip"),
             size: u64::try_from(bundle.size.unwrap_or(0)).unwrap_or(0),
             body,
+        })
+    }
+
+    /// The zip of a stored bundle, opened as it is read (the reads block).
+    pub(crate) async fn open_bundle(
+        &self,
+        bundle: &store::Model,
+    ) -> Result<Box<dyn Read + Send>, Error> {
+        let storage = self.storage().clone();
+        let cipher = self.inner.keys.evidence.cipher.clone();
+        let (key, id) = (bundle.storage_key.clone(), bundle.id);
+        tokio::task::spawn_blocking(move || -> io::Result<Box<dyn Read + Send>> {
+            let sealed = storage.get(&key)?;
+            Ok(Box::new(OpeningReader::new(&cipher, id, sealed)?))
+        })
+        .await
+        .map_err(|_| Error::internal())?
+        .map_err(|e| {
+            tracing::error!(bundle_id = %id, error = %e, "a stored bundle could not be opened");
+            Error::internal()
         })
     }
 
@@ -922,7 +861,7 @@ impl Services {
                         .filter(|a| a.answer_key.is_some())
                     {
                         if let Some(key) = answer.answer_key.take() {
-                            self.delete_stored(key).await;
+                            self.delete_answer(key).await;
                         }
                         collections::save(self.db().conn(), answer).await?;
                     }
@@ -979,7 +918,11 @@ impl Services {
                         title_en: source.title_en.clone(),
                         categories: counts
                             .into_iter()
-                            .filter(|(_, n)| *n > 0)
+                            .filter(|(key, n)| {
+                                *n > 0
+                                    && answered_categories(request, source)
+                                        .is_none_or(|a| a.contains(key))
+                            })
                             .map(|(key, records)| {
                                 let c = catalogue.get(&key);
                                 CategorySummary {
@@ -1052,6 +995,15 @@ fn write_bundle(
             }) => writer
                 .add_record(&source, &category, &data)
                 .map_err(|e| fail("record", &e))?,
+            Some(Feed::File { source, name, key }) => {
+                let file_id = object_id(&key).ok_or_else(|| "a file key".to_owned())?;
+                let sealed = storage.get(&key).map_err(|e| fail("attachment", &e))?;
+                let mut opened =
+                    OpeningReader::new(cipher, file_id, sealed).map_err(|e| fail("attachment", &e))?;
+                writer
+                    .add_file(&source, &name, &mut opened)
+                    .map_err(|e| fail("attachment", &e))?;
+            }
             Some(Feed::Finish) => break,
             // The look-ups gave up: nothing is written (the spool goes with the writer).
             None => return Err("the look-ups stopped".to_owned()),
@@ -1078,6 +1030,31 @@ fn write_bundle(
         size,
         sha256,
     })
+}
+
+/// The categories of `source` a request is answered with, when not all of them: a
+/// portability request transfers only what was given with consent or under contract (the
+/// source's `portable` categories), and a requester who named `categories` gets those.
+/// Attachments, which have no category, come only with all of them.
+pub(crate) fn answered_categories(
+    request: &requests::Model,
+    source: &rightsdesk_connectors::config::Source,
+) -> Option<BTreeSet<String>> {
+    let mut allowed = (request.kind == "portability").then(|| source.portable.clone());
+    let named: BTreeSet<String> = request.details["categories"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|c| c.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    if !named.is_empty() {
+        let base = allowed.unwrap_or_else(|| source.categories.iter().cloned().collect());
+        allowed = Some(base.intersection(&named).cloned().collect());
+    }
+    allowed
+}
+
+/// The id a stored object was sealed for: the last part of its key.
+pub(crate) fn object_id(key: &str) -> Option<Uuid> {
+    key.rsplit('/').next().and_then(|s| s.parse().ok())
 }
 
 /// Hashes and counts what passes through.

@@ -314,7 +314,8 @@ impl Services {
         officer: &Officer,
         id: Uuid,
         source: &str,
-        answer: OwnerAnswer<'_>,
+        answer: Option<OwnerAnswer<'_>>,
+        files: Vec<OwnerFile>,
     ) -> Result<Vec<CollectionView>, Error> {
         require(officer, Permission::WorkRequests)?;
         let config = self.sources().get(source).ok_or_else(Error::not_found)?;
@@ -324,16 +325,37 @@ impl Services {
                 format!("source {source} is looked up, not answered by its owner"),
             ));
         }
-        let records = parse_answer(answer, &config.categories)?;
+        let bad = |problem: &str| {
+            Error::new(ErrorCode::InvalidAnswer, "the answer cannot be read")
+                .with_details(json!({ "problem": problem }))
+        };
+        if files.len() > MAX_ANSWER_FILES {
+            return Err(bad("at most 20 files per answer"));
+        }
+        if files.iter().any(|f| f.bytes.is_empty()) {
+            return Err(bad("a file is empty"));
+        }
+        let records = match answer {
+            Some(answer) => {
+                let records = parse_answer(answer, &config.categories)?;
+                if records.is_empty() && !files.is_empty() {
+                    return Err(bad("files with \"no_data\": true"));
+                }
+                records
+            }
+            None if files.is_empty() => return Err(bad("neither records nor files")),
+            None => Vec::new(),
+        };
+        let file_count = files.len();
         let mut counts = std::collections::BTreeMap::<String, u64>::new();
         for (category, _) in &records {
             *counts.entry(category.clone()).or_default() += 1;
         }
         // Stored before the answer is recorded; removed again if recording fails.
-        let key = if records.is_empty() {
+        let key = if records.is_empty() && files.is_empty() {
             None
         } else {
-            Some(self.store_answer(id, records).await?)
+            Some(self.store_answer(id, records, files).await?)
         };
         let actor = Actor::Officer { id: officer.id };
         let stored_key = key.clone();
@@ -352,7 +374,7 @@ impl Services {
                 if c.status != status::WAITING_OWNER {
                     return Err(waiting_not(&source_name));
                 }
-                c.status = if counts.is_empty() {
+                c.status = if counts.is_empty() && file_count == 0 {
                     status::NO_DATA
                 } else {
                     status::ANSWERED
@@ -368,6 +390,7 @@ impl Services {
                     "source": source_name,
                     "status": c.status,
                     "records": c.records,
+                    "files": file_count,
                     "answered_by": "owner",
                 });
                 store::save(tx.conn(), c).await?;
@@ -376,8 +399,7 @@ impl Services {
             .await;
         if let Err(e) = recorded {
             if let Some(key) = key {
-                let storage = self.storage().clone();
-                let _ = tokio::task::spawn_blocking(move || storage.delete(&key)).await;
+                self.delete_answer(key).await;
             }
             return Err(e);
         }
@@ -386,33 +408,51 @@ impl Services {
         self.collections(id).await
     }
 
-    /// Seals an owner's records into storage as JSON lines; returns the key.
+    /// Seals an owner's answer into storage: each file an object of its own, and the
+    /// records and the files' names and keys as JSON lines; returns the lines' key.
     async fn store_answer(
         &self,
         request_id: Uuid,
         records: Vec<OwnerRecord>,
+        files: Vec<OwnerFile>,
     ) -> Result<String, Error> {
         let answer_id = Uuid::now_v7();
         let key = format!("answers/{request_id}/{answer_id}");
         let mut lines = Vec::new();
-        for (category, data) in records {
-            serde_json::to_writer(&mut lines, &json!({ "category": category, "data": data }))
-                .map_err(|_| Error::internal())?;
+        let mut line = |value: Value| -> Result<(), Error> {
+            serde_json::to_writer(&mut lines, &value).map_err(|_| Error::internal())?;
             lines.push(b'\n');
+            Ok(())
+        };
+        for (category, data) in records {
+            line(json!({ "category": category, "data": data }))?;
         }
+        let mut objects = Vec::new();
+        for file in files {
+            let file_id = Uuid::now_v7();
+            let file_key = format!("answers/{request_id}/{file_id}");
+            line(json!({ "file": { "name": file.name, "key": file_key } }))?;
+            objects.push((file_id, file_key, file.bytes));
+        }
+        objects.push((answer_id, key.clone(), lines));
         let storage = self.storage().clone();
         let cipher = self.inner.keys.evidence.cipher.clone();
-        let stored_key = key.clone();
-        tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
-            let mut sealed = crate::sealing::SealingReader::new(&cipher, answer_id, &lines[..])?;
-            storage.put(&stored_key, &mut sealed)
+        let stored = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            for (id, key, bytes) in objects {
+                let mut sealed = crate::sealing::SealingReader::new(&cipher, id, &bytes[..])?;
+                storage.put(&key, &mut sealed)?;
+            }
+            Ok(())
         })
         .await
-        .map_err(|_| Error::internal())?
-        .map_err(|e| {
+        .map_err(|_| Error::internal())?;
+        if let Err(e) = stored {
             tracing::error!(error = %e, "an owner's answer could not be stored");
-            Error::new(ErrorCode::Unavailable, "the answer could not be stored")
-        })?;
+            return Err(Error::new(
+                ErrorCode::Unavailable,
+                "the answer could not be stored",
+            ));
+        }
         Ok(key)
     }
 
@@ -603,6 +643,26 @@ fn proven_identifiers(method: &str, subject: subjects::Model) -> Identifiers {
         email,
         mobile,
         account_id: subject.account_id,
+    }
+}
+
+/// The most files one owner's answer may carry.
+const MAX_ANSWER_FILES: usize = 20;
+
+/// A file an owner attaches to their answer (a recording, a scanned form, …): it goes into
+/// the bundle under `files/<source>/`.
+#[derive(Clone)]
+pub struct OwnerFile {
+    /// As the owner named it (made safe in the bundle).
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for OwnerFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OwnerFile")
+            .field("bytes", &self.bytes.len())
+            .finish()
     }
 }
 

@@ -53,6 +53,8 @@ pub enum Job {
     BuildBundle { request_id: Uuid },
     /// Bundles whose download links have expired are deleted from storage.
     PurgeBundles,
+    /// A portability bundle is pushed to the recipient's endpoint (one-off).
+    PushBundle { request_id: Uuid, bundle_id: Uuid },
 }
 
 impl Job {
@@ -68,6 +70,7 @@ impl Job {
             Job::CollectSource { .. } => "collect_source",
             Job::BuildBundle { .. } => "build_bundle",
             Job::PurgeBundles => "purge_bundles",
+            Job::PushBundle { .. } => "push_bundle",
         }
     }
 }
@@ -114,6 +117,12 @@ impl JobHandler for Services {
             }
             Job::BuildBundle { request_id } => {
                 self.build_bundle(request_id).await?;
+            }
+            Job::PushBundle {
+                request_id,
+                bundle_id,
+            } => {
+                self.push_bundle(request_id, bundle_id).await?;
             }
             Job::PurgeBundles => {
                 let purged = self.purge_bundles().await?;

@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod notifications;
 pub mod officers;
 pub mod packs;
+pub mod portability;
 mod references;
 pub mod reminders;
 pub mod requests;

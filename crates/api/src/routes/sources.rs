@@ -3,7 +3,7 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, post, web};
-use rightsdesk_core::collections::{CollectionView, OwnerAnswer};
+use rightsdesk_core::collections::{CollectionView, OwnerAnswer, OwnerFile};
 use rightsdesk_core::{ErrorCode, Services};
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -75,14 +75,16 @@ struct AnswerQuery {
 
 /// Answer a `manual` source for its owner (who searched the system by hand): either
 /// `{"no_data": true}`, or `{"records": {"<category>": [{…}, …]}}` as `application/json`,
-/// or one category's rows as `text/csv` (UTF-8, a header row) with `?category=`. At most
-/// 32 MiB. The records are stored encrypted until the bundle is written; once every source
+/// or one category's rows as `text/csv` (UTF-8, a header row) with `?category=`, or a
+/// `multipart/form-data` form with an optional `answer` part (that JSON) and up to 20
+/// `file` parts (recordings, scans: they go into the bundle under `files/<source>/`). At
+/// most 32 MiB in all. The records are stored encrypted until the bundle is written; once every source
 /// has answered, the bundle is written on the worker.
 #[utoipa::path(
     tag = "officer",
     params(("id" = String, Path), ("source" = String, Path), AnswerQuery),
     security(("officer_token" = [])),
-    request_body(content = Object, description = "`{no_data: true}` or `{records: {category: [object]}}`, or CSV", content_type = "application/json"),
+    request_body(content = Object, description = "`{no_data: true}` or `{records: {category: [object]}}`; or CSV; or a form with `answer` and `file` parts", content_type = "application/json"),
     responses(
         (status = 200, body = Vec<CollectionView>),
         (status = 400, description = "Not a readable answer (`invalid_answer`)", body = ErrorBody),
@@ -111,12 +113,15 @@ async fn answer(
         .and_then(|v| v.split(';').next())
         .map(|v| v.trim().to_ascii_lowercase())
         .unwrap_or_default();
-    let too_large = || {
-        ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            format!("the answer must be at most {ANSWER_MAX_BYTES} bytes"),
-        )
-    };
+    if content_type == "multipart/form-data" {
+        let form = read_form(&req, payload).await?;
+        let answer = form.answer.as_deref().map(OwnerAnswer::Json);
+        return Ok(web::Json(
+            services
+                .answer_source(&officer.0, id, &source, answer, form.files)
+                .await?,
+        ));
+    }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = futures_util::StreamExt::next(&mut payload).await {
         let chunk = chunk.map_err(|_| too_large())?;
@@ -140,13 +145,79 @@ async fn answer(
         _ => {
             return Err(ApiError::new(
                 ErrorCode::UnsupportedMediaType,
-                "send the answer as application/json or text/csv",
+                "send the answer as application/json, text/csv or multipart/form-data",
             ));
         }
     };
     Ok(web::Json(
         services
-            .answer_source(&officer.0, id, &source, answer)
+            .answer_source(&officer.0, id, &source, Some(answer), Vec::new())
             .await?,
     ))
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("the answer must be at most {ANSWER_MAX_BYTES} bytes"),
+    )
+}
+
+fn invalid_form(problem: &str) -> ApiError {
+    ApiError(
+        rightsdesk_core::Error::new(ErrorCode::InvalidAnswer, "the answer cannot be read")
+            .with_details(serde_json::json!({ "problem": problem })),
+    )
+}
+
+/// A multipart answer: an optional `answer` part (the JSON of an `application/json`
+/// answer) and `file` parts.
+struct Form {
+    answer: Option<Vec<u8>>,
+    files: Vec<OwnerFile>,
+}
+
+/// Reads a multipart answer, at most [`ANSWER_MAX_BYTES`] in all.
+async fn read_form(req: &HttpRequest, payload: web::Payload) -> Result<Form, ApiError> {
+    let mut multipart = actix_multipart::Multipart::new(req.headers(), payload);
+    let mut form = Form {
+        answer: None,
+        files: Vec::new(),
+    };
+    let mut total = 0usize;
+    while let Some(field) = futures_util::StreamExt::next(&mut multipart).await {
+        let mut field = field.map_err(|e| invalid_form(&e.to_string()))?;
+        let name = field.name().unwrap_or_default().to_owned();
+        let file_name = field
+            .content_disposition()
+            .and_then(|d| d.get_filename())
+            .map(str::to_owned);
+        let mut bytes = Vec::new();
+        while let Some(chunk) = futures_util::StreamExt::next(&mut field).await {
+            let chunk = chunk.map_err(|e| invalid_form(&e.to_string()))?;
+            total += chunk.len();
+            if total > ANSWER_MAX_BYTES {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        match name.as_str() {
+            "answer" if form.answer.is_some() => {
+                return Err(invalid_form("more than one `answer` part"));
+            }
+            "answer" => form.answer = Some(bytes),
+            "file" => form.files.push(OwnerFile {
+                name: file_name
+                    .filter(|n| !n.trim().is_empty())
+                    .unwrap_or_else(|| format!("file-{}", form.files.len() + 1)),
+                bytes,
+            }),
+            other => {
+                return Err(invalid_form(&format!(
+                    "unknown part {other:?}: expected `answer` and `file`"
+                )));
+            }
+        }
+    }
+    Ok(form)
 }
