@@ -233,7 +233,11 @@ async fn a_copy_request_is_answered_with_a_bundle_of_exactly_that_persons_data()
     assert!(events(&detail).contains(&"bundle_built".to_owned()));
     // Stored encrypted (the owner's answer and file too), no plaintext left behind.
     let stored = walk(&app.config.bundles.dir);
-    assert_eq!(stored.len(), 3, "the answer, its file and the bundle: {stored:?}");
+    assert_eq!(
+        stored.len(),
+        3,
+        "the answer, its file and the bundle: {stored:?}"
+    );
     for file in &stored {
         let bytes = std::fs::read(file).expect("a stored object");
         assert!(bytes.starts_with(b"RDSEAL1\n"), "{file:?}");
@@ -288,7 +292,8 @@ async fn a_copy_request_is_answered_with_a_bundle_of_exactly_that_persons_data()
         records(&file, "data/callcenter/feedback.json")[0]["summary"],
         "来电咨询发票"
     );
-    let mut zip = zip::ZipArchive::new(std::fs::File::open(&file).expect("the zip")).expect("a zip");
+    let mut zip =
+        zip::ZipArchive::new(std::fs::File::open(&file).expect("the zip")).expect("a zip");
     let mut attached = Vec::new();
     zip.by_name("files/callcenter/rec-001.mp3")
         .expect("the recording in the bundle")
@@ -683,7 +688,11 @@ async fn a_portability_bundle_is_pushed_to_the_recipients_endpoint_and_retried()
     assert_eq!(sha256, &hex::encode(sha2::Sha256::digest(body)));
     let file = app.dir.0.join("pushed.zip");
     std::fs::write(&file, body).expect("saved");
-    assert!(rightsdesk_export::verify(&file, None).expect("a bundle").is_ok());
+    assert!(
+        rightsdesk_export::verify(&file, None)
+            .expect("a bundle")
+            .is_ok()
+    );
     let officer = app.login("wang", rightsdesk_tests::OFFICER_PASSWORD).await;
     let detail = app.detail(&officer, &id).await;
     assert_eq!(detail["bundles"][0]["sha256"], json!(sha256));

@@ -312,9 +312,7 @@ impl Services {
                 categories: s
                     .categories
                     .iter()
-                    .filter(|key| {
-                        answered_categories(&request, s).is_none_or(|a| a.contains(*key))
-                    })
+                    .filter(|key| answered_categories(&request, s).is_none_or(|a| a.contains(*key)))
                     .map(|key| {
                         let c = catalogue.get(key);
                         CategoryInfo {
@@ -349,9 +347,7 @@ impl Services {
             )
         });
 
-        let fed = self
-            .feed_sources(&request, &ids, &answers, &tx)
-            .await;
+        let fed = self.feed_sources(&request, &ids, &answers, &tx).await;
         if fed.is_ok() {
             // The writer stops at the end of the channel; it writes only after Finish.
             let _ = tx.send(Feed::Finish).await;
@@ -458,7 +454,8 @@ impl Services {
                 continue;
             };
             let allowed = answered_categories(request, source);
-            if answer.status == collected::NO_DATA || allowed.as_ref().is_some_and(BTreeSet::is_empty)
+            if answer.status == collected::NO_DATA
+                || allowed.as_ref().is_some_and(BTreeSet::is_empty)
             {
                 continue;
             }
@@ -998,8 +995,8 @@ fn write_bundle(
             Some(Feed::File { source, name, key }) => {
                 let file_id = object_id(&key).ok_or_else(|| "a file key".to_owned())?;
                 let sealed = storage.get(&key).map_err(|e| fail("attachment", &e))?;
-                let mut opened =
-                    OpeningReader::new(cipher, file_id, sealed).map_err(|e| fail("attachment", &e))?;
+                let mut opened = OpeningReader::new(cipher, file_id, sealed)
+                    .map_err(|e| fail("attachment", &e))?;
                 writer
                     .add_file(&source, &name, &mut opened)
                     .map_err(|e| fail("attachment", &e))?;
@@ -1043,7 +1040,11 @@ pub(crate) fn answered_categories(
     let mut allowed = (request.kind == "portability").then(|| source.portable.clone());
     let named: BTreeSet<String> = request.details["categories"]
         .as_array()
-        .map(|a| a.iter().filter_map(|c| c.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     if !named.is_empty() {
         let base = allowed.unwrap_or_else(|| source.categories.iter().cloned().collect());

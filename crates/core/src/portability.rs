@@ -138,7 +138,6 @@ impl Services {
         })))
     }
 
-
     /// The recipient's share of a completion: a link of its own sent to its address, and
     /// the push to its endpoint queued. Returns the notice and what the requester's notice
     /// says of the transfer.
@@ -209,12 +208,21 @@ impl Services {
             .as_ref()
             .and_then(|u| u.host_str().map(str::to_owned))
             .unwrap_or_default();
-        let failed = |reason: &str| json!({ "bundle_id": bundle_id, "host": host, "reason": reason });
+        let failed =
+            |reason: &str| json!({ "bundle_id": bundle_id, "host": host, "reason": reason });
         let Some(endpoint) = endpoint else {
-            return self.push_event(request_id, "bundle_push_failed", failed("endpoint_not_https")).await;
+            return self
+                .push_event(
+                    request_id,
+                    "bundle_push_failed",
+                    failed("endpoint_not_https"),
+                )
+                .await;
         };
         if bundle.status != status::READY {
-            return self.push_event(request_id, "bundle_push_failed", failed("bundle_gone")).await;
+            return self
+                .push_event(request_id, "bundle_push_failed", failed("bundle_gone"))
+                .await;
         }
         let mut body = self.open_bundle(&bundle).await?;
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
@@ -274,7 +282,8 @@ impl Services {
                     .increment(1);
                 let mut data = failed("refused");
                 data["status"] = json!(r.status().as_u16());
-                self.push_event(request_id, "bundle_push_failed", data).await
+                self.push_event(request_id, "bundle_push_failed", data)
+                    .await
             }
             other => {
                 metrics::counter!("rightsdesk_bundle_pushes_total", "outcome" => "retried")
