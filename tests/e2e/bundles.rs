@@ -601,6 +601,97 @@ async fn a_portability_request_transfers_what_is_portable_once_its_four_conditio
     crm.stop(true).await;
 }
 
+#[tokio::test]
+async fn a_person_without_data_gets_a_valid_bundle_that_says_so() {
+    let Setup {
+        app,
+        crm,
+        _dir,
+        _marketing,
+    } = setup(5).await;
+    let r = app
+        .post(
+            "/api/v1/requests",
+            None,
+            &json!({
+                "kind": "copy",
+                "requester": {"name": "路人", "email": "nobody@example.com", "language": "zh-CN"},
+                "details": {},
+            }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let id = r.body["id"].as_str().expect("an id").to_owned();
+    app.deliver().await;
+    let path = app.verification_message("nobody@example.com").link_path();
+    let verified = app
+        .client
+        .post(format!("{}{path}", app.base))
+        .send()
+        .await
+        .expect("the link answers");
+    assert!(verified.status().is_success());
+    let (_, officer) = app.officer("wang", &["officer"]).await;
+    let r = app.act(&officer, &id, "start", json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    collect_and_answer(&app, &officer, &id, json!({"no_data": true})).await;
+    let detail = app.detail(&officer, &id).await;
+    for name in ["website", "marketing", "crm", "callcenter"] {
+        assert_eq!(source(&detail, name)["status"], "no_data", "{name}");
+    }
+    assert_eq!(detail["bundles"][0]["status"], "ready");
+    assert_eq!(detail["bundles"][0]["records"], 0);
+    let r = app
+        .act(
+            &officer,
+            &id,
+            "complete",
+            json!({"summary": "未找到您的个人信息"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    app.deliver().await;
+    let link = download_link(&app, "nobody@example.com");
+    let bytes = app
+        .client
+        .get(&link)
+        .send()
+        .await
+        .expect("downloads")
+        .bytes()
+        .await
+        .expect("the zip");
+    let file = app.dir.0.join("empty.zip");
+    std::fs::write(&file, &bytes).expect("saved");
+    assert!(
+        rightsdesk_export::verify(&file, None)
+            .expect("a bundle")
+            .is_ok()
+    );
+    let mut zip =
+        zip::ZipArchive::new(std::fs::File::open(&file).expect("the zip")).expect("a zip");
+    assert!(
+        !zip.file_names()
+            .any(|n| n.is_ok_and(|n| n.starts_with("data/"))),
+        "no data files"
+    );
+    let mut index = String::new();
+    zip.by_name("index.html")
+        .expect("an index")
+        .read_to_string(&mut index)
+        .expect("readable");
+    assert!(
+        index.contains("我们在这些系统中没有找到关于您的个人信息"),
+        "{index}"
+    );
+    assert!(index.contains("We found no personal data about you in these systems"));
+    assert!(
+        index.contains("呼叫中心") && index.contains("营销名单"),
+        "every system searched is named"
+    );
+    crm.stop(true).await;
+}
+
 /// What a recipient's endpoint received: the headers that matter and the body.
 type Received = Arc<std::sync::Mutex<Vec<(String, String, Vec<u8>)>>>;
 
