@@ -145,6 +145,15 @@ fn download_link(app: &TestApp, to: &str) -> String {
     format!("{}{path}", app.base)
 }
 
+/// Downloads `link` into `name` in the test's folder (a 200 expected).
+async fn download(app: &TestApp, link: &str, name: &str) -> std::path::PathBuf {
+    let r = app.client.get(link).send().await.expect("downloads");
+    assert_eq!(r.status(), StatusCode::OK);
+    let file = app.dir.0.join(name);
+    std::fs::write(&file, r.bytes().await.expect("the zip")).expect("saved");
+    file
+}
+
 /// The JSON array of records in `path` of the zip at `file`.
 fn records(file: &std::path::Path, path: &str) -> Vec<Value> {
     let mut zip = zip::ZipArchive::new(std::fs::File::open(file).expect("the zip")).expect("a zip");
@@ -407,17 +416,7 @@ async fn links_expire_bundles_are_purged_and_a_password_goes_by_sms() {
             .any(|m| m.text.contains(&password)),
         "the password never travels with the link"
     );
-    let bytes = app
-        .client
-        .get(&link)
-        .send()
-        .await
-        .expect("downloads")
-        .bytes()
-        .await
-        .expect("the zip");
-    let file = app.dir.0.join("locked.zip");
-    std::fs::write(&file, &bytes).expect("saved");
+    let file = download(&app, &link, "locked.zip").await;
     assert!(
         rightsdesk_export::verify(&file, Some(&password))
             .expect("opens")
@@ -554,17 +553,7 @@ async fn a_portability_request_transfers_what_is_portable_once_its_four_conditio
     let link = download_link(&app, "dpo@b.example.com");
     let mine = download_link(&app, "li.lei@example.com");
     assert_ne!(link, mine, "one link each");
-    let bytes = app
-        .client
-        .get(&link)
-        .send()
-        .await
-        .expect("downloads")
-        .bytes()
-        .await
-        .expect("the zip");
-    let file = app.dir.0.join("transfer.zip");
-    std::fs::write(&file, &bytes).expect("saved");
+    let file = download(&app, &link, "transfer.zip").await;
     assert!(
         rightsdesk_export::verify(&file, None)
             .expect("a bundle")
@@ -652,17 +641,7 @@ async fn a_person_without_data_gets_a_valid_bundle_that_says_so() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     app.deliver().await;
     let link = download_link(&app, "nobody@example.com");
-    let bytes = app
-        .client
-        .get(&link)
-        .send()
-        .await
-        .expect("downloads")
-        .bytes()
-        .await
-        .expect("the zip");
-    let file = app.dir.0.join("empty.zip");
-    std::fs::write(&file, &bytes).expect("saved");
+    let file = download(&app, &link, "empty.zip").await;
     assert!(
         rightsdesk_export::verify(&file, None)
             .expect("a bundle")

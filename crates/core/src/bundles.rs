@@ -104,6 +104,36 @@ impl std::fmt::Debug for Download {
     }
 }
 
+/// Bytes per chunk of a streamed bundle.
+const CHUNK: usize = 64 * 1024;
+
+/// The bytes `body` yields (a bundle opened from storage), read in 64 KiB chunks on a
+/// blocking thread: what a download streams to its client and a push to its endpoint.
+/// The reading stops when the receiver is dropped; a read error ends the stream.
+pub fn chunks(mut body: Box<dyn Read + Send>) -> mpsc::Receiver<io::Result<Vec<u8>>> {
+    let (tx, rx) = mpsc::channel(4);
+    tokio::task::spawn_blocking(move || {
+        loop {
+            let mut buf = vec![0u8; CHUNK];
+            match body.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    buf.truncate(n);
+                    if tx.blocking_send(Ok(buf)).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "a stored bundle stopped opening mid-stream");
+                    let _ = tx.blocking_send(Err(e));
+                    break;
+                }
+            }
+        }
+    });
+    rx
+}
+
 /// What the look-ups hand the writer thread.
 enum Feed {
     Record {

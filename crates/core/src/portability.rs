@@ -5,7 +5,6 @@
 //! the sources' `portable` categories (`bundles.rs`).
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::time::Duration;
 
 use rightsdesk_domain::{Actor, RequestKind};
@@ -20,8 +19,6 @@ use crate::jobs::Job;
 use crate::notifications::{Notice, Recipient};
 use crate::{Error, ErrorCode, Services};
 
-/// Bytes per chunk of a pushed bundle.
-const CHUNK: usize = 64 * 1024;
 /// How long a push may take, connecting included.
 const PUSH_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -224,26 +221,7 @@ impl Services {
                 .push_event(request_id, "bundle_push_failed", failed("bundle_gone"))
                 .await;
         }
-        let mut body = self.open_bundle(&bundle).await?;
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
-        tokio::task::spawn_blocking(move || {
-            loop {
-                let mut buf = vec![0u8; CHUNK];
-                match body.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        buf.truncate(n);
-                        if tx.blocking_send(Ok(buf)).is_err() {
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(e));
-                        break;
-                    }
-                }
-            }
-        });
+        let rx = crate::bundles::chunks(self.open_bundle(&bundle).await?);
         let stream = futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|item| (item, rx))
         });

@@ -131,11 +131,16 @@ impl<R: Read> Read for SealingReader<R> {
                 return Ok(0);
             }
         }
-        let n = buf.len().min(self.out.len() - self.pos);
-        buf[..n].copy_from_slice(&self.out[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
+        Ok(drain(&self.out, &mut self.pos, buf))
     }
+}
+
+/// Copies what `buf` takes of `out` from `pos` on, and moves `pos` past it.
+fn drain(out: &[u8], pos: &mut usize, buf: &mut [u8]) -> usize {
+    let n = buf.len().min(out.len() - *pos);
+    buf[..n].copy_from_slice(&out[*pos..*pos + n]);
+    *pos += n;
+    n
 }
 
 /// The plaintext of a file sealed by [`SealingReader`] for record `id`, as a reader. A
@@ -199,10 +204,7 @@ impl<R: Read> Read for OpeningReader<R> {
                 return Ok(0);
             }
         }
-        let n = buf.len().min(self.out.len() - self.pos);
-        buf[..n].copy_from_slice(&self.out[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
+        Ok(drain(&self.out, &mut self.pos, buf))
     }
 }
 

@@ -2,17 +2,13 @@
 //! completion notice. No login: the link is the credential (signed, expiring, limited to
 //! `bundles.max_downloads` uses); every download is an event in the request's chain.
 
-use std::io::Read;
-
 use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, get, web};
 use rightsdesk_core::Services;
+use rightsdesk_core::bundles::chunks;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::error::{ApiError, ErrorBody};
-
-/// Bytes per chunk of the streamed zip.
-const CHUNK: usize = 64 * 1024;
 
 pub fn router(cfg: &mut ServiceConfig) {
     cfg.service(download);
@@ -40,29 +36,10 @@ async fn download(
         Ok(found) => found,
         Err(e) => return refusal(&req, ApiError(e)),
     };
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, std::io::Error>>(4);
-    let mut body = found.body;
-    tokio::task::spawn_blocking(move || {
-        loop {
-            let mut buf = vec![0u8; CHUNK];
-            match body.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    buf.truncate(n);
-                    if tx.blocking_send(Ok(web::Bytes::from(buf))).is_err() {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "a bundle stopped opening mid-download");
-                    let _ = tx.blocking_send(Err(e));
-                    break;
-                }
-            }
-        }
-    });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
+    let stream = futures_util::stream::unfold(chunks(found.body), |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|chunk| (chunk.map(web::Bytes::from), rx))
     });
     HttpResponse::Ok()
         .content_type("application/zip")
