@@ -245,3 +245,50 @@ async fn the_assignee_is_told_which_request_is_theirs_and_when_it_is_due() {
         notice.text
     );
 }
+
+#[tokio::test]
+async fn a_batch_slower_than_its_lease_is_not_taken_over_by_another_sender() {
+    // One message a second through one connection: a batch of six takes twice the
+    // three-second lease, while a second sender keeps looking for work.
+    let smtp = SmtpServer::start(SmtpMode::Slow(1_000)).await;
+    let db = rightsdesk_tests::TestDb::fresh().await;
+    let mut config = rightsdesk_tests::base_config(&db);
+    rightsdesk_tests::send_over_smtp(&mut config, smtp.port);
+    config.mail.smtp.pool_size = 1;
+    config.outbox.lease_secs = 3;
+    config.outbox.batch_size = 6;
+    let app = TestApp::spawn_with(
+        db,
+        std::sync::Arc::new(rightsdesk_core::ManualClock::new(
+            rightsdesk_tests::start_time(),
+        )),
+        config.clone(),
+    )
+    .await;
+    for i in 0..3 {
+        file(&app, "李雷", &format!("person{i}@example.com"), "zh-CN").await;
+    }
+    let other = rightsdesk::Application::build_with_clock(&app.config, app.clock.clone())
+        .await
+        .expect("a second instance")
+        .services()
+        .clone();
+    let clock = app.clock.clone();
+    let first = app.services.clone();
+    let sending = tokio::spawn(async move { first.deliver_notifications().await });
+    // The second sender polls, on a clock that runs with the wall clock.
+    let mut taken = 0;
+    for _ in 0..16 {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        clock.advance(Duration::milliseconds(500));
+        taken += other
+            .deliver_notifications()
+            .await
+            .expect("a pass")
+            .claimed();
+    }
+    let report = sending.await.expect("the first sender").expect("a pass");
+    assert_eq!(report.sent, 6, "{report:?}");
+    assert_eq!(taken, 0, "the second sender took none of the batch");
+    assert_eq!(smtp.messages().len(), 6, "each message once");
+}

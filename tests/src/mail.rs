@@ -96,12 +96,23 @@ pub enum SmtpMode {
     Accept,
     /// Refuses every recipient with `550 5.1.1`.
     Reject,
+    /// Accepts every message into the Maildir after this many milliseconds (a slow
+    /// server).
+    Slow(u64),
 }
 
 const REJECT_HANDLER: &str = "\
+import asyncio, os
+from aiosmtpd.handlers import Mailbox
+
 class Reject:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         return '550 5.1.1 mailbox unavailable'
+
+class Slow(Mailbox):
+    async def handle_DATA(self, server, session, envelope):
+        await asyncio.sleep(int(os.environ['SMTP_DELAY_MS']) / 1000)
+        return await super().handle_DATA(server, session, envelope)
 ";
 
 /// A running aiosmtpd.
@@ -150,6 +161,12 @@ impl SmtpServer {
             SmtpMode::Reject => {
                 cmd.args(["-c", "reject_handler.Reject"])
                     .env("PYTHONPATH", &self.dir.0);
+            }
+            SmtpMode::Slow(ms) => {
+                cmd.args(["-c", "reject_handler.Slow"])
+                    .arg(self.maildir())
+                    .env("PYTHONPATH", &self.dir.0)
+                    .env("SMTP_DELAY_MS", ms.to_string());
             }
         }
         cmd.kill_on_drop(true)

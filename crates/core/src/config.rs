@@ -389,10 +389,9 @@ impl CoreConfig {
             problems.push("verification.expire_after_days: must be at least 1".to_owned());
         }
         let o = &self.outbox;
-        if o.max_attempts == 0 || o.batch_size == 0 || o.poll_interval_ms == 0 || o.lease_secs == 0
-        {
+        if o.max_attempts == 0 || o.batch_size == 0 || o.poll_interval_ms == 0 || o.lease_secs < 3 {
             problems.push(
-                "outbox: max_attempts, batch_size, poll_interval_ms and lease_secs must be above 0"
+                "outbox: max_attempts, batch_size and poll_interval_ms must be above 0, lease_secs at least 3"
                     .to_owned(),
             );
         }

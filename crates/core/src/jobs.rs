@@ -225,7 +225,7 @@ impl From<jobs::Model> for JobView {
 const UNKNOWN_KIND_DELAY: TimeDelta = TimeDelta::minutes(5);
 
 /// Aborts a task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

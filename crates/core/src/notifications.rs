@@ -303,6 +303,43 @@ impl Services {
 
     /// One delivery pass: claims the due notifications (up to `outbox.batch_size`) and
     /// delivers each. Tests call this to drive the sender step by step.
+    /// Renews the leases on `ids` every third of `outbox.lease_secs` until dropped.
+    fn renew_outbox_leases(&self, ids: Vec<Uuid>) -> Option<crate::jobs::AbortOnDrop> {
+        if ids.is_empty() {
+            return None;
+        }
+        let services = self.clone();
+        let lease_secs = self.config().outbox.lease_secs;
+        Some(crate::jobs::AbortOnDrop(tokio::spawn(async move {
+            let mut renew =
+                tokio::time::interval(std::time::Duration::from_secs(lease_secs.div_ceil(3)));
+            renew.tick().await;
+            loop {
+                renew.tick().await;
+                let until =
+                    services.now() + TimeDelta::seconds(i64::try_from(lease_secs).unwrap_or(120));
+                let renewed = async {
+                    let tx = services.db().begin_write().await?;
+                    tx.relax_durability().await?;
+                    let held = notifications::renew_leases(&*tx, &ids, services.worker_id(), until)
+                        .await?;
+                    tx.commit().await?;
+                    Ok::<_, Error>(held)
+                }
+                .await;
+                match renewed {
+                    Ok(held) if held < ids.len() as u64 => tracing::warn!(
+                        held,
+                        claimed = ids.len(),
+                        "notification leases were lost; another sender may send them too"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "renewing notification leases failed"),
+                }
+            }
+        })))
+    }
+
     pub async fn deliver_notifications(&self) -> Result<DeliveryReport, Error> {
         let config = &self.config().outbox;
         let now = self.now();
@@ -314,6 +351,10 @@ impl Services {
         tx.relax_durability().await?;
         let claimed = notifications::claim_due(&*tx, now, lease, self.worker_id(), limit).await?;
         tx.commit().await?;
+        // The batch's leases are kept alive while it is rendered and sent (a slow server or
+        // a busy machine can take longer than one lease), by a task of its own that ends
+        // with the sending: another sender never takes a message this one is still sending.
+        let renewer = self.renew_outbox_leases(claimed.iter().map(|r| r.id).collect());
         // Rendering is CPU work: the whole batch on one blocking thread, so that neither
         // the async threads nor a hundred blocking threads at once crowd out filings on
         // a small machine. Then as many messages are in flight as the mailer has
@@ -343,6 +384,8 @@ impl Services {
             .buffer_unordered(self.inner.mailer.concurrency())
             .collect()
             .await;
+        // Renewed at most a third of a lease ago: the outcomes are recorded well within it.
+        drop(renewer);
         let now = self.now();
         let mut report = DeliveryReport::default();
         let mut sent = Vec::new();

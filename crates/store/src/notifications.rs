@@ -194,6 +194,27 @@ pub async fn claim_due(
     Ok(Entity::find().from_raw_sql(statement).all(conn).await?)
 }
 
+/// Extends to `lease_until` the leases `worker` still holds on `ids` (a batch being
+/// sent); returns how many it still held.
+pub async fn renew_leases(
+    conn: &impl ConnectionTrait,
+    ids: &[Uuid],
+    worker: &str,
+    lease_until: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let result = Entity::update_many()
+        .col_expr(Column::LeaseUntil, Expr::value(Some(lease_until)))
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .filter(Column::LeasedBy.eq(worker))
+        .filter(Column::Status.eq(PENDING))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected)
+}
+
 /// Delivered: the secrets are erased. One statement for all of `ids`.
 pub async fn mark_sent(
     conn: &impl ConnectionTrait,
