@@ -636,10 +636,8 @@ impl Services {
         if !collects(kind) || self.sources().is_empty() {
             return Ok(None);
         }
-        store::for_request(self.db().conn(), request.id)
+        ready_bundle(self.db().conn(), request.id)
             .await?
-            .into_iter()
-            .find(|b| b.status == status::READY)
             .map(Some)
             .ok_or_else(|| {
                 Error::new(
@@ -662,11 +660,7 @@ impl Services {
         if !collects(kind) || self.sources().is_empty() {
             return Ok(None);
         }
-        let Some(bundle) = store::for_request(conn, request.id)
-            .await?
-            .into_iter()
-            .find(|b| b.status == status::READY)
-        else {
+        let Some(bundle) = ready_bundle(conn, request.id).await? else {
             return Ok(None);
         };
         let now = self.now();
@@ -1081,6 +1075,17 @@ pub(crate) fn answered_categories(
         allowed = Some(base.intersection(&named).cloned().collect());
     }
     allowed
+}
+
+/// The newest ready bundle of a request, the one a completion delivers.
+pub(crate) async fn ready_bundle(
+    conn: &impl rightsdesk_store::ConnectionTrait,
+    request_id: Uuid,
+) -> Result<Option<store::Model>, Error> {
+    Ok(store::for_request(conn, request_id)
+        .await?
+        .into_iter()
+        .find(|b| b.status == status::READY))
 }
 
 /// The id a stored object was sealed for: the last part of its key.

@@ -225,12 +225,33 @@ impl From<jobs::Model> for JobView {
 const UNKNOWN_KIND_DELAY: TimeDelta = TimeDelta::minutes(5);
 
 /// Aborts a task when dropped.
-pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
+pub(crate) struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// Runs `renew` every third of `lease_secs` (the first time a third in) on a task of its
+/// own, until the returned guard is dropped: what keeps a lease alive while its holder
+/// works (a job, a batch of notifications).
+pub(crate) fn renew_every_third<F, Fut>(lease_secs: u64, renew: F) -> AbortOnDrop
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    AbortOnDrop(tokio::spawn(
+        async move {
+            let mut every = tokio::time::interval(Duration::from_secs(lease_secs.div_ceil(3)));
+            every.tick().await;
+            loop {
+                every.tick().await;
+                renew().await;
+            }
+        }
+        .in_current_span(),
+    ))
 }
 
 /// This process's name in `leased_by`: host, process id and a random suffix (two
@@ -436,24 +457,19 @@ impl Services {
         let services = self.clone();
         // Stopped when `work` ends, and when this future is dropped (a job stopped at
         // shutdown), so no lease outlives its job.
-        let _renewer = AbortOnDrop(tokio::spawn(
+        let _renewer = renew_every_third(lease_secs, move || {
+            let services = services.clone();
             async move {
-                let mut renew = tokio::time::interval(Duration::from_secs(lease_secs.div_ceil(3)));
-                renew.tick().await;
-                loop {
-                    renew.tick().await;
-                    let until = services.now() + secs(lease_secs);
-                    match services.renew_lease(id, until).await {
-                        Ok(true) => {}
-                        Ok(false) => tracing::warn!(
-                            "the job's lease was lost; another worker may run it too"
-                        ),
-                        Err(e) => tracing::warn!(error = %e, "renewing a job's lease failed"),
+                let until = services.now() + secs(lease_secs);
+                match services.renew_lease(id, until).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!("the job's lease was lost; another worker may run it too")
                     }
+                    Err(e) => tracing::warn!(error = %e, "renewing a job's lease failed"),
                 }
             }
-            .in_current_span(),
-        ));
+        });
         match AssertUnwindSafe(work).catch_unwind().await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(e.to_string()),

@@ -166,6 +166,8 @@ impl Services {
                 .to_owned()
         };
         let mut params = request_params(row, self.pack_of(row));
+        let mut secret = None;
+        let mut extra = Vec::new();
         let template = match action {
             Action::RequestInfo => {
                 params["message"] = json!(text("message"));
@@ -173,21 +175,12 @@ impl Services {
             }
             Action::Complete => {
                 params["summary"] = json!(text("summary"));
-                // The bundle's download link, sealed in the outbox row, and its password
-                // by another channel.
-                if let Some((values, secret, others)) = self.deliver_bundle(conn, row, seq).await? {
+                // The bundle's download link, sealed in the outbox row, and the notices
+                // that go with it (the password, the portability recipient's link).
+                if let Some((values, sealed, others)) = self.deliver_bundle(conn, row, seq).await? {
                     merge(&mut params, values);
-                    let mut notices = vec![Notice {
-                        template: Template::Completed,
-                        to: Recipient::of_request(row),
-                        language: row.language.clone(),
-                        request_id: Some(row.id),
-                        params,
-                        secret: Some(secret),
-                        dedupe_key: format!("{}:{}:{seq}", Template::Completed.as_str(), row.id),
-                    }];
-                    notices.extend(others);
-                    return Ok(notices);
+                    secret = Some(sealed);
+                    extra = others;
                 }
                 Template::Completed
             }
@@ -234,15 +227,17 @@ impl Services {
             }
             _ => return Ok(Vec::new()),
         };
-        Ok(vec![Notice {
+        let mut notices = vec![Notice {
             template,
             to: Recipient::of_request(row),
             language: row.language.clone(),
             request_id: Some(row.id),
             params,
-            secret: None,
+            secret,
             dedupe_key: format!("{}:{}:{seq}", template.as_str(), row.id),
-        }])
+        }];
+        notices.extend(extra);
+        Ok(notices)
     }
 
     /// The outbox rows for `notices`; a notice with nowhere to go has none.
@@ -310,12 +305,10 @@ impl Services {
         }
         let services = self.clone();
         let lease_secs = self.config().outbox.lease_secs;
-        Some(crate::jobs::AbortOnDrop(tokio::spawn(async move {
-            let mut renew =
-                tokio::time::interval(std::time::Duration::from_secs(lease_secs.div_ceil(3)));
-            renew.tick().await;
-            loop {
-                renew.tick().await;
+        let ids = std::sync::Arc::new(ids);
+        Some(crate::jobs::renew_every_third(lease_secs, move || {
+            let (services, ids) = (services.clone(), ids.clone());
+            async move {
                 let until =
                     services.now() + TimeDelta::seconds(i64::try_from(lease_secs).unwrap_or(120));
                 let renewed = async {
@@ -337,7 +330,7 @@ impl Services {
                     Err(e) => tracing::warn!(error = %e, "renewing notification leases failed"),
                 }
             }
-        })))
+        }))
     }
 
     pub async fn deliver_notifications(&self) -> Result<DeliveryReport, Error> {

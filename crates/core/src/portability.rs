@@ -72,10 +72,9 @@ impl Services {
                 }
             }
         }
-        let bundle_ready = store::for_request(conn, request.id)
+        let bundle_ready = crate::bundles::ready_bundle(conn, request.id)
             .await?
-            .iter()
-            .any(|b| b.status == status::READY);
+            .is_some();
         let recipient = &request.details["recipient"];
         let address = recipient["email"].as_str();
         let endpoint = recipient["endpoint"].as_str();

@@ -1328,7 +1328,7 @@ impl Services {
                 )));
             }
         }
-        let input = read_action_input(action, body)?;
+        let mut input = read_action_input(action, body)?;
         if action == Action::Complete
             && let Some(row) = requests::find(self.db().conn(), id).await?
         {
@@ -1341,15 +1341,10 @@ impl Services {
                 .with_details(json!({ "sources": waiting })));
             }
             self.bundle_to_deliver(&row).await?;
-        }
-        let mut input = input;
-        if action == Action::Complete
-            && let Some(row) = requests::find(self.db().conn(), id).await?
-            && let Some(checked) = self
-                .portability_conditions(officer, &row, input.data.contains_key("no_harm_confirmed"))
-                .await?
-        {
-            input.data.insert("portability".to_owned(), checked);
+            let no_harm = input.data.contains_key("no_harm_confirmed");
+            if let Some(checked) = self.portability_conditions(officer, &row, no_harm).await? {
+                input.data.insert("portability".to_owned(), checked);
+            }
         }
         if let Some(Some(assignee)) = input.assignee {
             let ok = officers::find(self.db().conn(), assignee)
