@@ -139,6 +139,9 @@ impl std::fmt::Debug for SqlSource {
     }
 }
 
+/// How long a source's connection stays open unused.
+const SOURCE_IDLE: Duration = Duration::from_secs(30);
+
 impl SqlSource {
     /// Checks `config`; problems go to `problems` (then `None`).
     pub fn new(
@@ -292,6 +295,9 @@ impl SqlSource {
                 options
                     .max_connections(self.max_connections)
                     .min_connections(0)
+                    // Look-ups come in bursts (a request's collection): between them the
+                    // source keeps no connection open, nor the memory each one holds.
+                    .idle_timeout(SOURCE_IDLE)
                     .connect_timeout(self.timeout)
                     .acquire_timeout(self.timeout)
                     .sqlx_logging(false);

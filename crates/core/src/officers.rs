@@ -92,7 +92,7 @@ impl Services {
                 (p.clone(), Some(p))
             }
         };
-        let hash = hash_password(&password)?;
+        let hash = hash_password(&password).await?;
         let now = self.now();
         let tx = self.db().begin_write().await?;
         if officers::count(&*tx).await? > 0 {
@@ -166,7 +166,7 @@ impl Services {
         }
         roles.sort_by_key(|r| r.as_str());
         roles.dedup();
-        let hash = hash_password(&password)?;
+        let hash = hash_password(&password).await?;
         let now = self.now();
         let row = officers::Model {
             id: Uuid::now_v7(),
