@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo build --release -p rightsdesk -p rightsdesk-bench
-//! cargo run --release -p rightsdesk-bench -- [--quick] [--backend sqlite|postgres|all] [--phases filing,queue,mail,sweep,intake] [--out docs/performance.md]
+//! cargo run --release -p rightsdesk-bench -- [--quick] [--backend sqlite|postgres|all] [--phases filing,queue,mail,sweep,intake,bundle] [--out docs/performance.md]
 //! ```
 //!
 //! Per backend: (1) filing throughput and latency at 1 and 16 clients on an empty
@@ -14,8 +14,11 @@
 //! (5) the deadline sweep over 100k and 1M open requests of which 1,000 or 10,000 are
 //! due on a reminder day, writing a reminder for each; (6) intake: parsing and
 //! classifying the inbound corpus on one core (once, not per backend), and
-//! `rightsdesk worker` reading 10,000 messages from a local Dovecot over IMAP.
+//! `rightsdesk worker` reading 10,000 messages from a local Dovecot over IMAP; (7) a
+//! bundle of one person's 1,000,000 rows from a source table of 10,000,000: time, peak
+//! memory, the download, and the look-up of a person with a few rows (`bundle.rs`).
 
+mod bundle;
 mod intake;
 mod load;
 mod outbox;
@@ -61,9 +64,10 @@ usage: rightsdesk-bench [options]
   --server-bin PATH     the binary (default: rightsdesk next to this executable)
   --wait-quiet S        before each phase, wait up to S seconds for the machine to
                         be at least 90 % idle (default 60; 0: do not wait)
-  --phases P            filing, queue, mail, sweep, intake, or several separated by
-                        commas, or all (default all). A run of only mail, sweep and/or
-                        intake rewrites only their sections of an existing report.
+  --phases P            filing, queue, mail, sweep, intake, bundle, or several
+                        separated by commas, or all (default all). A run of only mail,
+                        sweep, intake and/or bundle rewrites only their sections of an
+                        existing report.
   --mail-filings N      filings whose notifications the mail phase delivers
                         (default 2000; with --quick 300; 2 mails each)
   --sweep-totals N,N    open requests stored for the sweep phase, one database each
@@ -77,6 +81,12 @@ usage: rightsdesk-bench [options]
                         (default: the service's default, 50, and 1000)
   --keep                keep the sweep phase's databases and the work directory
                         (for a closer look; drop them by hand afterwards)
+  --bundle-rows N       rows of the bundle phase's source table (default 10000000;
+                        with --quick 100000); a tenth belong to the measured person
+  --bundle-rounds N     bundles of that person measured (default 2; with --quick 1)
+  --keep-source         keep the bundle phase's source table (a SQLite file under
+                        target/rightsdesk-bench, a PostgreSQL database
+                        rightsdesk_bench_source_N) and reuse it next time
   --env KEY=VALUE       extra environment for the server, e.g.
                         RIGHTSDESK__DATABASE__MAX_CONNECTIONS=4 (repeatable)
 
@@ -108,6 +118,13 @@ pub struct Options {
     pub intake_batch_sizes: Vec<u32>,
     /// Keep the sweep phase's databases and the work directory.
     pub keep: bool,
+    pub bundle: bool,
+    /// Rows of the bundle phase's source table.
+    pub bundle_rows: u64,
+    /// Bundles of the big owner measured (after one of the mid owner).
+    pub bundle_rounds: usize,
+    /// Keep the bundle phase's source table for the next run.
+    pub keep_source: bool,
     pub wait_quiet_secs: f64,
 }
 
@@ -149,12 +166,31 @@ fn parse_args() -> anyhow::Result<Options> {
     let mut intake_messages = None;
     let mut intake_batch = None;
     let mut keep = false;
+    let mut keep_source = false;
+    let mut bundle_rows = None;
+    let mut bundle_rounds = None;
     let mut wait_quiet = 60.0;
     while let Some(a) = args.next() {
         let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
         match a.as_str() {
             "--quick" => quick = true,
             "--keep" => keep = true,
+            "--keep-source" => keep_source = true,
+            "--bundle-rows" => {
+                bundle_rows = Some(
+                    value("--bundle-rows")?
+                        .replace('_', "")
+                        .parse()
+                        .context("--bundle-rows")?,
+                )
+            }
+            "--bundle-rounds" => {
+                bundle_rounds = Some(
+                    value("--bundle-rounds")?
+                        .parse()
+                        .context("--bundle-rounds")?,
+                )
+            }
             "--backend" => backend = value("--backend")?,
             "--out" => out = Some(PathBuf::from(value("--out")?)),
             "--rows" => rows = Some(value("--rows")?.parse().context("--rows")?),
@@ -214,8 +250,8 @@ fn parse_args() -> anyhow::Result<Options> {
         "all" => vec![Backend::Sqlite, Backend::Postgres],
         other => bail!("--backend must be sqlite, postgres or all, not {other:?}"),
     };
-    let (mut filing, mut queue, mut mail, mut sweep, mut intake) =
-        (false, false, false, false, false);
+    let (mut filing, mut queue, mut mail, mut sweep, mut intake, mut bundle) =
+        (false, false, false, false, false, false);
     for phase in phases.split(',').map(str::trim) {
         match phase {
             "filing" => filing = true,
@@ -223,10 +259,13 @@ fn parse_args() -> anyhow::Result<Options> {
             "mail" => mail = true,
             "sweep" => sweep = true,
             "intake" => intake = true,
-            "all" => (filing, queue, mail, sweep, intake) = (true, true, true, true, true),
-            other => {
-                bail!("--phases takes filing, queue, mail, sweep, intake or all, not {other:?}")
+            "bundle" => bundle = true,
+            "all" => {
+                (filing, queue, mail, sweep, intake, bundle) = (true, true, true, true, true, true)
             }
+            other => bail!(
+                "--phases takes filing, queue, mail, sweep, intake, bundle or all, not {other:?}"
+            ),
         }
     }
     let intake_messages = intake_messages.unwrap_or(if quick { 500 } else { 10_000 });
@@ -263,8 +302,20 @@ fn parse_args() -> anyhow::Result<Options> {
     if mail_filings == 0 {
         bail!("--mail-filings must be above 0");
     }
+    let bundle_rows = bundle_rows.unwrap_or(if quick { 100_000 } else { 10_000_000 });
+    if bundle_rows < 1_000 {
+        bail!("--bundle-rows must be at least 1000");
+    }
+    let bundle_rounds = bundle_rounds.unwrap_or(if quick { 1 } else { 2 });
+    if bundle_rounds == 0 {
+        bail!("--bundle-rounds must be above 0");
+    }
     Ok(Options {
         wait_quiet_secs: wait_quiet,
+        bundle,
+        bundle_rows,
+        bundle_rounds,
+        keep_source,
         filing,
         queue,
         mail,
@@ -330,6 +381,8 @@ pub struct BackendResult {
     pub sweep_tls: Option<String>,
     /// The intake phase's IMAP ingest.
     pub intake: Option<intake::IntakeResult>,
+    /// The bundle phase.
+    pub bundle: Option<bundle::BundleResult>,
     /// ERROR log lines of the server, by message.
     pub server_errors: BTreeMap<String, usize>,
 }
@@ -690,6 +743,7 @@ async fn bench_backend(
         sweep_idle: Vec::new(),
         sweep_tls: None,
         intake: None,
+        bundle: None,
         server_errors: BTreeMap::new(),
     };
     eprintln!("bench: == {} ==", backend.name());
@@ -721,6 +775,10 @@ async fn bench_backend(
     if opts.intake {
         result.idle_before.push(wait_quiet(opts).await?);
         intake::intake_phase(opts, settings, &dir, backend, &mut result).await?;
+    }
+    if opts.bundle {
+        result.idle_before.push(wait_quiet(opts).await?);
+        bundle::bundle_phase(opts, settings, &dir, backend, &mut result).await?;
     }
     Ok(result)
 }
@@ -773,7 +831,7 @@ async fn main() -> anyhow::Result<()> {
     if opts.filing || opts.queue {
         report::write(&opts.out, &text)?;
     } else {
-        // Only the outbox, the sweep and/or intake: their sections (and intake's rows of
+        // Only the outbox, the sweep, intake and/or bundles: their sections (and intake's rows of
         // the targets table), the rest as it was.
         let mut sections = Vec::new();
         if opts.mail {
@@ -783,6 +841,11 @@ async fn main() -> anyhow::Result<()> {
         }
         if opts.sweep {
             sections.push(report::Section::Sweep(report::render_sweep(
+                &opts, &machine, &results,
+            )));
+        }
+        if opts.bundle {
+            sections.push(report::Section::Bundle(report::render_bundle(
                 &opts, &machine, &results,
             )));
         }

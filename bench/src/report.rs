@@ -30,6 +30,13 @@ const SWEEP_END: &str = "<!-- bench:sweep:end -->";
 const INTAKE_BEGIN: &str = "<!-- bench:intake:begin -->";
 const INTAKE_END: &str = "<!-- bench:intake:end -->";
 const INTAKE_ROW: &str = "| intake:";
+/// The bundle section, likewise replaced alone by a run of only the bundle phase.
+const BUNDLE_BEGIN: &str = "<!-- bench:bundle:begin -->";
+const BUNDLE_END: &str = "<!-- bench:bundle:end -->";
+/// Issue 6: the server's peak memory while it writes a bundle, whatever its size; the
+/// look-up of a person with a few rows in the 10M-row table.
+const BUNDLE_RSS_TARGET_MB: f64 = 100.0;
+const LOOKUP_P99_TARGET_MS: f64 = 50.0;
 
 const FILING_TARGET: f64 = 2_000.0;
 const QUEUE_P99_TARGET_MS: f64 = 20.0;
@@ -600,6 +607,12 @@ pub fn render_generated(
         let _ = writeln!(o);
     }
 
+    // Bundles.
+    if results.iter().any(|r| r.bundle.is_some()) {
+        o.push_str(&render_bundle(opts, m, results));
+        let _ = writeln!(o);
+    }
+
     // Plans.
     let _ = writeln!(o, "### Queue plans\n");
     let _ = writeln!(
@@ -849,6 +862,7 @@ pub enum Section {
     Mail(String),
     Sweep(String),
     Intake(String),
+    Bundle(String),
 }
 
 impl Section {
@@ -857,6 +871,7 @@ impl Section {
             Section::Mail(_) => (MAIL_BEGIN, MAIL_END),
             Section::Sweep(_) => (SWEEP_BEGIN, SWEEP_END),
             Section::Intake(_) => (INTAKE_BEGIN, INTAKE_END),
+            Section::Bundle(_) => (BUNDLE_BEGIN, BUNDLE_END),
         }
     }
 
@@ -866,13 +881,13 @@ impl Section {
         match self {
             Section::Mail(_) => &["### Queue", "### Memory", "### Machine"],
             Section::Sweep(_) => &["### Queue plans", "### Machine"],
-            Section::Intake(_) => &["### Queue plans", "### Machine"],
+            Section::Intake(_) | Section::Bundle(_) => &["### Queue plans", "### Machine"],
         }
     }
 
     fn text(&self) -> &str {
         match self {
-            Section::Mail(t) | Section::Sweep(t) | Section::Intake(t) => t,
+            Section::Mail(t) | Section::Sweep(t) | Section::Intake(t) | Section::Bundle(t) => t,
         }
     }
 }
@@ -1165,7 +1180,8 @@ cargo run --release -p rightsdesk-bench            # both backends, about 8 minu
 cargo run --release -p rightsdesk-bench -- --quick # smoke run, writes target/rightsdesk-bench/quick.md\n\
 cargo run --release -p rightsdesk-bench -- --phases mail # only the outbox over SMTP, about 2 minutes\n\
 cargo run --release -p rightsdesk-bench -- --phases sweep # only the deadline sweep, about 10 minutes\n\
-cargo run --release -p rightsdesk-bench -- --phases intake # only intake: parsing, and IMAP to the worker, about 5 minutes\n```\n\n\
+cargo run --release -p rightsdesk-bench -- --phases intake # only intake: parsing, and IMAP to the worker, about 5 minutes\n\
+cargo run --release -p rightsdesk-bench -- --phases bundle --keep-source # only bundles, about 6 minutes (the 10M-row sources kept for the next run)\n```\n\n\
 PostgreSQL is expected at `postgres://postgres@127.0.0.1:5432/test` (override with `--pg` or \
 `RIGHTSDESK_BENCH_PG`); the bench creates and drops its own databases there.\n\n";
 
@@ -1194,6 +1210,7 @@ pub fn write(path: &Path, generated: &str) -> anyhow::Result<()> {
         (MAIL_BEGIN, MAIL_END, Section::Mail as fn(String) -> Section),
         (SWEEP_BEGIN, SWEEP_END, Section::Sweep),
         (INTAKE_BEGIN, INTAKE_END, Section::Intake),
+        (BUNDLE_BEGIN, BUNDLE_END, Section::Bundle),
     ] {
         if !generated.contains(begin)
             && let Some(old) = section_in(&existing, begin, end)
@@ -1216,9 +1233,143 @@ pub fn write(path: &Path, generated: &str) -> anyhow::Result<()> {
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
+/// The bundle phase's section, between its own markers.
+pub fn render_bundle(opts: &Options, m: &Machine, results: &[BackendResult]) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "{BUNDLE_BEGIN}");
+    let _ = writeln!(
+        o,
+        "### Bundles: one person's data from a table of {} rows{}\n",
+        rows_label(opts.bundle_rows),
+        if opts.quick {
+            " (quick smoke run: too small to judge)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        o,
+        "Measured {} on commit {}. One `sql` source: a table `page_views` of {} rows on the \
+         service's own backend (a SQLite file, or a PostgreSQL database), indexed by email. The \
+         measured person owns a tenth of it, rows of about 1 KB once exported as JSON and CSV; a \
+         second person a hundredth; everyone else 4 or 5 rows. A copy request is filed, verified \
+         by an officer, started and collected through the API; *time* runs from the collect call \
+         until the bundle is `ready` (looked up, streamed into the zip, sealed and stored by the \
+         worker inside `rightsdesk serve`). *Peak memory* is the server's VmHWM, reset right before \
+         the collect call. The smaller bundle runs first, so a peak that does not grow with the \
+         size shows. The last bundle is then delivered: the request completed, the link taken from \
+         the completion notice, the zip downloaded over loopback and checked with `rightsdesk \
+         bundle verify`. The look-up row times the connector's look-up of a person with a few rows \
+         ({} calls, in the bench process, as the worker makes it).\n",
+        m.date,
+        m.commit,
+        rows_label(opts.bundle_rows),
+        crate::bundle::LOOKUPS_TIMED,
+    );
+    let with: Vec<(&BackendResult, &crate::bundle::BundleResult)> = results
+        .iter()
+        .filter_map(|r| r.bundle.as_ref().map(|b| (r, b)))
+        .collect();
+    let _ = writeln!(
+        o,
+        "| Backend | Records | Time | Records/s | Zip (data inside) | Server CPU | Memory before | Peak memory |"
+    );
+    let _ = writeln!(o, "| --- | --- | --- | --- | --- | --- | --- | --- |");
+    for (r, b) in &with {
+        for run in &b.runs {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {:.1} s | {} | {:.0} MB{} | {:.1} s | {} | {} |",
+                r.backend.name(),
+                thousands(run.records as f64),
+                run.secs,
+                thousands(run.records as f64 / run.secs),
+                run.zip_bytes as f64 / 1e6,
+                run.exported_bytes
+                    .map_or(String::new(), |d| format!(" ({:.0} MB)", d as f64 / 1e6)),
+                run.server_cpu_secs,
+                mb_str(run.before.rss_kib),
+                mb_str(run.peak.hwm_kib),
+            );
+        }
+    }
+    let _ = writeln!(o);
+    for (r, b) in &with {
+        let peak = b
+            .runs
+            .iter()
+            .map(|r| mb(r.peak.hwm_kib))
+            .fold(0.0, f64::max);
+        let src = &b.source;
+        let _ = writeln!(
+            o,
+            "- {}: source {} rows, {:.0} MB on disk{}. Idle before the first bundle: {}. Highest peak while \
+             writing: {:.1} MB — target (issue 6) memory flat and under {BUNDLE_RSS_TARGET_MB:.0} MB: {}.",
+            r.backend.name(),
+            thousands(src.rows as f64),
+            src.bytes as f64 / 1e6,
+            src.made_secs
+                .map_or(" (kept from an earlier run)".to_owned(), |s| format!(
+                    ", written by the bench in {s:.0} s"
+                )),
+            mb_str(b.idle.rss_kib),
+            peak,
+            verdict(peak, peak < BUNDLE_RSS_TARGET_MB),
+        );
+        if let Some(d) = &b.download {
+            let _ = writeln!(
+                o,
+                "- {}: download of the last bundle: {:.0} MB in {:.1} s ({:.0} MB/s), server peak {}; \
+                 `rightsdesk bundle verify`: {} in {:.1} s.",
+                r.backend.name(),
+                d.bytes as f64 / 1e6,
+                d.secs,
+                d.bytes as f64 / 1e6 / d.secs,
+                mb_str(d.peak.hwm_kib),
+                if d.verified { "verified" } else { "refused" },
+                d.verify_secs
+            );
+        }
+        let p99 = b.lookup_quantile(0.99);
+        let _ = writeln!(
+            o,
+            "- {}: look-up of a person with {} rows: p50 {} ms, p99 {} ms — target (issue 6) under \
+             {LOOKUP_P99_TARGET_MS:.0} ms: {}.",
+            r.backend.name(),
+            b.lookup_records,
+            ms(b.lookup_quantile(0.5)),
+            ms(p99),
+            verdict(p99, p99 < LOOKUP_P99_TARGET_MS),
+        );
+    }
+    let _ = writeln!(o, "{BUNDLE_END}");
+    o
+}
+
 /// A few lines for the terminal.
 pub fn summary(results: &[BackendResult], parsed: Option<&ParseResult>) -> String {
     let mut o = String::new();
+    for r in results {
+        if let Some(b) = &r.bundle {
+            for run in &b.runs {
+                let _ = writeln!(
+                    o,
+                    "{:<10} bundle of {} records: {:.1} s, peak RSS {}",
+                    r.backend.name(),
+                    thousands(run.records as f64),
+                    run.secs,
+                    mb_str(run.peak.hwm_kib)
+                );
+            }
+            let _ = writeln!(
+                o,
+                "{:<10} look-up of {} rows: p99 {} ms",
+                r.backend.name(),
+                b.lookup_records,
+                ms(b.lookup_quantile(0.99))
+            );
+        }
+    }
     if let Some(p) = parsed {
         let _ = writeln!(
             o,
@@ -1244,24 +1395,26 @@ pub fn summary(results: &[BackendResult], parsed: Option<&ParseResult>) -> Strin
         }
     }
     for r in results {
-        let c1 = r
-            .filing
-            .iter()
-            .find(|(c, keyed, _)| *c == 1 && !keyed)
-            .map_or(stat([]), |(_, _, runs)| {
-                stat(runs.iter().map(RunResult::throughput))
-            });
-        let c16 = filing_c16(r);
-        let _ = writeln!(
-            o,
-            "{:<10} filing c1 {}/s, c16 {}/s; worst queue p99 {}; RSS idle {} / after load {}",
-            r.backend.name(),
-            thousands(c1.median),
-            thousands(c16.median),
-            worst_queue_p99(r).map_or("–".to_owned(), |(n, p)| format!("{} ms ({n})", ms(p))),
-            mb_str(r.mem_idle_empty.rss_kib),
-            mb_str(r.mem_after_queue.rss_kib.max(r.mem_after_filing.rss_kib)),
-        );
+        if !(r.filing.is_empty() && r.queue.is_empty()) {
+            let c1 = r
+                .filing
+                .iter()
+                .find(|(c, keyed, _)| *c == 1 && !keyed)
+                .map_or(stat([]), |(_, _, runs)| {
+                    stat(runs.iter().map(RunResult::throughput))
+                });
+            let c16 = filing_c16(r);
+            let _ = writeln!(
+                o,
+                "{:<10} filing c1 {}/s, c16 {}/s; worst queue p99 {}; RSS idle {} / after load {}",
+                r.backend.name(),
+                thousands(c1.median),
+                thousands(c16.median),
+                worst_queue_p99(r).map_or("–".to_owned(), |(n, p)| format!("{} ms ({n})", ms(p))),
+                mb_str(r.mem_idle_empty.rss_kib),
+                mb_str(r.mem_after_queue.rss_kib.max(r.mem_after_filing.rss_kib)),
+            );
+        }
         for c in &r.sweep {
             let _ = writeln!(
                 o,

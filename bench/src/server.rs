@@ -434,6 +434,22 @@ impl Api {
             .context("the officer id is not a UUID")
     }
 
+    pub async fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> anyhow::Result<(u16, Value)> {
+        let mut req = self.http.post(format!("{}{path}", self.base)).json(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await?;
+        let status = res.status().as_u16();
+        let body = res.json().await.unwrap_or(Value::Null);
+        Ok((status, body))
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> anyhow::Result<(u16, Value)> {
         let res = self
             .http
