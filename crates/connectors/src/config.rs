@@ -51,6 +51,23 @@ pub struct SourcesFile {
     pub category: Vec<Category>,
     #[serde(default)]
     pub source: Vec<SourceConfig>,
+    /// Categories a law requires the company to keep for a time (contracts, invoices):
+    /// an erasure leaves them in place, restricted to storage and security, until the
+    /// period ends (PIPL 47).
+    #[serde(default)]
+    pub retention: Vec<RetentionRule>,
+}
+
+/// `[[retention]]`: a legal duty to keep one category for a period.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionRule {
+    pub category: String,
+    /// The law and article, as the requester and the certificate read it.
+    pub basis_zh: String,
+    pub basis_en: String,
+    /// Days the data is kept from the erasure request on (1 to 36,500).
+    pub days: u32,
 }
 
 /// One source as written.
@@ -73,6 +90,11 @@ pub struct SourceConfig {
     /// Seconds a source may stay silent (connecting, or between two rows or pages).
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
+    /// Days until the source's backups rotate: an erasure is `backup_pending` until
+    /// then (the backups still hold the data; a restore must re-apply it). Unset: the
+    /// source has no backups of its own, or they are purged with it.
+    #[serde(default)]
+    pub backup_rotation_days: Option<u32>,
     #[serde(default)]
     pub sql: Option<SqlConfig>,
     #[serde(default)]
@@ -96,6 +118,12 @@ pub struct SqlConfig {
     /// The environment variable that holds the URL.
     #[serde(default)]
     pub url_env: Option<String>,
+    /// The URL erasures use, with credentials that may update and delete (look-ups
+    /// need only read). Unset: `url` (a SQLite file is then opened read-write).
+    #[serde(default)]
+    pub write_url: Option<Secret>,
+    #[serde(default)]
+    pub write_url_env: Option<String>,
     /// How the mobile columns store a number: `e164` (`+8613812345678`, the default),
     /// `digits` (`8613812345678`) or `national` (`13812345678` for +86 numbers, digits
     /// otherwise).
@@ -159,6 +187,28 @@ pub struct TableConfig {
     /// Columns of another category than the table's.
     #[serde(default)]
     pub column_categories: BTreeMap<String, String>,
+    /// How an erasure removes the person's rows: `delete` them, set `erase_columns` to
+    /// `null`, or `anonymise` `erase_columns` with a keyed hash. Unset: the table is not
+    /// erased by rightsdesk, and an erasure asks the source's owner.
+    #[serde(default)]
+    pub erase: Option<EraseStrategy>,
+    /// The columns `null` and `anonymise` change (any columns, exported or not).
+    #[serde(default)]
+    pub erase_columns: Vec<String>,
+    /// A column set to the end of the retention period when the table's category is
+    /// kept under a `[[retention]]` rule: the company's systems read it as "storage
+    /// and security only".
+    #[serde(default)]
+    pub restrict_column: Option<String>,
+}
+
+/// How a table's rows are erased.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EraseStrategy {
+    Delete,
+    Null,
+    Anonymise,
 }
 
 /// The identity columns of a table.
@@ -204,6 +254,10 @@ pub struct HttpConfig {
     /// Records asked for per page.
     #[serde(default = "default_page")]
     pub page_size: u32,
+    /// Whether the service carries out erasures (the `erase` action). Unset: an
+    /// erasure of this source becomes a task for its owner.
+    #[serde(default)]
+    pub erase: bool,
 }
 
 fn default_page() -> u32 {
@@ -234,6 +288,8 @@ pub enum ConnectorConfig {
 pub struct Sources {
     pub catalogue: Catalogue,
     pub sources: Vec<Source>,
+    /// The `[[retention]]` rules by category.
+    pub retention: BTreeMap<String, RetentionRule>,
 }
 
 /// One source, checked, with its connector.
@@ -249,6 +305,8 @@ pub struct Source {
     pub timeout: Duration,
     pub connector: Connector,
     pub manual: Option<ManualConfig>,
+    /// See [`SourceConfig::backup_rotation_days`].
+    pub backup_rotation_days: Option<u32>,
 }
 
 /// Every problem found in a sources file.
@@ -318,6 +376,11 @@ impl Sources {
                 bad("give exactly one of [source.sql], [source.http], [source.manual]".to_owned());
                 continue;
             }
+            if s.backup_rotation_days
+                .is_some_and(|d| !(1..=3_650).contains(&d))
+            {
+                bad("backup_rotation_days must be from 1 to 3650".to_owned());
+            }
             let timeout = Duration::from_secs(s.timeout_secs.max(1));
             let (categories, connector): (BTreeSet<String>, Option<Connector>) = if let Some(sql) =
                 &s.sql
@@ -338,8 +401,19 @@ impl Sources {
                     })
                     .collect();
                 let url = secret_from(&sql.url, &sql.url_env, "url", &env, &mut p);
+                let write_url = if sql.write_url.is_some() || sql.write_url_env.is_some() {
+                    secret_from(
+                        &sql.write_url,
+                        &sql.write_url_env,
+                        "write_url",
+                        &env,
+                        &mut p,
+                    )
+                } else {
+                    None
+                };
                 let source = match url {
-                    Some(url) => SqlSource::new(&s.name, sql, url, timeout, &mut p),
+                    Some(url) => SqlSource::new(&s.name, sql, url, write_url, timeout, &mut p),
                     None => None,
                 };
                 for problem in p {
@@ -398,11 +472,46 @@ impl Sources {
                     timeout,
                     connector,
                     manual: s.manual.clone(),
+                    backup_rotation_days: s.backup_rotation_days,
                 });
             }
         }
+        let mut retention = BTreeMap::new();
+        for r in file.retention {
+            let at = format!("retention {:?}", r.category);
+            if !catalogue.contains(&r.category) {
+                problems.push(format!(
+                    "{at}: not a category of the catalogue (add it with [[category]])"
+                ));
+            }
+            if r.basis_zh.trim().is_empty() || r.basis_en.trim().is_empty() {
+                problems.push(format!(
+                    "{at}: basis_zh and basis_en are required (the law that requires keeping it)"
+                ));
+            }
+            if !(1..=36_500).contains(&r.days) {
+                problems.push(format!("{at}: days must be from 1 to 36500"));
+            }
+            if retention.insert(r.category.clone(), r).is_some() {
+                problems.push(format!("{at}: a rule for this category comes earlier"));
+            }
+        }
+        let retained: BTreeSet<String> = retention.keys().cloned().collect();
+        for s in &sources {
+            if let Connector::Sql(sql) = &s.connector {
+                problems.extend(
+                    sql.retention_problems(&retained)
+                        .into_iter()
+                        .map(|p| format!("source {:?}: {p}", s.name)),
+                );
+            }
+        }
         if problems.is_empty() {
-            Ok(Self { catalogue, sources })
+            Ok(Self {
+                catalogue,
+                sources,
+                retention,
+            })
         } else {
             Err(SourcesError(problems))
         }

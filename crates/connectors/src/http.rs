@@ -8,7 +8,9 @@
 //! into a person's bundle. A look-up is paged: `{"action": "lookup", "reference",
 //! "identifiers": {"email", "mobile", "account_id"}, "cursor", "limit"}` answers
 //! `{"records": [{"category", "table", "data": {…}}], "next_cursor"}` until
-//! `next_cursor` is null.
+//! `next_cursor` is null. An erasure (`erase = true` in the file) is
+//! `{"action": "erase", "reference", "identifiers", "restricted": {category: date}}`,
+//! answered `{"tables": [{"table", "category", "outcome", "rows"}]}`.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -18,7 +20,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::config::HttpConfig;
-use crate::{CheckItem, ConnectorError, Counter, Identifiers, LookupStats, Record, RecordSink};
+use crate::{
+    CheckItem, ConnectorError, Counter, EraseOrder, Identifiers, LookupStats, Record, RecordSink,
+    TableErasure, TableOutcome,
+};
 
 pub use rightsdesk_domain::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify};
 
@@ -41,6 +46,7 @@ pub struct HttpSource {
     page_size: u32,
     timeout: Duration,
     categories: BTreeSet<String>,
+    erase: bool,
     client: reqwest::Client,
 }
 
@@ -110,6 +116,7 @@ impl HttpSource {
             page_size: config.page_size,
             timeout,
             categories: BTreeSet::new(),
+            erase: config.erase,
             client,
         })
     }
@@ -241,6 +248,81 @@ impl HttpSource {
         Err(ConnectorError::Protocol(format!(
             "more than {MAX_PAGES} pages"
         )))
+    }
+
+    /// Whether the service carries out erasures (`erase = true`).
+    pub fn erasable(&self) -> bool {
+        self.erase
+    }
+
+    /// `{"action": "erase"}`: the service erases the person's data, or keeps the
+    /// `restricted` categories until the date given, and says what it did per table.
+    pub async fn erase(
+        &self,
+        reference: &str,
+        order: &EraseOrder<'_>,
+    ) -> Result<Vec<TableErasure>, ConnectorError> {
+        if !self.erase {
+            return Err(ConnectorError::Refused(
+                "the service does not carry out erasures (erase = false)".to_owned(),
+            ));
+        }
+        let ids = order.ids;
+        let answer = self
+            .call(&json!({
+                "action": "erase",
+                "reference": reference,
+                "identifiers": {
+                    "email": ids.email,
+                    "mobile": ids.mobile,
+                    "account_id": ids.account_id,
+                },
+                "restricted": order.restricted,
+            }))
+            .await?;
+        #[derive(Deserialize)]
+        struct Answer {
+            tables: Vec<Table>,
+        }
+        #[derive(Deserialize)]
+        struct Table {
+            #[serde(default)]
+            table: Option<String>,
+            category: String,
+            outcome: TableOutcome,
+            rows: u64,
+        }
+        let answer: Answer = serde_json::from_value(answer)
+            .map_err(|e| ConnectorError::Protocol(format!("not an erasure's answer: {e}")))?;
+        let mut done = Vec::new();
+        for t in answer.tables {
+            if !self.categories.contains(&t.category) {
+                return Err(ConnectorError::Protocol(format!(
+                    "category {:?} is not one this source declares",
+                    t.category
+                )));
+            }
+            let kept = order.restricted.contains_key(&t.category);
+            if kept != (t.outcome == TableOutcome::Restricted) {
+                return Err(ConnectorError::Protocol(format!(
+                    "category {:?} answered {:?}, but it was {}",
+                    t.category,
+                    t.outcome,
+                    if kept {
+                        "to be kept under its retention rule"
+                    } else {
+                        "to be erased"
+                    }
+                )));
+            }
+            done.push(TableErasure {
+                table: t.table.unwrap_or_else(|| t.category.clone()),
+                category: t.category,
+                outcome: t.outcome,
+                rows: t.rows,
+            });
+        }
+        Ok(done)
     }
 
     /// `{"action": "check"}`: the service answers, signed, and says what it holds.

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use config::{ConnectorConfig, SourceConfig, Sources, SourcesError};
@@ -132,7 +132,7 @@ pub enum ConnectorError {
     Protocol(String),
     #[error("the query failed: {0}")]
     Query(String),
-    #[error("a manual source is answered by its owner, not looked up")]
+    #[error("a manual source is answered by its owner, not called")]
     Manual,
     #[error(transparent)]
     SinkClosed(#[from] SinkClosed),
@@ -164,6 +164,38 @@ impl ConnectorError {
 
 /// What a look-up found: records per category.
 pub type LookupStats = Counter;
+
+/// What an erasure is asked to do.
+#[derive(Debug, Clone, Copy)]
+pub struct EraseOrder<'a> {
+    pub ids: &'a Identifiers,
+    /// The categories kept under a retention rule, with the date (`YYYY-MM-DD`) their
+    /// retention ends: their rows stay, marked in the table's `restrict_column`.
+    pub restricted: &'a BTreeMap<String, String>,
+    /// The key of `anonymise`'s keyed hash.
+    pub anonymise_key: &'a [u8],
+}
+
+/// What an erasure did to one table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableErasure {
+    pub table: String,
+    pub category: String,
+    pub outcome: TableOutcome,
+    /// Rows deleted, changed, or (restricted) kept.
+    pub rows: u64,
+}
+
+/// How one table's rows were erased.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TableOutcome {
+    Deleted,
+    Nulled,
+    Anonymised,
+    /// Kept under a retention rule: storage and security only until it ends.
+    Restricted,
+}
 
 /// What `rightsdesk sources check` reports about one source.
 #[derive(Debug, Clone, Serialize)]
@@ -215,6 +247,29 @@ impl Connector {
     }
 
     /// Connects and reports what can be seen.
+    /// Whether rightsdesk erases this source itself (else its owner is asked).
+    pub fn erasable(&self) -> bool {
+        match self {
+            Self::Sql(s) => s.erasable(),
+            Self::Http(h) => h.erasable(),
+            Self::Manual => false,
+        }
+    }
+
+    /// Erases the person's data (see [`sql::SqlSource::erase`] and the `erase` action of
+    /// the `http` protocol).
+    pub async fn erase(
+        &self,
+        reference: &str,
+        order: &EraseOrder<'_>,
+    ) -> Result<Vec<TableErasure>, ConnectorError> {
+        match self {
+            Self::Sql(s) => s.erase(order).await,
+            Self::Http(h) => h.erase(reference, order).await,
+            Self::Manual => Err(ConnectorError::Manual),
+        }
+    }
+
     pub async fn check(&self, source: &str) -> CheckReport {
         let items = match self {
             Self::Sql(s) => s.check().await,

@@ -9,20 +9,25 @@
 //! holds, whatever its type. Rows are streamed: a person with a million rows costs no
 //! more memory than one with ten.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use hmac::{Hmac, Mac};
 use rightsdesk_domain::Secret;
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
-    FromQueryResult, Statement, Value as DbValue,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, FromQueryResult, Statement, TransactionTrait, Value as DbValue,
 };
 use serde_json::{Map, Value};
+use sha2::Sha256;
 use tokio::sync::OnceCell;
 
-use crate::config::{Matches, MobileFormat, SqlConfig};
-use crate::{CheckItem, ConnectorError, Counter, Identifiers, LookupStats, Record, RecordSink};
+use crate::config::{EraseStrategy, Matches, MobileFormat, SqlConfig};
+use crate::{
+    CheckItem, ConnectorError, Counter, EraseOrder, Identifiers, LookupStats, Record, RecordSink,
+    TableErasure, TableOutcome,
+};
 
 /// Whether `s` is a plain SQL identifier: a letter or `_`, then letters, digits, `_` or
 /// `$`, at most 63 bytes. Anything else in the sources file is refused at start.
@@ -94,13 +99,33 @@ impl Dialect {
         }
     }
 
-    /// A column's value as text.
+    /// A column's value as text, named as the column.
     fn as_text(self, column: &str) -> String {
+        format!("{} AS {}", self.text_of(column), self.quote(column))
+    }
+
+    /// A column's value as text, in an expression.
+    fn text_of(self, column: &str) -> String {
         let q = self.quote(column);
         match self {
-            Self::MySql => format!("CAST({q} AS CHAR) AS {q}"),
-            Self::Postgres | Self::Sqlite => format!("CAST({q} AS TEXT) AS {q}"),
+            Self::MySql => format!("CAST({q} AS CHAR)"),
+            Self::Postgres | Self::Sqlite => format!("CAST({q} AS TEXT)"),
         }
+    }
+}
+
+/// `url` as the connector opens it: a SQLite file read-only (`ro`) or read-write (`rw`)
+/// unless the URL says otherwise; `mariadb:` as sqlx knows it.
+fn normalise_url(dialect: Dialect, url: Secret, sqlite_mode: &str) -> Secret {
+    match dialect {
+        Dialect::Sqlite if !url.expose().contains("mode=") => {
+            let sep = if url.expose().contains('?') { '&' } else { '?' };
+            Secret::new(format!("{}{sep}mode={sqlite_mode}", url.expose()))
+        }
+        Dialect::MySql if url.expose().starts_with("mariadb:") => {
+            Secret::new(url.expose().replacen("mariadb:", "mysql:", 1))
+        }
+        _ => url,
     }
 }
 
@@ -115,18 +140,29 @@ struct Table {
     columns: Vec<String>,
     /// The exported columns by category.
     by_category: BTreeMap<String, Vec<String>>,
+    /// The table's own category (its rows are kept or erased as one).
+    category: String,
+    erase: Option<EraseStrategy>,
+    erase_columns: Vec<String>,
+    restrict_column: Option<String>,
+    /// Parents above it (0 for a table with `match` only): erasures go deepest first,
+    /// while the parents that find a child's rows are still there.
+    depth: usize,
 }
 
 /// A database that holds personal data.
 pub struct SqlSource {
     name: String,
     url: Secret,
+    /// For erasures (see `SqlConfig::write_url`).
+    write_url: Secret,
     dialect: Dialect,
     mobile_format: MobileFormat,
     max_connections: u32,
     timeout: Duration,
     tables: Vec<Table>,
     conn: OnceCell<DatabaseConnection>,
+    write_conn: OnceCell<DatabaseConnection>,
 }
 
 impl std::fmt::Debug for SqlSource {
@@ -148,6 +184,7 @@ impl SqlSource {
         name: &str,
         config: &SqlConfig,
         url: Secret,
+        write_url: Option<Secret>,
         timeout: Duration,
         problems: &mut Vec<String>,
     ) -> Option<Self> {
@@ -156,16 +193,18 @@ impl SqlSource {
             problems.push("url: must start with postgres://, mysql:// or sqlite:".to_owned());
             return None;
         };
-        let url = match dialect {
-            Dialect::Sqlite if !url.expose().contains("mode=") => {
-                let sep = if url.expose().contains('?') { '&' } else { '?' };
-                Secret::new(format!("{}{sep}mode=ro", url.expose()))
-            }
-            Dialect::MySql if url.expose().starts_with("mariadb:") => {
-                Secret::new(url.expose().replacen("mariadb:", "mysql:", 1))
-            }
-            _ => url,
+        if write_url
+            .as_ref()
+            .is_some_and(|w| Dialect::of(w.expose()) != Some(dialect))
+        {
+            problems
+                .push("write_url: must be a URL of the same kind of database as url".to_owned());
+        }
+        let write_url = match write_url {
+            Some(w) => normalise_url(dialect, w, "rw"),
+            None => normalise_url(dialect, url.clone(), "rw"),
         };
+        let url = normalise_url(dialect, url, "ro");
         if !(1..=32).contains(&config.max_connections) {
             problems.push("max_connections must be from 1 to 32".to_owned());
         }
@@ -195,6 +234,8 @@ impl SqlSource {
                 .chain(t.columns.iter())
                 .chain(t.column_categories.keys())
                 .chain(t.parent.iter().map(|p| &p.column))
+                .chain(t.erase_columns.iter())
+                .chain(t.restrict_column.iter())
             {
                 if !is_identifier(column) {
                     bad(format!("column {column:?} is not a plain column name"));
@@ -233,6 +274,32 @@ impl SqlSource {
                 },
                 None => None,
             };
+            match t.erase {
+                Some(EraseStrategy::Delete) | None if !t.erase_columns.is_empty() => {
+                    bad("erase_columns is for erase = \"null\" or \"anonymise\"".to_owned())
+                }
+                Some(EraseStrategy::Null | EraseStrategy::Anonymise) => {
+                    if t.erase_columns.is_empty() {
+                        bad("erase = \"null\" or \"anonymise\" needs erase_columns".to_owned());
+                    }
+                    // The key stays (the tables below find their rows through it).
+                    for m in t.matches.columns().filter(|m| t.key.as_ref() != Some(*m)) {
+                        if !t.erase_columns.contains(m) {
+                            bad(format!(
+                                "erase_columns must include the identity column {m:?}, or the rows still name the person"
+                            ));
+                        }
+                    }
+                    if let Some(k) = &t.key
+                        && t.erase_columns.contains(k)
+                    {
+                        bad(format!(
+                            "erase_columns must not include the key {k:?}: the tables below it find their rows through it"
+                        ));
+                    }
+                }
+                _ => {}
+            }
             if t.matches.is_empty() && t.parent.is_none() {
                 bad(
                     "give `match` (the identity columns) or `parent` (how its rows are found)"
@@ -254,9 +321,15 @@ impl SqlSource {
                 parent,
                 columns: t.columns.clone(),
                 by_category,
+                category: t.category.clone(),
+                erase: t.erase,
+                erase_columns: t.erase_columns.clone(),
+                restrict_column: t.restrict_column.clone(),
+                depth: 0,
             });
         }
         // Every parent chain ends at a table with `match`, without a loop.
+        let mut depths = Vec::with_capacity(tables.len());
         for (i, t) in tables.iter().enumerate() {
             let mut at = i;
             let mut steps = 0;
@@ -268,6 +341,10 @@ impl SqlSource {
                 }
                 at = p;
             }
+            depths.push(steps);
+        }
+        for (t, depth) in tables.iter_mut().zip(depths) {
+            t.depth = depth;
         }
         if problems.len() > before {
             return None;
@@ -275,12 +352,14 @@ impl SqlSource {
         Some(Self {
             name: name.to_owned(),
             url,
+            write_url,
             dialect,
             mobile_format: config.mobile_format,
             max_connections: config.max_connections,
             timeout,
             tables,
             conn: OnceCell::new(),
+            write_conn: OnceCell::new(),
         })
     }
 
@@ -289,25 +368,37 @@ impl SqlSource {
     }
 
     async fn connection(&self) -> Result<&DatabaseConnection, ConnectorError> {
-        self.conn
-            .get_or_try_init(|| async {
-                let mut options = ConnectOptions::new(self.url.expose().to_owned());
-                options
-                    .max_connections(self.max_connections)
-                    .min_connections(0)
-                    // Look-ups come in bursts (a request's collection): between them the
-                    // source keeps no connection open, nor the memory each one holds.
-                    .idle_timeout(SOURCE_IDLE)
-                    .connect_timeout(self.timeout)
-                    .acquire_timeout(self.timeout)
-                    .sqlx_logging(false);
-                match tokio::time::timeout(self.timeout, Database::connect(options)).await {
-                    Ok(Ok(conn)) => Ok(conn),
-                    Ok(Err(e)) => Err(unreachable_or_query(e)),
-                    Err(_) => Err(ConnectorError::Timeout(self.timeout.as_secs())),
-                }
-            })
-            .await
+        self.connect(&self.conn, &self.url).await
+    }
+
+    /// The connection erasures use (see `SqlConfig::write_url`).
+    async fn write_connection(&self) -> Result<&DatabaseConnection, ConnectorError> {
+        self.connect(&self.write_conn, &self.write_url).await
+    }
+
+    async fn connect<'a>(
+        &self,
+        cell: &'a OnceCell<DatabaseConnection>,
+        url: &Secret,
+    ) -> Result<&'a DatabaseConnection, ConnectorError> {
+        cell.get_or_try_init(|| async {
+            let mut options = ConnectOptions::new(url.expose().to_owned());
+            options
+                .max_connections(self.max_connections)
+                .min_connections(0)
+                // Look-ups come in bursts (a request's collection): between them the
+                // source keeps no connection open, nor the memory each one holds.
+                .idle_timeout(SOURCE_IDLE)
+                .connect_timeout(self.timeout)
+                .acquire_timeout(self.timeout)
+                .sqlx_logging(false);
+            match tokio::time::timeout(self.timeout, Database::connect(options)).await {
+                Ok(Ok(conn)) => Ok(conn),
+                Ok(Err(e)) => Err(unreachable_or_query(e)),
+                Err(_) => Err(ConnectorError::Timeout(self.timeout.as_secs())),
+            }
+        })
+        .await
     }
 
     /// The `WHERE` condition that finds table `i`'s rows of `ids` (binding values into
@@ -445,6 +536,212 @@ impl SqlSource {
         Ok(stats)
     }
 
+    /// Whether every table says how it is erased (else an erasure asks the owner).
+    pub fn erasable(&self) -> bool {
+        self.tables.iter().all(|t| t.erase.is_some())
+    }
+
+    /// Problems with `retained` categories (those under a `[[retention]]` rule): a kept
+    /// table found only through a parent that an erasure removes could not be found
+    /// again when its retention ends.
+    pub fn retention_problems(&self, retained: &BTreeSet<String>) -> Vec<String> {
+        let mut problems = Vec::new();
+        for t in &self.tables {
+            if !retained.contains(&t.category) || !t.matches.is_empty() {
+                continue;
+            }
+            let mut at = t;
+            while let Some((p, _)) = &at.parent {
+                at = &self.tables[*p];
+                if !retained.contains(&at.category) && at.erase.is_some() {
+                    problems.push(format!(
+                        "table {:?}: its category {:?} is kept under a retention rule, but it is found only through table {:?}, which an erasure changes; give it its own `match` columns",
+                        t.name, t.category, at.name
+                    ));
+                    break;
+                }
+            }
+        }
+        problems
+    }
+
+    /// Erases the rows of `order.ids` in one transaction, deepest tables first: each
+    /// table by its strategy, or, when its category is in `order.restricted`, left in
+    /// place with `restrict_column` set to the date its retention ends.
+    pub async fn erase(&self, order: &EraseOrder<'_>) -> Result<Vec<TableErasure>, ConnectorError> {
+        let db = self.write_connection().await?;
+        let txn = self.timed(db.begin()).await?;
+        let mut done = Vec::new();
+        let mut by_depth: Vec<usize> = (0..self.tables.len()).collect();
+        by_depth.sort_by_key(|i| std::cmp::Reverse(self.tables[*i].depth));
+        for i in by_depth {
+            let t = &self.tables[i];
+            let mut values = Vec::new();
+            let Some(condition) = self.condition(i, order.ids, &mut values) else {
+                continue;
+            };
+            let d = self.dialect;
+            let table = d.quote(&t.name);
+            let (outcome, rows) = if let Some(until) = order.restricted.get(&t.category) {
+                let rows = match &t.restrict_column {
+                    Some(column) => {
+                        // `?` placeholders bind in the order they appear: SET's first.
+                        let mut values = vec![DbValue::from(until.clone())];
+                        let set = format!("{} = {}", d.quote(column), d.placeholder(1));
+                        let condition = self
+                            .condition(i, order.ids, &mut values)
+                            .unwrap_or_default();
+                        let sql = format!("UPDATE {table} SET {set} WHERE {condition}");
+                        self.exec(&txn, sql, values).await?
+                    }
+                    None => {
+                        let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE {condition}");
+                        self.count_rows(&txn, sql, values).await?
+                    }
+                };
+                (TableOutcome::Restricted, rows)
+            } else {
+                match t.erase {
+                    None => {
+                        return Err(ConnectorError::Refused(format!(
+                            "table {:?} has no erase strategy",
+                            t.name
+                        )));
+                    }
+                    Some(EraseStrategy::Delete) => {
+                        let sql = format!("DELETE FROM {table} WHERE {condition}");
+                        (TableOutcome::Deleted, self.exec(&txn, sql, values).await?)
+                    }
+                    Some(EraseStrategy::Null) => {
+                        let set = t
+                            .erase_columns
+                            .iter()
+                            .map(|c| format!("{} = NULL", d.quote(c)))
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        let sql = format!("UPDATE {table} SET {set} WHERE {condition}");
+                        (TableOutcome::Nulled, self.exec(&txn, sql, values).await?)
+                    }
+                    Some(EraseStrategy::Anonymise) => (
+                        TableOutcome::Anonymised,
+                        self.anonymise(&txn, i, order, &condition, values).await?,
+                    ),
+                }
+            };
+            done.push(TableErasure {
+                table: t.name.clone(),
+                category: t.category.clone(),
+                outcome,
+                rows,
+            });
+        }
+        self.timed(txn.commit()).await?;
+        Ok(done)
+    }
+
+    /// Replaces each distinct combination of table `i`'s `erase_columns` values among
+    /// the person's rows (`condition` with `values`) with their keyed hashes
+    /// ([`anonymised`]); NULLs stay NULL.
+    async fn anonymise(
+        &self,
+        txn: &DatabaseTransaction,
+        i: usize,
+        order: &EraseOrder<'_>,
+        condition: &str,
+        values: Vec<DbValue>,
+    ) -> Result<u64, ConnectorError> {
+        let d = self.dialect;
+        let t = &self.tables[i];
+        let table = d.quote(&t.name);
+        let what = t
+            .erase_columns
+            .iter()
+            .map(|c| d.as_text(c))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("SELECT DISTINCT {what} FROM {table} WHERE {condition}");
+        let combos = self
+            .timed(
+                Value::find_by_statement(Statement::from_sql_and_values(d.backend(), sql, values))
+                    .all(txn),
+            )
+            .await?;
+        let mut rows = 0;
+        for combo in combos {
+            // `?` placeholders bind in the order they appear: SET, the condition, the
+            // old values.
+            let mut bound = Vec::new();
+            let mut set = Vec::new();
+            for c in &t.erase_columns {
+                if let Some(v) = combo.get(c).and_then(Value::as_str) {
+                    let hashed = anonymised(order.anonymise_key, &self.name, &t.name, c, v);
+                    bound.push(DbValue::from(hashed));
+                    set.push(format!("{} = {}", d.quote(c), d.placeholder(bound.len())));
+                }
+            }
+            if set.is_empty() {
+                continue;
+            }
+            let condition = self.condition(i, order.ids, &mut bound).unwrap_or_default();
+            let mut same = Vec::new();
+            for c in &t.erase_columns {
+                match combo.get(c).and_then(Value::as_str) {
+                    Some(v) => {
+                        bound.push(DbValue::from(v.to_owned()));
+                        same.push(format!("{} = {}", d.text_of(c), d.placeholder(bound.len())));
+                    }
+                    None => same.push(format!("{} IS NULL", d.quote(c))),
+                }
+            }
+            let sql = format!(
+                "UPDATE {table} SET {} WHERE {condition} AND {}",
+                set.join(", "),
+                same.join(" AND ")
+            );
+            rows += self.exec(txn, sql, bound).await?;
+        }
+        Ok(rows)
+    }
+
+    async fn exec(
+        &self,
+        txn: &DatabaseTransaction,
+        sql: String,
+        values: Vec<DbValue>,
+    ) -> Result<u64, ConnectorError> {
+        let statement = Statement::from_sql_and_values(self.dialect.backend(), sql, values);
+        Ok(self
+            .timed(txn.execute_raw(statement))
+            .await?
+            .rows_affected())
+    }
+
+    async fn count_rows(
+        &self,
+        txn: &DatabaseTransaction,
+        sql: String,
+        values: Vec<DbValue>,
+    ) -> Result<u64, ConnectorError> {
+        let statement = Statement::from_sql_and_values(self.dialect.backend(), sql, values);
+        let row = self.timed(txn.query_one_raw(statement)).await?;
+        let n: i64 = row
+            .and_then(|r| r.try_get("", "n").ok())
+            .unwrap_or_default();
+        Ok(u64::try_from(n).unwrap_or_default())
+    }
+
+    /// `f` within the source's timeout, its error as the connector's.
+    async fn timed<T>(
+        &self,
+        f: impl std::future::Future<Output = Result<T, DbErr>>,
+    ) -> Result<T, ConnectorError> {
+        match tokio::time::timeout(self.timeout, f).await {
+            Ok(Ok(x)) => Ok(x),
+            Ok(Err(e)) => Err(unreachable_or_query(e)),
+            Err(_) => Err(ConnectorError::Timeout(self.timeout.as_secs())),
+        }
+    }
+
     /// Connects and reads no row from every table: the tables and columns exist and
     /// the credentials may read them.
     pub async fn check(&self) -> Vec<CheckItem> {
@@ -463,6 +760,26 @@ impl SqlSource {
             ok: true,
             detail: format!("{:?}", self.dialect),
         }];
+        items.push(if self.erasable() {
+            match self.write_connection().await {
+                Ok(_) => CheckItem {
+                    name: "erasure".to_owned(),
+                    ok: true,
+                    detail: "every table has a strategy; the write connection opens".to_owned(),
+                },
+                Err(e) => CheckItem {
+                    name: "erasure".to_owned(),
+                    ok: false,
+                    detail: format!("the write connection: {e}"),
+                },
+            }
+        } else {
+            CheckItem {
+                name: "erasure".to_owned(),
+                ok: true,
+                detail: "not every table has `erase`: erasures go to the owner".to_owned(),
+            }
+        });
         for t in &self.tables {
             let d = self.dialect;
             let columns: Vec<&String> = t
@@ -502,6 +819,20 @@ impl SqlSource {
         }
         items
     }
+}
+
+/// `anonymise`'s replacement for `value` of `source`.`table`.`column`: the first 16 hex
+/// digits of HMAC-SHA256 under `key`. The same value in the same column always gives the
+/// same replacement (counts and joins still work), and without the key it cannot be
+/// traced back. It fits any text column of 16 characters or more.
+pub fn anonymised(key: &[u8], source: &str, table: &str, column: &str, value: &str) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    for part in [source, table, column, value] {
+        mac.update(part.as_bytes());
+        mac.update(&[0]);
+    }
+    let digest = mac.finalize().into_bytes();
+    hex::encode(&digest[..8])
 }
 
 fn unreachable_or_query(e: DbErr) -> ConnectorError {

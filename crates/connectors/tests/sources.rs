@@ -12,8 +12,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use rightsdesk_connectors::http::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify};
-use rightsdesk_connectors::{ConnectorError, Identifiers, Record, Sources};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use std::collections::BTreeMap;
+
+use rightsdesk_connectors::{
+    ConnectorError, EraseOrder, Identifiers, Record, Sources, TableErasure, TableOutcome,
+};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, FromQueryResult};
 use serde_json::{Value, json};
 
 /// People in the source databases: (account id, email, mobile as the source stores it,
@@ -34,7 +38,7 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE downloads (id INTEGER PRIMARY KEY, user_id VARCHAR(20), product VARCHAR(100), requested_at TIMESTAMP)",
     "CREATE TABLE tickets (id INTEGER PRIMARY KEY, user_id VARCHAR(20), title VARCHAR(200), amount DECIMAL(10,2))",
     "CREATE TABLE ticket_messages (id INTEGER PRIMARY KEY, ticket_id INTEGER, body TEXT)",
-    "CREATE TABLE marketing (id INTEGER PRIMARY KEY, phone VARCHAR(20), channel VARCHAR(20))",
+    "CREATE TABLE marketing (id INTEGER PRIMARY KEY, phone VARCHAR(20), channel VARCHAR(20), restricted_until VARCHAR(20))",
 ];
 
 /// Fills a source database: each person has 1 user row, n downloads, n tickets with
@@ -78,7 +82,7 @@ async fn fill(db: &DatabaseConnection) {
             next += 1;
         }
         db.execute_unprepared(&format!(
-            "INSERT INTO marketing VALUES ({}, '{mobile}', 'sms')",
+            "INSERT INTO marketing VALUES ({}, '{mobile}', 'sms', NULL)",
             n + 1
         ))
         .await
@@ -260,22 +264,36 @@ async fn check_sql_source(url_for_source: &str) {
     }
 }
 
-#[tokio::test]
-async fn a_sqlite_source_returns_exactly_the_persons_rows() {
-    let dir = std::env::temp_dir().join(format!("rd-connectors-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).expect("a directory");
-    let file = dir.join("website.db");
-    let db = Database::connect(format!("sqlite://{}?mode=rwc", file.display()))
-        .await
-        .expect("create the source database");
-    fill(&db).await;
-    db.close().await.ok();
-    check_sql_source(&format!("sqlite://{}", file.display())).await;
-    let _ = std::fs::remove_dir_all(&dir);
+/// A filled SQLite source file (removed on drop) and its URL.
+struct SqliteSource(std::path::PathBuf);
+
+impl SqliteSource {
+    async fn new() -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("rd-connectors-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("a directory");
+        let file = dir.join("website.db");
+        let db = Database::connect(format!("sqlite://{}?mode=rwc", file.display()))
+            .await
+            .expect("create the source database");
+        fill(&db).await;
+        db.close().await.ok();
+        Self(dir)
+    }
+
+    fn url(&self) -> String {
+        format!("sqlite://{}", self.0.join("website.db").display())
+    }
 }
 
-#[tokio::test]
-async fn a_postgresql_source_returns_exactly_the_persons_rows() {
+impl Drop for SqliteSource {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A filled PostgreSQL source database, and its URL; dropped by [`drop_pg_source`].
+async fn pg_source() -> (String, String) {
     let admin_url = std::env::var("RIGHTSDESK_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
     let name = format!("rdsource_{}", uuid::Uuid::new_v4().simple());
@@ -284,6 +302,7 @@ async fn a_postgresql_source_returns_exactly_the_persons_rows() {
         .execute_unprepared(&format!("CREATE DATABASE {name}"))
         .await
         .expect("create a database");
+    admin.close().await.ok();
     let url = format!(
         "{}/{name}",
         &admin_url[..admin_url.rfind('/').expect("a database in the URL")]
@@ -291,11 +310,329 @@ async fn a_postgresql_source_returns_exactly_the_persons_rows() {
     let db = Database::connect(&url).await.expect("the source database");
     fill(&db).await;
     db.close().await.ok();
-    check_sql_source(&url).await;
+    (url, name)
+}
+
+async fn drop_pg_source(name: &str) {
+    let admin_url = std::env::var("RIGHTSDESK_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let admin = Database::connect(&admin_url).await.expect("PostgreSQL");
     admin
         .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .await
         .ok();
+}
+
+#[tokio::test]
+async fn a_sqlite_source_returns_exactly_the_persons_rows() {
+    let source = SqliteSource::new().await;
+    check_sql_source(&source.url()).await;
+}
+
+#[tokio::test]
+async fn a_postgresql_source_returns_exactly_the_persons_rows() {
+    let (url, name) = pg_source().await;
+    check_sql_source(&url).await;
+    drop_pg_source(&name).await;
+}
+
+// --- erasure ----------------------------------------------------------------------------
+
+const ANONYMISE_KEY: &[u8] = b"a key for the keyed hash of anonymised values";
+
+/// The website source with a strategy per table, and marketing kept for ten years.
+fn erasable_source(url: &str) -> String {
+    sql_source("website", url)
+        .replace(
+            r#"column_categories = { last_login_ip = "access_logs" }"#,
+            "column_categories = { last_login_ip = \"access_logs\" }\nerase = \"anonymise\"\nerase_columns = [\"email\", \"mobile\", \"name\", \"last_login_ip\"]",
+        )
+        .replace(
+            r#"columns = ["product", "requested_at"]"#,
+            "columns = [\"product\", \"requested_at\"]\nerase = \"null\"\nerase_columns = [\"user_id\"]",
+        )
+        .replace(
+            r#"columns = ["id", "title", "amount"]"#,
+            "columns = [\"id\", \"title\", \"amount\"]\nerase = \"anonymise\"\nerase_columns = [\"title\"]",
+        )
+        .replace(
+            r#"columns = ["body"]"#,
+            "columns = [\"body\"]\nerase = \"delete\"",
+        )
+        .replace(
+            r#"columns = ["channel"]"#,
+            "columns = [\"channel\"]\nerase = \"delete\"\nrestrict_column = \"restricted_until\"",
+        )
+        + r#"
+[[retention]]
+category = "marketing"
+basis_zh = "《电子商务法》第三十一条"
+basis_en = "E-Commerce Law art. 31"
+days = 3650
+"#
+}
+
+/// Everything the source holds, table by table, as text.
+async fn dump(url: &str) -> Vec<(String, Vec<String>)> {
+    let db = Database::connect(url).await.expect("the source");
+    let mut out = Vec::new();
+    for (table, order) in [
+        ("users", "id"),
+        ("downloads", "id"),
+        ("tickets", "id"),
+        ("ticket_messages", "id"),
+        ("marketing", "id"),
+    ] {
+        let rows = db
+            .query_all_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                format!("SELECT * FROM {table} ORDER BY {order}"),
+            ))
+            .await
+            .expect("read a table");
+        let rows = rows
+            .iter()
+            .map(|r| {
+                Value::from_query_result(r, "")
+                    .expect("a row as JSON")
+                    .to_string()
+            })
+            .collect();
+        out.push((table.to_owned(), rows));
+    }
+    db.close().await.ok();
+    out
+}
+
+async fn check_erasure(url: &str) {
+    let sources =
+        Sources::from_toml(&erasable_source(url), |_| None).expect("a valid sources file");
+    assert_eq!(sources.retention["marketing"].days, 3650);
+    let source = sources.get("website").expect("the source");
+    let rightsdesk_connectors::Connector::Sql(sql) = &source.connector else {
+        panic!("an sql source");
+    };
+    assert!(sql.erasable());
+    let before = dump(url).await;
+    // The hostile person: their values are bound, never spliced.
+    let n = 1;
+    let restricted = [("marketing".to_owned(), "2036-12-02".to_owned())].into();
+    let order = EraseOrder {
+        ids: &ids(n),
+        restricted: &restricted,
+        anonymise_key: ANONYMISE_KEY,
+    };
+    let done = sql.erase(&order).await.expect("an erasure");
+    let outcome = |table: &str| {
+        let t = done
+            .iter()
+            .find(|t| t.table == table)
+            .unwrap_or_else(|| panic!("no {table} in {done:?}"));
+        (t.outcome, t.rows)
+    };
+    assert_eq!(outcome("ticket_messages"), (TableOutcome::Deleted, 4));
+    assert_eq!(outcome("tickets"), (TableOutcome::Anonymised, 2));
+    assert_eq!(outcome("downloads"), (TableOutcome::Nulled, 2));
+    assert_eq!(outcome("users"), (TableOutcome::Anonymised, 1));
+    assert_eq!(outcome("marketing"), (TableOutcome::Restricted, 1));
+    assert_eq!(
+        done.iter().map(|t| t.table.as_str()).collect::<Vec<_>>(),
+        [
+            "ticket_messages",
+            "downloads",
+            "tickets",
+            "users",
+            "marketing"
+        ],
+        "deepest tables first"
+    );
+
+    // Nobody else's rows changed.
+    let after = dump(url).await;
+    let (_, email, mobile, name) = PEOPLE[n];
+    let others = |table: &str, rows: &[String]| -> Vec<String> {
+        let marks: &[&str] = match table {
+            "ticket_messages" => &[
+                "of ticket 1\"",
+                "of ticket 4\"",
+                "of ticket 5\"",
+                "of ticket 6\"",
+            ],
+            "marketing" => &["13812345678", "13700000000"],
+            _ => &["\"u1\"", "\"u3\""],
+        };
+        rows.iter()
+            .filter(|r| marks.iter().any(|m| r.contains(m)))
+            .cloned()
+            .collect()
+    };
+    for ((table, rows_before), (_, rows_after)) in before.iter().zip(&after) {
+        let kept = others(table, rows_before);
+        assert!(!kept.is_empty(), "{table}");
+        assert_eq!(others(table, rows_after), kept, "{table}");
+    }
+    let messages = &after[3].1;
+    assert_eq!(messages.len(), before[3].1.len() - 4);
+
+    // The person's own rows: anonymised, nulled, or kept and marked.
+    let mut records: Vec<Record> = Vec::new();
+    source
+        .connector
+        .lookup("PR-2026-000009", &ids(n), &mut records)
+        .await
+        .expect("a look-up");
+    let account = records
+        .iter()
+        .find(|r| r.category == "account")
+        .expect("the account row stays, found by its key");
+    let hashed = |table: &str, column: &str, value: &str| {
+        json!(rightsdesk_connectors::sql::anonymised(
+            ANONYMISE_KEY,
+            "website",
+            table,
+            column,
+            value
+        ))
+    };
+    assert_eq!(account.data["email"], hashed("users", "email", email));
+    assert_eq!(account.data["mobile"], hashed("users", "mobile", mobile));
+    assert_eq!(account.data["name"], hashed("users", "name", name));
+    assert!(!format!("{records:?}").contains("O'Brien"));
+    assert_eq!(
+        records.iter().filter(|r| r.category == "downloads").count(),
+        0,
+        "unlinked"
+    );
+    let titles: Vec<&Value> = records
+        .iter()
+        .filter(|r| r.table == "tickets")
+        .map(|r| &r.data["title"])
+        .collect();
+    assert_eq!(titles.len(), 2);
+    assert!(
+        titles
+            .iter()
+            .all(|t| t.as_str().is_some_and(|t| t.len() == 16))
+    );
+    assert_eq!(
+        records
+            .iter()
+            .filter(|r| r.table == "ticket_messages")
+            .count(),
+        0
+    );
+    let marketing = dump(url)
+        .await
+        .into_iter()
+        .find(|(t, _)| t == "marketing")
+        .expect("marketing")
+        .1;
+    let kept: Vec<&String> = marketing
+        .iter()
+        .filter(|r| r.contains("13900000000"))
+        .collect();
+    assert_eq!(kept.len(), 1);
+    assert!(kept[0].contains("2036-12-02"), "{kept:?}");
+    assert!(
+        marketing
+            .iter()
+            .filter(|r| r.contains("2036-12-02"))
+            .count()
+            == 1
+    );
+
+    // Once the retention ends, the kept rows go by the table's strategy.
+    let order = EraseOrder {
+        ids: &ids(n),
+        restricted: &BTreeMap::new(),
+        anonymise_key: ANONYMISE_KEY,
+    };
+    let again = sql.erase(&order).await.expect("the purge");
+    assert!(again.contains(&TableErasure {
+        table: "marketing".to_owned(),
+        category: "marketing".to_owned(),
+        outcome: TableOutcome::Deleted,
+        rows: 1
+    }));
+    let marketing = dump(url)
+        .await
+        .into_iter()
+        .find(|(t, _)| t == "marketing")
+        .expect("marketing")
+        .1;
+    assert_eq!(marketing.len(), PEOPLE.len() - 1);
+}
+
+#[tokio::test]
+async fn a_sqlite_source_erases_exactly_the_persons_rows() {
+    let source = SqliteSource::new().await;
+    check_erasure(&source.url()).await;
+}
+
+#[tokio::test]
+async fn a_postgresql_source_erases_exactly_the_persons_rows() {
+    let (url, name) = pg_source().await;
+    check_erasure(&url).await;
+    drop_pg_source(&name).await;
+}
+
+#[test]
+fn erase_settings_are_checked_at_start() {
+    for (change, expect) in [
+        (
+            (
+                "erase = \"delete\"\nrestrict_column",
+                "erase = \"null\"\nrestrict_column",
+            ),
+            "needs erase_columns",
+        ),
+        (
+            (
+                "erase_columns = [\"title\"]",
+                "erase_columns = [\"title; --\"]",
+            ),
+            "not a plain column name",
+        ),
+        (
+            (
+                "erase_columns = [\"email\", \"mobile\",",
+                "erase_columns = [",
+            ),
+            "must include the identity column",
+        ),
+        (
+            (
+                "erase = \"null\"\nerase_columns = [\"user_id\"]",
+                "erase = \"delete\"\nerase_columns = [\"user_id\"]",
+            ),
+            "erase_columns is for",
+        ),
+        (("days = 3650", "days = 0"), "days must be"),
+        (
+            (
+                "category = \"marketing\"\nbasis_zh",
+                "category = \"gossip\"\nbasis_zh",
+            ),
+            "retention \"gossip\"",
+        ),
+    ] {
+        let file = erasable_source("sqlite://x.db");
+        assert!(file.contains(change.0), "{}", change.0);
+        let e =
+            Sources::from_toml(&file.replacen(change.0, change.1, 1), |_| None).expect_err(expect);
+        assert!(e.0.iter().any(|p| p.contains(expect)), "{expect}: {e:?}");
+    }
+    // A kept table found only through a parent that is erased could not be found again.
+    let file = erasable_source("sqlite://x.db").replace(
+        "category = \"marketing\"\nbasis_zh",
+        "category = \"downloads\"\nbasis_zh",
+    );
+    let e = Sources::from_toml(&file, |_| None).expect_err("refused");
+    assert!(
+        e.0.iter()
+            .any(|p| p.contains("give it its own `match` columns")),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -441,6 +778,18 @@ async fn serve(mode: u8) -> Service {
                             }
                         }
                         Some("lookup") => json!({"records": [], "next_cursor": null}),
+                        // Tickets are deleted, feedback kept when asked to; mode 3 keeps
+                        // tickets though it was not asked to.
+                        Some("erase") if call["identifiers"]["email"] == "li.lei@example.com" => {
+                            let kept = call["restricted"]["feedback"].is_string();
+                            json!({"tables": [
+                                {"table": "tickets", "category": "tickets",
+                                 "outcome": if mode == 3 { "restricted" } else { "deleted" }, "rows": 2},
+                                {"category": "feedback",
+                                 "outcome": if kept { "restricted" } else { "deleted" }, "rows": 1}
+                            ]})
+                        }
+                        Some("erase") => json!({"tables": []}),
                         _ => return HttpResponse::BadRequest().finish(),
                     };
                     let bytes = serde_json::to_vec(&answer).expect("JSON");
@@ -472,6 +821,92 @@ async fn serve(mode: u8) -> Service {
         calls,
         handle,
     }
+}
+
+/// An http source that carries out erasures.
+fn erasing_http_source(url: &str) -> Sources {
+    Sources::from_toml(
+        &format!(
+            r#"
+[[source]]
+name = "crm"
+title_zh = "客户服务系统"
+title_en = "Customer service"
+owner = "support@example.com"
+categories = ["tickets", "feedback"]
+[source.http]
+url = "{url}"
+secret = "{SECRET}"
+erase = true
+"#
+        ),
+        |_| None,
+    )
+    .expect("a valid sources file")
+}
+
+#[tokio::test]
+async fn an_http_source_erases_with_a_signed_call_and_says_what_it_did() {
+    let service = serve(0).await;
+    let sources = erasing_http_source(&service.url);
+    let source = &sources.get("crm").expect("crm").connector;
+    assert!(source.erasable());
+    let restricted = [("feedback".to_owned(), "2030-01-01".to_owned())].into();
+    let li = Identifiers {
+        email: Some("li.lei@example.com".to_owned()),
+        ..Identifiers::default()
+    };
+    let done = source
+        .erase(
+            "PR-2026-000010",
+            &EraseOrder {
+                ids: &li,
+                restricted: &restricted,
+                anonymise_key: ANONYMISE_KEY,
+            },
+        )
+        .await
+        .expect("an erasure");
+    assert_eq!(
+        done,
+        [
+            TableErasure {
+                table: "tickets".to_owned(),
+                category: "tickets".to_owned(),
+                outcome: TableOutcome::Deleted,
+                rows: 2
+            },
+            TableErasure {
+                table: "feedback".to_owned(),
+                category: "feedback".to_owned(),
+                outcome: TableOutcome::Restricted,
+                rows: 1
+            }
+        ]
+    );
+    // An answer that keeps what was to be erased (or the other way round) is refused.
+    let bent = serve(3).await;
+    let sources = erasing_http_source(&bent.url);
+    let e = sources
+        .get("crm")
+        .expect("crm")
+        .connector
+        .erase(
+            "PR-2026-000011",
+            &EraseOrder {
+                ids: &li,
+                restricted: &BTreeMap::new(),
+                anonymise_key: ANONYMISE_KEY,
+            },
+        )
+        .await
+        .expect_err("refused");
+    assert!(matches!(e, ConnectorError::Protocol(_)), "{e:?}");
+    // A source that does not say it erases is not asked to.
+    let plain = http_source(&service.url, SECRET);
+    assert!(!plain.get("crm").expect("crm").connector.erasable());
+    service.handle.stop(true).await;
+    bent.handle.stop(true).await;
 }
 
 fn http_source(url: &str, secret: &str) -> Sources {
@@ -577,7 +1012,7 @@ async fn an_unsigned_answer_or_an_undeclared_category_is_refused() {
 }
 
 #[tokio::test]
-async fn a_mysql_source_returns_exactly_the_persons_rows() {
+async fn a_mysql_source_returns_and_erases_exactly_the_persons_rows() {
     // MariaDB or MySQL: `scripts/test` makes sure one answers (the machine's, or a private
     // one it starts) and says where in RIGHTSDESK_TEST_MYSQL_URL.
     let admin_url = std::env::var("RIGHTSDESK_TEST_MYSQL_URL")
@@ -598,6 +1033,8 @@ async fn a_mysql_source_returns_exactly_the_persons_rows() {
     fill(&db).await;
     db.close().await.ok();
     check_sql_source(&url.replacen("mysql:", "mariadb:", 1)).await;
+    // And the erasure (the look-ups above change nothing).
+    check_erasure(&url).await;
     admin
         .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
         .await

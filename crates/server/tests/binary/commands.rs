@@ -58,11 +58,13 @@ category = "account"
 key = "id"
 match = { email = "email", account_id = "id" }
 columns = ["id", "email", "name"]
+erase = "delete"
 [[source.sql.table]]
 name = "downloads"
 category = "downloads"
 parent = { table = "users", column = "user_id" }
 columns = ["product"]
+erase = "delete"
 "#
     .to_owned();
     std::fs::write(dir.0.join("sources.toml"), &good).expect("a sources file");
@@ -79,7 +81,10 @@ columns = ["product"]
     assert_eq!(report[0]["source"], "website");
     assert_eq!(report[0]["connector"], "sql");
     assert_eq!(report[0]["ok"], true, "{report}");
-    assert_eq!(report[0]["items"].as_array().map(Vec::len), Some(3));
+    assert_eq!(report[0]["items"].as_array().map(Vec::len), Some(4));
+    // Every table says how it is erased, and the write connection opens.
+    assert_eq!(report[0]["items"][1]["name"], "erasure");
+    assert_eq!(report[0]["items"][1]["ok"], true, "{report}");
 
     // A column that is not there, and a service nobody answers for.
     let port = rightsdesk_tests::free_port();
