@@ -16,6 +16,7 @@ mod m20261202_000009_open_pack_due;
 mod m20261202_000010_intake;
 mod m20261202_000011_collections;
 mod m20261202_000012_bundles;
+mod m20261202_000013_erasures;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000010_intake::Migration),
             Box::new(m20261202_000011_collections::Migration),
             Box::new(m20261202_000012_bundles::Migration),
+            Box::new(m20261202_000013_erasures::Migration),
         ]
     }
 }

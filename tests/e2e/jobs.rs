@@ -96,13 +96,13 @@ async fn each_periodic_job_runs_once_per_interval_whatever_the_number_of_workers
     assert_ne!(a.worker_id(), b.worker_id());
     a.schedule_periodic_jobs().await.unwrap();
     b.schedule_periodic_jobs().await.unwrap();
-    assert_eq!(app.count("jobs").await, 6, "one row per periodic job");
+    assert_eq!(app.count("jobs").await, 7, "one row per periodic job");
 
     let ran = |a: Services, b: Services| async move {
         let (x, y) = tokio::join!(a.run_due_jobs(), b.run_due_jobs());
         x.unwrap().ran + y.unwrap().ran
     };
-    assert_eq!(ran(a.clone(), b.clone()).await, 6, "each, once, at start");
+    assert_eq!(ran(a.clone(), b.clone()).await, 7, "each, once, at start");
     assert_eq!(ran(a.clone(), b.clone()).await, 0, "nothing is due");
     // worker.every_secs: the sweep every minute, the expiry every 5 minutes, the rest hourly.
     app.clock.advance(Duration::seconds(59));
@@ -117,7 +117,7 @@ async fn each_periodic_job_runs_once_per_interval_whatever_the_number_of_workers
         "the sweep and the expiry"
     );
     app.clock.advance(Duration::seconds(3_300));
-    assert_eq!(ran(a.clone(), b.clone()).await, 6);
+    assert_eq!(ran(a.clone(), b.clone()).await, 7);
 }
 
 #[tokio::test]
@@ -150,7 +150,7 @@ async fn unverified_requests_expire_on_the_worker() {
     // 30 days and a moment later, the next run of `expire_unverified` expires it.
     app.clock.advance(Duration::days(30) + Duration::seconds(1));
     let report = app.services.run_due_jobs().await.unwrap();
-    assert_eq!(report.ran, 6);
+    assert_eq!(report.ran, 7);
     let (_, officer) = app.officer("officer1", &["officer"]).await;
     assert_eq!(app.detail(&officer, &id).await["state"], "expired");
 }
@@ -247,7 +247,7 @@ async fn failures_are_retried_with_back_off_and_one_off_work_fails_after_its_att
 
     let started = services.now();
     let report = services.run_due_jobs_with(&Fails).await.unwrap();
-    assert_eq!((report.ran, report.retried, report.failed), (0, 7, 0));
+    assert_eq!((report.ran, report.retried, report.failed), (0, 8, 0));
     let once = job(services, "once:1").await;
     assert_eq!(once.attempts, 1);
     assert!(
@@ -287,7 +287,7 @@ async fn failures_are_retried_with_back_off_and_one_off_work_fails_after_its_att
     // Working again: the periodic jobs recover on their next run.
     app.clock.advance(Duration::hours(2));
     let report = services.run_due_jobs().await.unwrap();
-    assert_eq!(report.ran, 6);
+    assert_eq!(report.ran, 7);
     assert_eq!(job(services, "sweep_deadlines").await.last_error, None);
     // A finished one-off job is deleted after worker.keep_finished_days.
     app.clock.advance(Duration::days(8));

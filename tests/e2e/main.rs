@@ -7,6 +7,7 @@ mod auth;
 mod bundles;
 mod collections;
 mod deadlines;
+mod erasures;
 mod evidence;
 mod holidays;
 mod idempotency;

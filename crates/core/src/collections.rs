@@ -41,6 +41,16 @@ pub struct CollectionView {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+/// What a source's owner is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OwnerTask {
+    /// Send the subject's data (a `manual` source of an access, copy or portability
+    /// request).
+    Data,
+    /// Erase the subject's data and say how (a source rightsdesk cannot erase itself).
+    Erase,
+}
+
 /// The kinds whose answer is the subject's data from every source (and a bundle).
 pub(crate) fn collects(kind: RequestKind) -> bool {
     matches!(
@@ -246,7 +256,8 @@ impl Services {
                     "source_waiting_owner",
                     async move |tx, _, now| {
                         store::save(tx.conn(), row.clone()).await?;
-                        let notice = services.owner_notice(&asked, &row.source, None, now);
+                        let notice =
+                            services.owner_notice(&asked, &row.source, OwnerTask::Data, None, now);
                         let rows = services.outbox_rows(notice, now)?;
                         notifications::insert_new(tx.conn(), rows).await?;
                         Ok((data.clone(), ()))
@@ -456,12 +467,14 @@ impl Services {
         Ok(key)
     }
 
-    /// The notice that asks a `manual` source's owner for a request's data (`reminder`:
-    /// the day and how many days it has waited), when the owner is an email address.
+    /// The notice that asks a source's owner for a request's data, or to erase it
+    /// (`task`; `reminder`: the day and how many days it has waited), when the owner is an
+    /// email address.
     pub(crate) fn owner_notice(
         &self,
         request: &requests::Model,
         source: &str,
+        task: OwnerTask,
         reminder: Option<(chrono::NaiveDate, i64)>,
         now: DateTime<Utc>,
     ) -> Option<crate::notifications::Notice> {
@@ -491,14 +504,25 @@ impl Services {
                 "instructions": instructions,
             },
             "categories": categories,
-            "answer_path": format!("/api/v1/officer/requests/{}/sources/{source}/answer", request.id),
+            "erase": task == OwnerTask::Erase,
+            "answer_path": match task {
+                OwnerTask::Data => format!("/api/v1/officer/requests/{}/sources/{source}/answer", request.id),
+                OwnerTask::Erase => format!("/api/v1/officer/requests/{}/erasures/{source}/confirm", request.id),
+            },
             "reminder": reminder.is_some(),
             "days_waiting": reminder.map_or(0, |(_, days)| days),
         });
+        let task_name = match task {
+            OwnerTask::Data => "data",
+            OwnerTask::Erase => "erase",
+        };
         let key = match reminder {
-            Some((day, _)) => format!("source_owner_reminder:{}:{source}:{day}", request.id),
+            Some((day, _)) => format!(
+                "source_owner_reminder:{task_name}:{}:{source}:{day}",
+                request.id
+            ),
             None => format!(
-                "source_owner_task:{}:{source}:{}",
+                "source_owner_task:{task_name}:{}:{source}:{}",
                 request.id,
                 now.timestamp_micros()
             ),
@@ -515,24 +539,35 @@ impl Services {
         ))
     }
 
-    /// Reminds the owners of `manual` sources that have waited since before `today` (the
-    /// default pack's date), once a day each. Returns how many reminders were new.
+    /// Reminds the owners asked for data or for an erasure who have kept a request
+    /// waiting since before `today` (the default pack's date), once a day each. Returns how many reminders were new.
     pub(crate) async fn remind_owners(&self, today: chrono::NaiveDate) -> Result<u64, Error> {
         let now = self.now();
         let pack = self.default_pack();
         let mut notices = Vec::new();
-        for row in store::waiting_owner(self.db().conn()).await? {
-            let waited = (today - pack.local_date(row.updated_at)).num_days();
+        let conn = self.db().conn();
+        let waiting = store::waiting_owner(conn)
+            .await?
+            .into_iter()
+            .map(|r| (r.request_id, r.source, r.updated_at, OwnerTask::Data))
+            .chain(
+                rightsdesk_store::erasures::waiting_owner(conn)
+                    .await?
+                    .into_iter()
+                    .map(|r| (r.request_id, r.source, r.updated_at, OwnerTask::Erase)),
+            );
+        for (request_id, source, since, task) in waiting {
+            let waited = (today - pack.local_date(since)).num_days();
             if waited < 1 {
                 continue;
             }
-            let Some(request) = requests::find(self.db().conn(), row.request_id).await? else {
+            let Some(request) = requests::find(conn, request_id).await? else {
                 continue;
             };
             if !request.is_open {
                 continue;
             }
-            notices.extend(self.owner_notice(&request, &row.source, Some((today, waited)), now));
+            notices.extend(self.owner_notice(&request, &source, task, Some((today, waited)), now));
         }
         if notices.is_empty() {
             return Ok(0);

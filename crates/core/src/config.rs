@@ -296,6 +296,8 @@ pub struct ScheduleConfig {
     pub poll_mailboxes: u64,
     /// Bundles whose links have expired are deleted from storage.
     pub purge_bundles: u64,
+    /// Data kept under a retention rule is erased once its period has ended.
+    pub end_restrictions: u64,
 }
 
 impl Default for ScheduleConfig {
@@ -308,6 +310,7 @@ impl Default for ScheduleConfig {
             purge_jobs: 3_600,
             poll_mailboxes: 60,
             purge_bundles: 3_600,
+            end_restrictions: 3_600,
         }
     }
 }
@@ -429,6 +432,7 @@ impl CoreConfig {
             every.purge_jobs,
             every.poll_mailboxes,
             every.purge_bundles,
+            every.end_restrictions,
         ]
         .iter()
         .any(|s| !(1..=86_400 * 7).contains(s))

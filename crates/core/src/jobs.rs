@@ -55,6 +55,10 @@ pub enum Job {
     PurgeBundles,
     /// A portability bundle is pushed to the recipient's endpoint (one-off).
     PushBundle { request_id: Uuid, bundle_id: Uuid },
+    /// One data source erases one request's subject (one-off).
+    EraseSource { request_id: Uuid, source: String },
+    /// Data kept under a retention rule whose period has ended is erased.
+    EndRestrictions,
 }
 
 impl Job {
@@ -71,6 +75,8 @@ impl Job {
             Job::BuildBundle { .. } => "build_bundle",
             Job::PurgeBundles => "purge_bundles",
             Job::PushBundle { .. } => "push_bundle",
+            Job::EraseSource { .. } => "erase_source",
+            Job::EndRestrictions => "end_restrictions",
         }
     }
 }
@@ -123,6 +129,15 @@ impl JobHandler for Services {
                 bundle_id,
             } => {
                 self.push_bundle(request_id, bundle_id).await?;
+            }
+            Job::EraseSource { request_id, source } => {
+                self.erase_source(request_id, &source).await?;
+            }
+            Job::EndRestrictions => {
+                let ended = self.end_restrictions().await?;
+                if ended > 0 {
+                    tracing::info!(ended, "restrictions past their retention erased");
+                }
             }
             Job::PurgeBundles => {
                 let purged = self.purge_bundles().await?;
@@ -298,6 +313,7 @@ impl Services {
             (Job::CheckCalendar, every.check_calendar),
             (Job::PurgeJobs, every.purge_jobs),
             (Job::PurgeBundles, every.purge_bundles),
+            (Job::EndRestrictions, every.end_restrictions),
         ];
         if !self.inner.mailboxes.is_empty() {
             jobs.push((Job::PollMailboxes, every.poll_mailboxes));
@@ -651,6 +667,7 @@ mod tests {
             Job::PurgeJobs,
             Job::PollMailboxes,
             Job::PurgeBundles,
+            Job::EndRestrictions,
         ] {
             let payload = serde_json::to_value(&job).unwrap();
             assert_eq!(payload, serde_json::json!({ "kind": job.kind() }));

@@ -9,6 +9,7 @@ pub mod bundles;
 pub mod clock;
 pub mod collections;
 pub mod config;
+pub mod erasures;
 pub mod error;
 pub mod evidence;
 mod group_commit;
@@ -88,6 +89,9 @@ struct Keys {
     verification_key: Vec<u8>,
     /// Signs download links (HMAC-SHA256).
     download_key: Vec<u8>,
+    /// The key of `anonymise`'s keyed hash in the sources (HMAC-SHA256). Never
+    /// configured: a new key would give the same values new replacements.
+    anonymise_key: Vec<u8>,
     /// Encrypts files at rest: evidence, bundles, owners' answers.
     evidence: evidence::EvidenceKey,
 }
@@ -134,6 +138,7 @@ impl Services {
         let outbox_key = secret(&db, "outbox_key", &None, now).await?;
         let verification_key = secret(&db, "verification_key", &None, now).await?;
         let download_key = secret(&db, "download_key", &None, now).await?;
+        let anonymise_key = secret(&db, "anonymise_key", &None, now).await?;
         let evidence_key = match &config.evidence.encryption_key {
             Some(key) => evidence::decode_key(key).ok_or_else(|| {
                 Error::new(
@@ -167,6 +172,7 @@ impl Services {
                         .map_err(|_| Error::internal())?,
                     verification_key,
                     download_key,
+                    anonymise_key,
                     evidence: evidence::EvidenceKey::new(&evidence_key)
                         .ok_or_else(Error::internal)?,
                 },

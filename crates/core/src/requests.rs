@@ -409,6 +409,9 @@ pub struct RequestDetail {
     pub messages: Vec<crate::intake::IntakeMessageView>,
     /// Where each data source's look-up stands (access, copy, portability).
     pub sources: Vec<crate::collections::CollectionView>,
+    /// Where each data source's erasure stands, and its outcome (deletion, account
+    /// closure).
+    pub erasures: Vec<crate::erasures::ErasureView>,
     /// The bundles written for it, newest first, with their download links.
     pub bundles: Vec<crate::bundles::BundleView>,
 }
@@ -1278,6 +1281,7 @@ impl Services {
                 .map(Into::into)
                 .collect(),
             sources: self.collections(row.id).await?,
+            erasures: self.erasures(row.id).await?,
             bundles: self.bundles(row.id).await?,
         })
     }
@@ -1339,6 +1343,17 @@ impl Services {
                     format!("not every data source has answered: {}", waiting.join(", ")),
                 )
                 .with_details(json!({ "sources": waiting })));
+            }
+            let unerased = self.sources_unerased(&row).await?;
+            if !unerased.is_empty() {
+                return Err(Error::new(
+                    ErrorCode::SourcesUnerased,
+                    format!(
+                        "not every data source has an erasure outcome: {}",
+                        unerased.join(", ")
+                    ),
+                )
+                .with_details(json!({ "sources": unerased })));
             }
             self.bundle_to_deliver(&row).await?;
             let no_harm = input.data.contains_key("no_harm_confirmed");

@@ -347,6 +347,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_owner_task_asks_for_data_or_for_an_erasure() {
+        let t = Templates::load(None).unwrap();
+        let mut context = sample_context();
+        for (erase, zh, en) in [(false, "提交查到的记录", "answer"), (true, "删除", "erase")]
+        {
+            context["erase"] = json!(erase);
+            let r = t
+                .render(Template::SourceOwnerTask, "zh-CN", &context)
+                .unwrap();
+            assert!(r.text.contains(zh) && r.html.contains(zh), "{}", r.text);
+            let r = t.render(Template::SourceOwnerTask, "en", &context).unwrap();
+            assert!(r.subject.contains(en) || r.text.contains(en), "{}", r.text);
+            assert_eq!(r.subject.contains("erase"), erase, "{}", r.subject);
+        }
+    }
+
+    #[test]
     fn every_template_renders_in_both_languages() {
         let t = Templates::load(None).unwrap();
         for language in LANGUAGES {

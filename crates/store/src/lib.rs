@@ -5,6 +5,7 @@ pub mod bundles;
 pub mod collections;
 pub mod comments;
 pub mod db;
+pub mod erasures;
 pub mod events;
 pub mod evidence;
 pub mod filings;

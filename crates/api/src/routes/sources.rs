@@ -4,14 +4,101 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use rightsdesk_core::collections::{CollectionView, OwnerAnswer, OwnerFile};
+use rightsdesk_core::erasures::ErasureView;
 use rightsdesk_core::{ErrorCode, Services};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{OfficerAuth, parse_id};
+use crate::extract::{JsonBody, OfficerAuth, parse_id};
 
 pub fn router(cfg: &mut ServiceConfig) {
-    cfg.service(collect).service(rerun).service(answer);
+    cfg.service(collect)
+        .service(rerun)
+        .service(answer)
+        .service(erase)
+        .service(rerun_erasure)
+        .service(confirm_erasure);
+}
+
+/// Erase the subject of a deletion or account-closure request in progress from every
+/// data source (one job per source, on the worker). Sources with an outcome are left
+/// as they are; failed ones run again; a source rightsdesk cannot erase itself asks its
+/// owner. Answers 202 with where each stands; the request detail's `erasures` follows
+/// them.
+#[utoipa::path(
+    tag = "officer",
+    params(("id" = String, Path)),
+    security(("officer_token" = [])),
+    responses(
+        (status = 202, body = Vec<ErasureView>),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "No sources, or the request is not one to erase for", body = ErrorBody),
+    )
+)]
+#[post("/officer/requests/{id}/erase")]
+async fn erase(
+    services: web::Data<Services>,
+    officer: OfficerAuth,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let id = parse_id(&id)?;
+    let views = services.start_erasure(&officer.0, id).await?;
+    Ok(HttpResponse::Accepted().json(views))
+}
+
+/// Erase one source again (after it was fixed).
+#[utoipa::path(
+    tag = "officer",
+    params(("id" = String, Path), ("source" = String, Path)),
+    security(("officer_token" = [])),
+    responses(
+        (status = 202, body = Vec<ErasureView>),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "No such request or source", body = ErrorBody),
+        (status = 409, body = ErrorBody),
+    )
+)]
+#[post("/officer/requests/{id}/erasures/{source}/rerun")]
+async fn rerun_erasure(
+    services: web::Data<Services>,
+    officer: OfficerAuth,
+    path: web::Path<(String, String)>,
+) -> ApiResult<HttpResponse> {
+    let (id, source) = path.into_inner();
+    let id = parse_id(&id)?;
+    let views = services.rerun_erasure(&officer.0, id, &source).await?;
+    Ok(HttpResponse::Accepted().json(views))
+}
+
+/// Confirm, for the owner of a source that waits for them, that they erased the
+/// subject's data and how: `{"outcome": "deleted" | "no_data" | "restricted" |
+/// "backup_pending", "restricted_categories": [...], "note": "..."}`.
+#[utoipa::path(
+    tag = "officer",
+    params(("id" = String, Path), ("source" = String, Path)),
+    security(("officer_token" = [])),
+    responses(
+        (status = 200, body = Vec<ErasureView>),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "No such request or source", body = ErrorBody),
+        (status = 409, description = "The source is not waiting for its owner", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+#[post("/officer/requests/{id}/erasures/{source}/confirm")]
+async fn confirm_erasure(
+    services: web::Data<Services>,
+    officer: OfficerAuth,
+    path: web::Path<(String, String)>,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
+    let (id, source) = path.into_inner();
+    let id = parse_id(&id)?;
+    let views = services
+        .confirm_erasure(&officer.0, id, &source, &body.value)
+        .await?;
+    Ok(HttpResponse::Ok().json(views))
 }
 
 /// Search every data source for the subject of an access, copy or portability request

@@ -180,6 +180,7 @@ async fn two_worker_processes_send_every_reminder_exactly_once() {
         kinds,
         [
             "check_calendar",
+            "end_restrictions",
             "expire_unverified",
             "purge_bundles",
             "purge_evidence",

@@ -1,0 +1,434 @@
+//! Deletion (SPEC §7, PIPL 47): an officer has the verified subject of a deletion
+//! request erased from every source — a SQLite website (rows deleted, anonymised and
+//! unlinked, the marketing list kept under a retention rule), a PostgreSQL forum whose
+//! backups rotate weekly, an `http` CRM that erases on a signed call, and a call centre
+//! whose owner erases by hand and is confirmed by an officer. Each source ends with its
+//! outcome; the request completes only when all have one; other people's rows are
+//! untouched; the kept rows are erased by the worker when their retention ends.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use chrono::TimeDelta;
+use rightsdesk_connectors::http::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify};
+use rightsdesk_core::ManualClock;
+use rightsdesk_tests::reqwest::StatusCode;
+use rightsdesk_tests::serde_json::{Value, json};
+use rightsdesk_tests::{
+    TempDir, TestApp, TestDb, base_config, free_port, start_time, valid_details,
+};
+use sea_orm::{ConnectionTrait, Database, FromQueryResult, Statement};
+
+use crate::collections::{SECRET, started_request};
+
+/// The website: li.lei's account, downloads and two marketing subscriptions, and
+/// others' — one with li.lei's mobile number, which li.lei did not prove.
+async fn website_db(dir: &TempDir) -> String {
+    let file = dir.0.join("website.db");
+    let db = Database::connect(format!("sqlite://{}?mode=rwc", file.display()))
+        .await
+        .expect("a source database");
+    for sql in [
+        "CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT, mobile TEXT, name TEXT)",
+        "CREATE TABLE downloads (user_id TEXT, product TEXT)",
+        "CREATE TABLE subscribers (email TEXT, channel TEXT, restricted_until TEXT)",
+        "INSERT INTO users VALUES ('u1', 'li.lei@example.com', '13812345678', '李雷'), ('u2', 'han@example.com', '13700000000', '韩梅梅'), ('u3', 'other@example.com', '13812345678', '别人')",
+        "INSERT INTO downloads VALUES ('u1', 'ZStack'), ('u1', 'ZStack Cloud'), ('u2', 'ZStack')",
+        "INSERT INTO subscribers VALUES ('li.lei@example.com', 'email', NULL), ('li.lei@example.com', 'sms', NULL), ('han@example.com', 'email', NULL)",
+    ] {
+        db.execute_unprepared(sql).await.expect("fill the source");
+    }
+    db.close().await.ok();
+    format!("sqlite://{}", file.display())
+}
+
+/// The forum on PostgreSQL: li.lei's posts and han's.
+async fn forum_db() -> TestDb {
+    let db = TestDb::postgres().await;
+    let conn = Database::connect(&db.url).await.expect("the forum");
+    for sql in [
+        "CREATE TABLE posts (author_email TEXT, body TEXT)",
+        "INSERT INTO posts VALUES ('li.lei@example.com', '第一帖'), ('li.lei@example.com', '第二帖'), ('han@example.com', '你好')",
+    ] {
+        conn.execute_unprepared(sql).await.expect("fill the forum");
+    }
+    conn.close().await.ok();
+    db
+}
+
+fn sources_file(website: &str, forum: &str, crm_port: u16) -> String {
+    format!(
+        r#"
+[[retention]]
+category = "marketing"
+basis_zh = "《电子商务法》第三十一条"
+basis_en = "E-Commerce Law art. 31"
+days = 30
+
+[[source]]
+name = "website"
+title_zh = "官网"
+title_en = "Website"
+owner = "web@example.com"
+[source.sql]
+url = "{website}"
+[[source.sql.table]]
+name = "users"
+category = "account"
+key = "id"
+match = {{ email = "email", mobile = "mobile" }}
+columns = ["id", "email", "name"]
+erase = "anonymise"
+erase_columns = ["email", "mobile", "name"]
+[[source.sql.table]]
+name = "downloads"
+category = "downloads"
+parent = {{ table = "users", column = "user_id" }}
+columns = ["product"]
+erase = "null"
+erase_columns = ["user_id"]
+[[source.sql.table]]
+name = "subscribers"
+category = "marketing"
+match = {{ email = "email" }}
+columns = ["channel"]
+erase = "delete"
+restrict_column = "restricted_until"
+
+[[source]]
+name = "forum"
+title_zh = "论坛"
+title_en = "Forum"
+owner = "forum@example.com"
+backup_rotation_days = 7
+[source.sql]
+url = "{forum}"
+[[source.sql.table]]
+name = "posts"
+category = "forum"
+match = {{ email = "author_email" }}
+columns = ["body"]
+erase = "delete"
+
+[[source]]
+name = "crm"
+title_zh = "客服系统"
+title_en = "CRM"
+owner = "crm@example.com"
+categories = ["tickets"]
+timeout_secs = 2
+[source.http]
+url = "http://127.0.0.1:{crm_port}/calls"
+secret = "{SECRET}"
+erase = true
+
+[[source]]
+name = "callcenter"
+title_zh = "呼叫中心"
+title_en = "Call centre"
+owner = "calls@example.com"
+categories = ["feedback"]
+[source.manual]
+instructions_en = "Delete the person's call recordings."
+"#
+    )
+}
+
+/// A CRM that erases on a signed call: two tickets of li.lei's, none of anyone else's.
+async fn crm_service(port: u16, erasures: Arc<AtomicUsize>) -> actix_web::dev::ServerHandle {
+    let server = HttpServer::new(move || {
+        let erasures = erasures.clone();
+        App::new().route(
+            "/calls",
+            web::post().to(move |req: HttpRequest, body: web::Bytes| {
+                let erasures = erasures.clone();
+                async move {
+                    let header = |n: &str| {
+                        req.headers()
+                            .get(n)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_owned()
+                    };
+                    if !verify(
+                        SECRET.as_bytes(),
+                        &header(TIMESTAMP_HEADER),
+                        &body,
+                        &header(SIGNATURE_HEADER),
+                    ) {
+                        return HttpResponse::Unauthorized().finish();
+                    }
+                    let call: Value = serde_json::from_slice(&body).unwrap_or_default();
+                    let answer = match call["action"].as_str() {
+                        Some("erase") if call["identifiers"]["email"] == "li.lei@example.com" => {
+                            let first = erasures.fetch_add(1, Ordering::SeqCst) == 0;
+                            json!({"tables": [{"table": "tickets", "category": "tickets",
+                                "outcome": "deleted", "rows": if first { 2 } else { 0 }}]})
+                        }
+                        Some("erase") => json!({"tables": []}),
+                        _ => return HttpResponse::BadRequest().finish(),
+                    };
+                    let bytes = serde_json::to_vec(&answer).unwrap_or_default();
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs().to_string())
+                        .unwrap_or_default();
+                    HttpResponse::Ok()
+                        .insert_header((TIMESTAMP_HEADER, now.clone()))
+                        .insert_header((SIGNATURE_HEADER, sign(SECRET.as_bytes(), &now, &bytes)))
+                        .content_type("application/json")
+                        .body(bytes)
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .bind(("127.0.0.1", port))
+    .expect("bind the CRM's port");
+    let server = server.run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    handle
+}
+
+/// Every row of `table` in the source at `url`, as JSON text, in a stable order.
+async fn rows(url: &str, table: &str) -> Vec<String> {
+    let db = Database::connect(url).await.expect("the source");
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT * FROM {table}"),
+        ))
+        .await
+        .expect("read the source");
+    db.close().await.ok();
+    let mut out: Vec<String> = rows
+        .iter()
+        .map(|r| Value::from_query_result(r, "").expect("a row").to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+fn erasure<'a>(detail: &'a Value, source: &str) -> &'a Value {
+    detail["erasures"]
+        .as_array()
+        .and_then(|e| e.iter().find(|x| x["source"] == source))
+        .unwrap_or_else(|| panic!("no erasure of {source} in {detail}"))
+}
+
+#[tokio::test]
+async fn every_source_is_erased_with_its_outcome_and_kept_data_goes_when_its_retention_ends() {
+    let dir = TempDir::new();
+    let website = website_db(&dir).await;
+    let forum = forum_db().await;
+    let crm_port = free_port();
+    let erasures = Arc::new(AtomicUsize::new(0));
+    let crm = crm_service(crm_port, erasures.clone()).await;
+    let path = dir.0.join("sources.toml");
+    std::fs::write(&path, sources_file(&website, &forum.url, crm_port)).expect("sources");
+    let db = TestDb::fresh().await;
+    let mut config = base_config(&db);
+    config.sources.file = Some(path);
+    let app = TestApp::spawn_with(db, Arc::new(ManualClock::new(start_time())), config).await;
+
+    let users_before = rows(&website, "users").await;
+    let (filed, officer) = started_request(&app, "deletion", valid_details("deletion")).await;
+    let id = filed["id"].as_str().expect("an id").to_owned();
+
+    let r = app
+        .post(
+            &format!("/api/v1/officer/requests/{id}/erase"),
+            Some(&officer),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    assert!(
+        r.body
+            .as_array()
+            .is_some_and(|e| e.len() == 4 && e.iter().all(|x| x["status"] == "pending"))
+    );
+    app.services.run_due_jobs().await.expect("the worker runs");
+    let detail = app.detail(&officer, &id).await;
+
+    // The website: the account anonymised, downloads unlinked, marketing kept.
+    let website_erasure = erasure(&detail, "website");
+    assert_eq!(website_erasure["status"], "done", "{website_erasure}");
+    assert_eq!(website_erasure["outcome"], "restricted");
+    let until = (start_time() + TimeDelta::hours(8) + TimeDelta::days(30))
+        .date_naive()
+        .to_string();
+    assert_eq!(website_erasure["restricted_until"], json!(until));
+    assert_eq!(
+        website_erasure["restricted"]["marketing"]["basis_en"],
+        "E-Commerce Law art. 31"
+    );
+    let users = rows(&website, "users").await;
+    assert_eq!(users.len(), 3);
+    assert!(
+        !users
+            .iter()
+            .any(|u| u.contains("li.lei") || u.contains("李雷"))
+    );
+    assert!(users.iter().any(|u| u.contains("\"u1\"")), "the key stays");
+    for other in users_before.iter().filter(|u| !u.contains("\"u1\"")) {
+        assert!(users.contains(other), "{other} changed");
+    }
+    let downloads = rows(&website, "downloads").await;
+    assert_eq!(downloads.iter().filter(|d| d.contains("\"u1\"")).count(), 0);
+    assert_eq!(downloads.len(), 3);
+    assert_eq!(downloads.iter().filter(|d| d.contains("\"u2\"")).count(), 1);
+    let subscribers = rows(&website, "subscribers").await;
+    assert_eq!(
+        subscribers
+            .iter()
+            .filter(|s| s.contains("li.lei") && s.contains(&until))
+            .count(),
+        2,
+        "{subscribers:?}"
+    );
+    assert!(
+        subscribers
+            .iter()
+            .any(|s| s.contains("han@example.com") && s.contains("null"))
+    );
+
+    // The forum: deleted live, its backups still hold it for a week.
+    let forum_erasure = erasure(&detail, "forum");
+    assert_eq!(
+        forum_erasure["outcome"], "backup_pending",
+        "{forum_erasure}"
+    );
+    let week = (start_time() + TimeDelta::hours(8) + TimeDelta::days(7))
+        .date_naive()
+        .to_string();
+    assert_eq!(forum_erasure["backup_until"], json!(week));
+    assert_eq!(rows(&forum.url, "posts").await.len(), 1);
+    // The CRM erased on its signed call; the call centre's owner was asked.
+    assert_eq!(erasure(&detail, "crm")["outcome"], "deleted");
+    assert_eq!(erasure(&detail, "crm")["tables"][0]["rows"], 2);
+    let callcenter = erasure(&detail, "callcenter");
+    assert_eq!(callcenter["status"], "waiting_owner");
+    app.deliver().await;
+    let task = app
+        .outbox_messages()
+        .into_iter()
+        .find(|m| m.to == "calls@example.com")
+        .expect("the call centre's owner is asked");
+    assert!(
+        task.text.contains(&format!(
+            "/api/v1/officer/requests/{id}/erasures/callcenter/confirm"
+        )),
+        "{}",
+        task.text
+    );
+
+    // Not complete while the call centre has no outcome.
+    let r = app
+        .act(&officer, &id, "complete", json!({"summary": "erased"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.code(), "sources_unerased");
+    assert_eq!(r.body["details"]["sources"], json!(["callcenter"]));
+
+    // A bad confirmation changes nothing; a good one records the outcome.
+    let confirm = format!("/api/v1/officer/requests/{id}/erasures/callcenter/confirm");
+    for bad in [
+        json!({"outcome": "vanished"}),
+        json!({"outcome": "restricted"}),
+        json!({"outcome": "deleted", "restricted_categories": ["feedback"]}),
+        json!({"outcome": "backup_pending"}),
+        json!({"outcome": "deleted", "surprise": true}),
+        json!("deleted"),
+    ] {
+        let r = app.post(&confirm, Some(&officer), &bad).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad}: {:?}",
+            r.body
+        );
+        assert_eq!(r.code(), "validation_failed");
+    }
+    assert_eq!(
+        erasure(&app.detail(&officer, &id).await, "callcenter")["status"],
+        "waiting_owner"
+    );
+    let r = app
+        .post(
+            &confirm,
+            Some(&officer),
+            &json!({"outcome": "deleted", "note": "3 recordings deleted"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app
+        .post(&confirm, Some(&officer), &json!({"outcome": "deleted"}))
+        .await;
+    assert_eq!(r.code(), "source_not_waiting");
+
+    let r = app
+        .act(&officer, &id, "complete", json!({"summary": "erased"}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let events: Vec<Value> = r.body["timeline"].as_array().cloned().unwrap_or_default();
+    let erased: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"] == "source_erased")
+        .collect();
+    assert_eq!(erased.len(), 4, "{events:?}");
+    assert!(
+        !serde_json::to_string(&events)
+            .unwrap_or_default()
+            .contains("li.lei"),
+        "names and counts only in the event log"
+    );
+
+    // The retention ends: the kept subscriptions go, han's stays.
+    assert_eq!(app.services.end_restrictions().await.expect("runs"), 0);
+    app.clock.advance(TimeDelta::days(31));
+    assert_eq!(app.services.end_restrictions().await.expect("runs"), 1);
+    let subscribers = rows(&website, "subscribers").await;
+    assert_eq!(subscribers.len(), 1, "{subscribers:?}");
+    assert!(subscribers[0].contains("han@example.com"));
+    assert_eq!(app.services.end_restrictions().await.expect("runs"), 0);
+    // A month on, the first officer's token has expired.
+    let (_, officer) = app.officer("zhao", &["officer"]).await;
+    let detail = app.detail(&officer, &id).await;
+    assert!(erasure(&detail, "website")["restriction_ended_at"].is_string());
+    assert!(
+        detail["timeline"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|x| x["event"] == "restriction_ended"))
+    );
+    crm.stop(true).await;
+}
+
+#[tokio::test]
+async fn only_a_deletion_or_account_closure_in_progress_is_erased_for() {
+    let dir = TempDir::new();
+    let website = website_db(&dir).await;
+    let forum = forum_db().await;
+    let path = dir.0.join("sources.toml");
+    std::fs::write(&path, sources_file(&website, &forum.url, free_port())).expect("sources");
+    let db = TestDb::fresh().await;
+    let mut config = base_config(&db);
+    config.sources.file = Some(path);
+    let app = TestApp::spawn_with(db, Arc::new(ManualClock::new(start_time())), config).await;
+    let (filed, officer) = started_request(&app, "copy", valid_details("copy")).await;
+    let id = filed["id"].as_str().expect("an id");
+    let r = app
+        .post(
+            &format!("/api/v1/officer/requests/{id}/erase"),
+            Some(&officer),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.code(), "erasure_not_allowed");
+    assert_eq!(app.count("erasures").await, 0);
+    let before = rows(&website, "users").await;
+    assert_eq!(rows(&website, "users").await, before);
+}
