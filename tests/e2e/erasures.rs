@@ -386,6 +386,84 @@ async fn every_source_is_erased_with_its_outcome_and_kept_data_goes_when_its_ret
         "names and counts only in the event log"
     );
 
+    // The signed certificate, in the completed event and attached to the notice.
+    let certificate = events
+        .iter()
+        .find(|e| e["event"] == "completed")
+        .map(|e| e["data"]["certificate"].clone())
+        .expect("a certificate in the completed event");
+    let doc = &certificate["certificate"];
+    assert_eq!(doc["reference"], filed["reference"]);
+    let outcomes: Vec<String> = doc["sources"]
+        .as_array()
+        .expect("sources")
+        .iter()
+        .map(|s| {
+            format!(
+                "{}: {}",
+                s["source"].as_str().unwrap_or(""),
+                s["outcome"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            "callcenter: deleted",
+            "crm: deleted",
+            "forum: backup_pending",
+            "website: restricted"
+        ]
+    );
+    assert_eq!(
+        doc["sources"][3]["restricted"]["marketing"]["basis_zh"],
+        "《电子商务法》第三十一条"
+    );
+    assert!(
+        !certificate.to_string().contains("li.lei"),
+        "no personal data"
+    );
+    app.deliver().await;
+    let notice = app
+        .outbox_messages()
+        .into_iter()
+        .rfind(|m| m.to == "li.lei@example.com" && !m.attachments.is_empty())
+        .expect("the completion notice with the certificate");
+    let (name, bytes) = &notice.attachments[0];
+    assert!(name.starts_with("deletion-certificate-PR-"), "{name}");
+    let key = app.services.certificate_public_key();
+    let r = app.get("/api/v1/certificates/public-key", None).await;
+    assert_eq!(r.body["public_key"], json!(key.public_key));
+    let verified = rightsdesk_core::certificates::verify(bytes, Some(&key.public_key))
+        .expect("the attached certificate verifies");
+    assert_eq!(verified.sources.len(), 4);
+    let text = String::from_utf8(bytes.clone()).expect("JSON text");
+    let tampered = text.replacen("backup_pending", "deleted", 1);
+    assert!(rightsdesk_core::certificates::verify(tampered.as_bytes(), None).is_err());
+
+    // The forum's backups still hold li.lei's posts: a restore brings them back, and the
+    // tombstones erase them again.
+    let tombstones = app.services.tombstones(None).await.expect("tombstones");
+    assert_eq!(tombstones.len(), 1, "{tombstones:?}");
+    assert_eq!(tombstones[0].source, "forum");
+    assert_eq!(tombstones[0].email.as_deref(), Some("li.lei@example.com"));
+    assert_eq!(tombstones[0].backup_until.as_deref(), Some(week.as_str()));
+    let restored = Database::connect(&forum.url).await.expect("the forum");
+    restored
+        .execute_unprepared(
+            "INSERT INTO posts VALUES ('li.lei@example.com', '第一帖'), ('li.lei@example.com', '第二帖')",
+        )
+        .await
+        .expect("restore the backup");
+    restored.close().await.ok();
+    let again = app
+        .services
+        .reapply_tombstones("forum")
+        .await
+        .expect("re-applied");
+    assert_eq!((again.erasures, again.rows), (1, 2));
+    assert_eq!(rows(&forum.url, "posts").await.len(), 1);
+
     // The retention ends: the kept subscriptions go, han's stays.
     assert_eq!(app.services.end_restrictions().await.expect("runs"), 0);
     app.clock.advance(TimeDelta::days(31));
@@ -394,6 +472,14 @@ async fn every_source_is_erased_with_its_outcome_and_kept_data_goes_when_its_ret
     assert_eq!(subscribers.len(), 1, "{subscribers:?}");
     assert!(subscribers[0].contains("han@example.com"));
     assert_eq!(app.services.end_restrictions().await.expect("runs"), 0);
+    // The forum's backups have rotated since.
+    assert!(
+        app.services
+            .tombstones(None)
+            .await
+            .expect("tombstones")
+            .is_empty()
+    );
     // A month on, the first officer's token has expired.
     let (_, officer) = app.officer("zhao", &["officer"]).await;
     let detail = app.detail(&officer, &id).await;

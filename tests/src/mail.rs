@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use mail_parser::MessageParser;
+use mail_parser::{MessageParser, MimeHeaders};
 
 use crate::TempDir;
 
@@ -18,6 +18,8 @@ pub struct Received {
     pub html: String,
     pub message_id: String,
     pub auto_submitted: Option<String>,
+    /// Attached files: (name, bytes).
+    pub attachments: Vec<(String, Vec<u8>)>,
 }
 
 impl Received {
@@ -62,6 +64,15 @@ fn parse(bytes: &[u8]) -> Received {
         html: m.body_html(0).map(|c| c.into_owned()).unwrap_or_default(),
         message_id: m.message_id().unwrap_or_default().to_owned(),
         auto_submitted: m.header_raw("Auto-Submitted").map(|s| s.trim().to_owned()),
+        attachments: m
+            .attachments()
+            .map(|a| {
+                (
+                    a.attachment_name().unwrap_or_default().to_owned(),
+                    a.contents().to_vec(),
+                )
+            })
+            .collect(),
     }
 }
 

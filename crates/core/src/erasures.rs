@@ -683,7 +683,113 @@ impl Services {
     }
 }
 
+/// An erasure that a restore of its source's backups must apply again
+/// (`rightsdesk tombstones export`). It names the person: handle the list as
+/// personal data.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tombstone {
+    pub reference: String,
+    pub source: String,
+    pub erased_at: Option<DateTime<Utc>>,
+    /// The day the source's backups no longer hold it.
+    pub backup_until: Option<String>,
+    pub email: Option<String>,
+    pub mobile: Option<String>,
+    pub account_id: Option<String>,
+}
+
+/// What `rightsdesk tombstones apply` did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Reapplied {
+    pub erasures: u64,
+    /// Rows the erasures touched again (those the restore brought back).
+    pub rows: u64,
+    /// Erasures the source's owner must apply by hand (it is not erasable by rightsdesk).
+    pub by_owner: Vec<String>,
+    pub failed: Vec<String>,
+}
+
 impl Services {
+    /// The erasures the backups of `source` (or every source) still hold today.
+    pub async fn tombstones(&self, source: Option<&str>) -> Result<Vec<Tombstone>, Error> {
+        let today = self.default_pack().local_date(self.now()).to_string();
+        let mut out = Vec::new();
+        for row in store::in_backups(self.db().conn(), &today, source).await? {
+            let Some(request) = requests::find(self.db().conn(), row.request_id).await? else {
+                continue;
+            };
+            let ids = self.subject_identifiers(&request).await?;
+            out.push(Tombstone {
+                reference: request.reference,
+                source: row.source,
+                erased_at: row.finished_at,
+                backup_until: row.backup_until,
+                email: ids.email,
+                mobile: ids.mobile,
+                account_id: ids.account_id,
+            });
+        }
+        Ok(out)
+    }
+
+    /// After `source` was restored from a backup: applies again every erasure its
+    /// backups still held, keeping what retention rules still keep, and records it in
+    /// each request's chain (`erasure_reapplied`).
+    pub async fn reapply_tombstones(&self, source: &str) -> Result<Reapplied, Error> {
+        let Some(config) = self.sources().get(source) else {
+            return Err(Error::not_found());
+        };
+        let today = self.default_pack().local_date(self.now());
+        let mut report = Reapplied::default();
+        for row in store::in_backups(self.db().conn(), &today.to_string(), Some(source)).await? {
+            let Some(request) = requests::find(self.db().conn(), row.request_id).await? else {
+                continue;
+            };
+            if !config.connector.erasable() {
+                report.by_owner.push(request.reference);
+                continue;
+            }
+            let ids = self.subject_identifiers(&request).await?;
+            let still: BTreeMap<String, String> = row
+                .restricted
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|_| row.restriction_ended_at.is_none())
+                .filter_map(|(c, v)| Some((c.clone(), v["until"].as_str()?.to_owned())))
+                .collect();
+            let order = EraseOrder {
+                ids: &ids,
+                restricted: &still,
+                anonymise_key: self.anonymise_key(),
+            };
+            match config.connector.erase(&request.reference, &order).await {
+                Ok(tables) => {
+                    let rows: u64 = tables
+                        .iter()
+                        .filter(|t| t.outcome != TableOutcome::Restricted)
+                        .map(|t| t.rows)
+                        .sum();
+                    report.erasures += 1;
+                    report.rows += rows;
+                    let data = json!({"source": source, "tables": tables});
+                    self.record_event(
+                        request.id,
+                        &Actor::System,
+                        "erasure_reapplied",
+                        async move |_, _, _| Ok((data.clone(), ())),
+                    )
+                    .await?;
+                }
+                Err(e) => {
+                    tracing::warn!(rights_request_id = %request.id, source, code = e.code(), "a tombstone could not be applied");
+                    report.failed.push(request.reference);
+                }
+            }
+        }
+        Ok(report)
+    }
+
     fn anonymise_key(&self) -> &[u8] {
         &self.inner.keys.anonymise_key
     }

@@ -6,6 +6,7 @@ pub mod account_login;
 pub mod audit;
 pub mod auth;
 pub mod bundles;
+pub mod certificates;
 pub mod clock;
 pub mod collections;
 pub mod config;
@@ -92,6 +93,8 @@ struct Keys {
     /// The key of `anonymise`'s keyed hash in the sources (HMAC-SHA256). Never
     /// configured: a new key would give the same values new replacements.
     anonymise_key: Vec<u8>,
+    /// Signs deletion certificates (Ed25519, from a 32-byte seed kept in the database).
+    certificate: certificates::CertificateKey,
     /// Encrypts files at rest: evidence, bundles, owners' answers.
     evidence: evidence::EvidenceKey,
 }
@@ -139,6 +142,7 @@ impl Services {
         let verification_key = secret(&db, "verification_key", &None, now).await?;
         let download_key = secret(&db, "download_key", &None, now).await?;
         let anonymise_key = secret(&db, "anonymise_key", &None, now).await?;
+        let certificate_seed = secret(&db, "certificate_key", &None, now).await?;
         let evidence_key = match &config.evidence.encryption_key {
             Some(key) => evidence::decode_key(key).ok_or_else(|| {
                 Error::new(
@@ -173,6 +177,8 @@ impl Services {
                     verification_key,
                     download_key,
                     anonymise_key,
+                    certificate: certificates::CertificateKey::from_seed(&certificate_seed)
+                        .ok_or_else(Error::internal)?,
                     evidence: evidence::EvidenceKey::new(&evidence_key)
                         .ok_or_else(Error::internal)?,
                 },

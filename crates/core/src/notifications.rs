@@ -13,7 +13,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::StreamExt;
 use rightsdesk_domain::deadlines::RulePack;
 use rightsdesk_domain::lifecycle::Action;
-use rightsdesk_mail::{Email, SendError, Sms, Template, labels};
+use rightsdesk_mail::{AttachedFile, Email, SendError, Sms, Template, labels};
 use rightsdesk_store::{ConnectionTrait, notifications, officers, requests};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -181,6 +181,18 @@ impl Services {
                     merge(&mut params, values);
                     secret = Some(sealed);
                     extra = others;
+                }
+                // A deletion's signed certificate goes with it, as a file.
+                if let Some(certificate) = data.get("certificate") {
+                    params["certificate"] = json!({
+                        "key_id": certificate["certificate"]["key_id"],
+                        "sources": certificate["certificate"]["sources"].as_array().map_or(0, Vec::len),
+                    });
+                    params["attachment"] = json!({
+                        "name": format!("deletion-certificate-{}.json", row.reference),
+                        "content_type": "application/json",
+                        "content": serde_json::to_string_pretty(certificate).unwrap_or_default(),
+                    });
                 }
                 Template::Completed
             }
@@ -432,10 +444,23 @@ impl Services {
                 {
                     rendered.subject = format!("{} [{reference}]", rendered.subject);
                 }
+                let attachments = row
+                    .params
+                    .get("attachment")
+                    .and_then(|a| {
+                        Some(AttachedFile {
+                            name: a["name"].as_str()?.to_owned(),
+                            content_type: a["content_type"].as_str()?.to_owned(),
+                            content: a["content"].as_str()?.as_bytes().to_vec(),
+                        })
+                    })
+                    .into_iter()
+                    .collect();
                 let email = Email {
                     to: row.recipient.clone(),
                     rendered,
                     message_id: format!("{}@{}", row.id, self.inner.mailer.message_id_domain()),
+                    attachments,
                 };
                 self.inner.mailer.send(email).await
             }

@@ -1355,6 +1355,12 @@ impl Services {
                 )
                 .with_details(json!({ "sources": unerased })));
             }
+            if crate::erasures::erases(crate::requests::parse_stored(&row.kind)?)
+                && !self.sources().is_empty()
+            {
+                let certificate = self.deletion_certificate(&row, self.now()).await?;
+                input.data.insert("certificate".to_owned(), certificate);
+            }
             self.bundle_to_deliver(&row).await?;
             let no_harm = input.data.contains_key("no_harm_confirmed");
             if let Some(checked) = self.portability_conditions(officer, &row, no_harm).await? {

@@ -32,4 +32,4 @@ pub use inbound::{
 };
 pub use sms::{Sms, SmsProvider};
 pub use templates::{Rendered, Template, TemplateError, Templates};
-pub use transport::{Email, Mailer, SendError};
+pub use transport::{AttachedFile, Email, Mailer, SendError};

@@ -20,6 +20,16 @@ pub struct Email {
     /// The `Message-ID` without angle brackets, stable across retries, so a receiver
     /// can recognise a message delivered twice after a crash.
     pub message_id: String,
+    /// Files sent with it (a deletion certificate).
+    pub attachments: Vec<AttachedFile>,
+}
+
+/// A file attached to an email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachedFile {
+    pub name: String,
+    pub content_type: String,
+    pub content: Vec<u8>,
 }
 
 /// Why a message (email or SMS) was not delivered. Officers see the text and logs keep
@@ -173,11 +183,26 @@ fn build(from: &Mailbox, email: &Email) -> Result<Message, SendError> {
             header::HeaderName::new_from_ascii_str(crate::inbound::NOTIFICATION_HEADER),
             notification_id(&email.message_id).to_owned(),
         ))
-        .multipart(MultiPart::alternative_plain_html(
-            email.rendered.text.clone(),
-            email.rendered.html.clone(),
-        ))
+        .multipart(body(email)?)
         .map_err(|e| SendError::Permanent(format!("cannot build the message: {e}")))
+}
+
+/// The text and HTML alternatives, and the attachments after them when there are any.
+fn body(email: &Email) -> Result<MultiPart, SendError> {
+    let text =
+        MultiPart::alternative_plain_html(email.rendered.text.clone(), email.rendered.html.clone());
+    if email.attachments.is_empty() {
+        return Ok(text);
+    }
+    let mut mixed = MultiPart::mixed().multipart(text);
+    for a in &email.attachments {
+        let content_type = header::ContentType::parse(&a.content_type)
+            .map_err(|e| SendError::Permanent(format!("attachment {:?}: {e}", a.name)))?;
+        mixed = mixed.singlepart(
+            lettre::message::Attachment::new(a.name.clone()).body(a.content.clone(), content_type),
+        );
+    }
+    Ok(mixed)
 }
 
 /// The notification id in a Message-ID: its local part (core writes
@@ -258,6 +283,7 @@ mod tests {
                 html: "<p>您好</p>".into(),
             },
             message_id: "0190c1d2-0000-7000-8000-000000000001@rightsdesk.example.com".into(),
+            attachments: Vec::new(),
         };
         let raw = build(&from, &email).expect("builds").formatted();
         let parsed = crate::inbound::parse(&raw, &Default::default()).expect("parses");
@@ -265,6 +291,40 @@ mod tests {
         assert_eq!(
             parsed.headers.notification_id.as_deref(),
             Some("0190c1d2-0000-7000-8000-000000000001")
+        );
+    }
+
+    #[test]
+    fn an_attachment_goes_after_the_text_and_html() {
+        use mail_parser::MimeHeaders;
+        let from: Mailbox = "Privacy <privacy@example.com>".parse().expect("from");
+        let email = Email {
+            to: "li.lei@example.com".into(),
+            rendered: Rendered {
+                subject: "已办结".into(),
+                text: "您好".into(),
+                html: "<p>您好</p>".into(),
+            },
+            message_id: "0190c1d2-0000-7000-8000-000000000002@rightsdesk.example.com".into(),
+            attachments: vec![AttachedFile {
+                name: "deletion-certificate-PR-2026-000123.json".into(),
+                content_type: "application/json".into(),
+                content: br#"{"certificate": {"reference": "PR-2026-000123"}}"#.to_vec(),
+            }],
+        };
+        let raw = build(&from, &email).expect("builds").formatted();
+        let parsed = mail_parser::MessageParser::default()
+            .parse(&raw)
+            .expect("parses");
+        assert_eq!(parsed.body_text(0).as_deref(), Some("您好"));
+        let file = parsed.attachment(0).expect("an attachment");
+        assert_eq!(
+            file.attachment_name(),
+            Some("deletion-certificate-PR-2026-000123.json")
+        );
+        assert!(
+            String::from_utf8_lossy(file.contents()).contains("PR-2026-000123"),
+            "the file as it was"
         );
     }
 }

@@ -261,6 +261,29 @@ pub async fn sources_check(
 }
 
 /// Verifies every request's event chain (for `rightsdesk audit verify`).
+/// `rightsdesk tombstones export`: the erasures the sources' backups still hold.
+pub async fn tombstones(
+    config: &Config,
+    source: Option<&str>,
+) -> anyhow::Result<Vec<rightsdesk_core::erasures::Tombstone>> {
+    Ok(one_shot(config).await?.tombstones(source).await?)
+}
+
+/// `rightsdesk tombstones apply SOURCE`: after a restore, applies those erasures again.
+pub async fn reapply_tombstones(
+    config: &Config,
+    source: &str,
+) -> anyhow::Result<rightsdesk_core::erasures::Reapplied> {
+    Ok(one_shot(config).await?.reapply_tombstones(source).await?)
+}
+
+/// `rightsdesk certificate public-key`: the key deletion certificates are signed with.
+pub async fn certificate_public_key(
+    config: &Config,
+) -> anyhow::Result<rightsdesk_core::certificates::PublicKey> {
+    Ok(one_shot(config).await?.certificate_public_key())
+}
+
 pub async fn audit_verify(config: &Config) -> anyhow::Result<rightsdesk_core::audit::AuditReport> {
     // A check changes nothing, not even the schema.
     Ok(one_shot(config).await?.verify_audit_log().await?)

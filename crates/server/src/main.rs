@@ -66,6 +66,16 @@ enum Command {
         #[command(subcommand)]
         command: BundleCommand,
     },
+    /// Erasures that a restore from backup must apply again.
+    Tombstones {
+        #[command(subcommand)]
+        command: TombstonesCommand,
+    },
+    /// Deletion certificates given to requesters.
+    Certificate {
+        #[command(subcommand)]
+        command: CertificateCommand,
+    },
     /// Write a demo source into DIR: a SQLite database shaped like the company's systems
     /// (every data category of the privacy policy) filled with generated people, its
     /// sources file, and a configuration to try the whole flow with
@@ -104,6 +114,35 @@ enum BundleCommand {
         #[arg(long)]
         password_file: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum TombstonesCommand {
+    /// Print, one JSON object per line, every erasure that a source's backups still hold
+    /// (its `backup_until` not passed): the reference, the source, when it was erased and
+    /// the subject's identifiers. The list names people: keep it like a backup.
+    Export {
+        /// Only this source.
+        #[arg(long)]
+        source: Option<String>,
+    },
+    /// After SOURCE was restored from a backup, erase again everything its backups still
+    /// held, as the tombstones list; prints what it did.
+    Apply { source: String },
+}
+
+#[derive(Subcommand)]
+enum CertificateCommand {
+    /// Check a deletion certificate's signature: exits 1 when it was changed, or, with
+    /// --public-key (base64, from `rightsdesk certificate public-key` or
+    /// `GET /api/v1/certificates/public-key`), when another key signed it.
+    Verify {
+        file: PathBuf,
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+    /// Print the public key this service signs certificates with.
+    PublicKey,
 }
 
 #[derive(Subcommand)]
@@ -281,6 +320,60 @@ fn main() -> ExitCode {
                 } else {
                     ExitCode::from(1)
                 })
+            }
+            Command::Certificate {
+                command: CertificateCommand::Verify { file, public_key },
+            } => {
+                let bytes =
+                    std::fs::read(&file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+                match rightsdesk_core::certificates::verify(&bytes, public_key.as_deref()) {
+                    Ok(verified) => {
+                        println!(
+                            "{}",
+                            serde_json::to_string_pretty(&serde_json::json!({
+                                "ok": true,
+                                "certificate": verified,
+                            }))?
+                        );
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    Err(problem) => {
+                        println!(
+                            "{}",
+                            serde_json::to_string_pretty(&serde_json::json!({
+                                "ok": false,
+                                "problem": problem,
+                            }))?
+                        );
+                        Ok(ExitCode::from(1))
+                    }
+                }
+            }
+            Command::Tombstones {
+                command: TombstonesCommand::Export { source },
+            } => {
+                for t in rightsdesk::tombstones(&config, source.as_deref()).await? {
+                    println!("{}", serde_json::to_string(&t)?);
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Tombstones {
+                command: TombstonesCommand::Apply { source },
+            } => {
+                let report = rightsdesk::reapply_tombstones(&config, &source).await?;
+                println!("{}", serde_json::to_string_pretty(&report)?);
+                Ok(if report.failed.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                })
+            }
+            Command::Certificate {
+                command: CertificateCommand::PublicKey,
+            } => {
+                let key = rightsdesk::certificate_public_key(&config).await?;
+                println!("{}", serde_json::to_string_pretty(&key)?);
+                Ok(ExitCode::SUCCESS)
             }
             Command::Demo {
                 dir,

@@ -161,14 +161,20 @@ pub async fn restrictions_ended(
         .await?)
 }
 
-/// Erasures whose source's backups still held the data (`backup_pending`), newest
-/// first: the tombstones a restore must re-apply.
-pub async fn tombstones(conn: &impl ConnectionTrait) -> Result<Vec<Model>, StoreError> {
-    Ok(Entity::find()
-        .filter(Column::Outcome.eq(outcome::BACKUP_PENDING))
-        .order_by_desc(Column::FinishedAt)
-        .all(conn)
-        .await?)
+/// Erasures whose source's backups still hold the data on `today` (a local date):
+/// `backup_until` not passed. Optionally of one source; oldest first.
+pub async fn in_backups(
+    conn: &impl ConnectionTrait,
+    today: &str,
+    source: Option<&str>,
+) -> Result<Vec<Model>, StoreError> {
+    let mut q = Entity::find()
+        .filter(Column::Status.eq(status::DONE))
+        .filter(Column::BackupUntil.gte(today));
+    if let Some(source) = source {
+        q = q.filter(Column::Source.eq(source));
+    }
+    Ok(q.order_by_asc(Column::FinishedAt).all(conn).await?)
 }
 
 /// Writes an erasure's new state.

@@ -1,17 +1,30 @@
-//! The requester's download of their data bundle, through the signed link of the
-//! completion notice. No login: the link is the credential (signed, expiring, limited to
-//! `bundles.max_downloads` uses); every download is an event in the request's chain.
+//! What a requester takes away: the download of their data bundle, through the signed
+//! link of the completion notice (no login: the link is the credential, signed, expiring,
+//! limited to `bundles.max_downloads` uses; every download is an event in the request's
+//! chain), and the public key their deletion certificate verifies with.
 
 use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, get, web};
 use rightsdesk_core::Services;
 use rightsdesk_core::bundles::chunks;
+use rightsdesk_core::certificates::PublicKey;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::error::{ApiError, ErrorBody};
 
 pub fn router(cfg: &mut ServiceConfig) {
-    cfg.service(download);
+    cfg.service(download).service(certificate_key);
+}
+
+/// The public key deletion certificates are signed with (Ed25519), for anyone to check
+/// one (`rightsdesk certificate verify FILE --public-key KEY`).
+#[utoipa::path(
+    tag = "requester",
+    responses((status = 200, body = PublicKey)),
+)]
+#[get("/certificates/public-key")]
+async fn certificate_key(services: web::Data<Services>) -> web::Json<PublicKey> {
+    web::Json(services.certificate_public_key())
 }
 
 /// Download a data bundle (`application/zip`), streamed. A browser that asks for HTML gets

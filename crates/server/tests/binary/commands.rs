@@ -1,7 +1,8 @@
 //! Commands that need no server: `rightsdesk sources check` connects to every source of
 //! the sources file and says what it can see (exit 1 when one cannot be used), and
 //! `rightsdesk bundle verify` checks a bundle against its manifest (exit 1 when a file
-//! was changed), encrypted ones with the password from a file.
+//! was changed), encrypted ones with the password from a file, and `rightsdesk
+//! certificate` prints the signing key and refuses a certificate that does not verify.
 
 use std::process::Output;
 
@@ -228,4 +229,43 @@ async fn bundle_verify_checks_a_bundle_against_its_manifest() {
     )
     .await;
     assert!(out.status.success());
+}
+
+#[tokio::test]
+async fn certificate_commands_print_the_key_and_refuse_a_changed_certificate() {
+    let dir = TempDir::new();
+    let (out, _) = rightsdesk(&dir, &["migrate"], &[]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (out, key) = rightsdesk(&dir, &["certificate", "public-key"], &[]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(key["algorithm"], "Ed25519");
+    assert_eq!(key["public_key"].as_str().map(str::len), Some(44));
+    assert_eq!(key["key_id"].as_str().map(str::len), Some(16));
+    // Kept: the same key next time.
+    let (_, again) = rightsdesk(&dir, &["certificate", "public-key"], &[]).await;
+    assert_eq!(again, key);
+
+    let file = dir.0.join("certificate.json");
+    std::fs::write(
+        &file,
+        json!({
+            "certificate": {"type": "rightsdesk.deletion_certificate.v1", "reference": "PR-2026-000001"},
+            "signature": "AAAA",
+            "public_key": key["public_key"],
+        })
+        .to_string(),
+    )
+    .expect("a file");
+    let (out, report) = rightsdesk(&dir, &["certificate", "verify", "certificate.json"], &[]).await;
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert_eq!(report["ok"], false);
+    assert!(report["problem"].is_string());
 }
