@@ -141,54 +141,74 @@ pub(crate) fn source<'a>(detail: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no source {name} in {detail}"))
 }
 
-/// A CRM speaking the `http` protocol on `port`: one ticket for li.lei@example.com.
-pub(crate) async fn crm_service(port: u16) -> actix_web::dev::ServerHandle {
-    let server = HttpServer::new(|| {
+/// A service of the company's speaking the `http` protocol on `port` at `path`: every
+/// call's signature is checked (401 otherwise), `answer` turns the call into the
+/// answer (`None`: 400), and the answer is signed.
+pub(crate) async fn signed_service(
+    port: u16,
+    path: &'static str,
+    answer: impl Fn(Value) -> Option<Value> + Clone + Send + Sync + 'static,
+) -> actix_web::dev::ServerHandle {
+    let server = HttpServer::new(move || {
+        let answer = answer.clone();
         App::new().route(
-            "/lookup",
-            web::post().to(|req: HttpRequest, body: web::Bytes| async move {
-                let header = |n: &str| {
-                    req.headers()
-                        .get(n)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("")
-                        .to_owned()
-                };
-                if !verify(
-                    SECRET.as_bytes(),
-                    &header(TIMESTAMP_HEADER),
-                    &body,
-                    &header(SIGNATURE_HEADER),
-                ) {
-                    return HttpResponse::Unauthorized().finish();
+            path,
+            web::post().to(move |req: HttpRequest, body: web::Bytes| {
+                let answer = answer.clone();
+                async move {
+                    let header = |n: &str| {
+                        req.headers()
+                            .get(n)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_owned()
+                    };
+                    if !verify(
+                        SECRET.as_bytes(),
+                        &header(TIMESTAMP_HEADER),
+                        &body,
+                        &header(SIGNATURE_HEADER),
+                    ) {
+                        return HttpResponse::Unauthorized().finish();
+                    }
+                    let call: Value = serde_json::from_slice(&body).unwrap_or_default();
+                    let Some(answer) = answer(call) else {
+                        return HttpResponse::BadRequest().finish();
+                    };
+                    let bytes = serde_json::to_vec(&answer).unwrap_or_default();
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs().to_string())
+                        .unwrap_or_default();
+                    HttpResponse::Ok()
+                        .insert_header((TIMESTAMP_HEADER, now.clone()))
+                        .insert_header((SIGNATURE_HEADER, sign(SECRET.as_bytes(), &now, &bytes)))
+                        .content_type("application/json")
+                        .body(bytes)
                 }
-                let call: Value = serde_json::from_slice(&body).unwrap_or_default();
-                let records = if call["identifiers"]["email"] == "li.lei@example.com" {
-                    json!([{"category": "tickets", "data": {"title": "无法登录"}}])
-                } else {
-                    json!([])
-                };
-                let answer = serde_json::to_vec(&json!({"records": records, "next_cursor": null}))
-                    .unwrap_or_default();
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs().to_string())
-                    .unwrap_or_default();
-                HttpResponse::Ok()
-                    .insert_header((TIMESTAMP_HEADER, now.clone()))
-                    .insert_header((SIGNATURE_HEADER, sign(SECRET.as_bytes(), &now, &answer)))
-                    .content_type("application/json")
-                    .body(answer)
             }),
         )
     })
     .workers(1)
     .bind(("127.0.0.1", port))
-    .expect("bind the CRM's port");
+    .expect("bind the service's port");
     let server = server.run();
     let handle = server.handle();
     tokio::spawn(server);
     handle
+}
+
+/// A CRM speaking the `http` protocol on `port`: one ticket for li.lei@example.com.
+pub(crate) async fn crm_service(port: u16) -> actix_web::dev::ServerHandle {
+    signed_service(port, "/lookup", |call| {
+        let records = if call["identifiers"]["email"] == "li.lei@example.com" {
+            json!([{"category": "tickets", "data": {"title": "无法登录"}}])
+        } else {
+            json!([])
+        };
+        Some(json!({"records": records, "next_cursor": null}))
+    })
+    .await
 }
 
 #[tokio::test]

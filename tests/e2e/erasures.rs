@@ -9,9 +9,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use chrono::TimeDelta;
-use rightsdesk_connectors::http::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify};
 use rightsdesk_core::ManualClock;
 use rightsdesk_tests::reqwest::StatusCode;
 use rightsdesk_tests::serde_json::{Value, json};
@@ -20,7 +18,7 @@ use rightsdesk_tests::{
 };
 use sea_orm::{ConnectionTrait, Database, FromQueryResult, Statement};
 
-use crate::collections::{SECRET, started_request};
+use crate::collections::{SECRET, signed_service, started_request};
 
 /// The website: li.lei's account, downloads and two marketing subscriptions, and
 /// others' — one with li.lei's mobile number, which li.lei did not prove.
@@ -135,61 +133,21 @@ instructions_en = "Delete the person's call recordings."
     )
 }
 
-/// A CRM that erases on a signed call: two tickets of li.lei's, none of anyone else's.
+/// A CRM that erases on a signed call: two tickets of li.lei's, none of anyone else's
+/// (none left after the first erasure).
 async fn crm_service(port: u16, erasures: Arc<AtomicUsize>) -> actix_web::dev::ServerHandle {
-    let server = HttpServer::new(move || {
-        let erasures = erasures.clone();
-        App::new().route(
-            "/calls",
-            web::post().to(move |req: HttpRequest, body: web::Bytes| {
-                let erasures = erasures.clone();
-                async move {
-                    let header = |n: &str| {
-                        req.headers()
-                            .get(n)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or("")
-                            .to_owned()
-                    };
-                    if !verify(
-                        SECRET.as_bytes(),
-                        &header(TIMESTAMP_HEADER),
-                        &body,
-                        &header(SIGNATURE_HEADER),
-                    ) {
-                        return HttpResponse::Unauthorized().finish();
-                    }
-                    let call: Value = serde_json::from_slice(&body).unwrap_or_default();
-                    let answer = match call["action"].as_str() {
-                        Some("erase") if call["identifiers"]["email"] == "li.lei@example.com" => {
-                            let first = erasures.fetch_add(1, Ordering::SeqCst) == 0;
-                            json!({"tables": [{"table": "tickets", "category": "tickets",
-                                "outcome": "deleted", "rows": if first { 2 } else { 0 }}]})
-                        }
-                        Some("erase") => json!({"tables": []}),
-                        _ => return HttpResponse::BadRequest().finish(),
-                    };
-                    let bytes = serde_json::to_vec(&answer).unwrap_or_default();
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map(|d| d.as_secs().to_string())
-                        .unwrap_or_default();
-                    HttpResponse::Ok()
-                        .insert_header((TIMESTAMP_HEADER, now.clone()))
-                        .insert_header((SIGNATURE_HEADER, sign(SECRET.as_bytes(), &now, &bytes)))
-                        .content_type("application/json")
-                        .body(bytes)
-                }
-            }),
-        )
+    signed_service(port, "/calls", move |call| match call["action"].as_str() {
+        Some("erase") if call["identifiers"]["email"] == "li.lei@example.com" => {
+            let first = erasures.fetch_add(1, Ordering::SeqCst) == 0;
+            Some(
+                json!({"tables": [{"table": "tickets", "category": "tickets",
+                "outcome": "deleted", "rows": if first { 2 } else { 0 }}]}),
+            )
+        }
+        Some("erase") => Some(json!({"tables": []})),
+        _ => None,
     })
-    .workers(1)
-    .bind(("127.0.0.1", port))
-    .expect("bind the CRM's port");
-    let server = server.run();
-    let handle = server.handle();
-    tokio::spawn(server);
-    handle
+    .await
 }
 
 /// Every row of `table` in the source at `url`, as JSON text, in a stable order.

@@ -204,6 +204,15 @@ impl SqlSource {
             Some(w) => normalise_url(dialect, w, "rw"),
             None => normalise_url(dialect, url.clone(), "rw"),
         };
+        if dialect == Dialect::Sqlite
+            && write_url.expose().contains("mode=ro")
+            && config.table.iter().any(|t| t.erase.is_some())
+        {
+            problems.push(
+                "url says mode=ro, but erasures write: leave mode out (look-ups still open it read-only) or give write_url"
+                    .to_owned(),
+            );
+        }
         let url = normalise_url(dialect, url, "ro");
         if !(1..=32).contains(&config.max_connections) {
             problems.push("max_connections must be from 1 to 32".to_owned());

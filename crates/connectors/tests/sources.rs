@@ -609,6 +609,10 @@ fn erase_settings_are_checked_at_start() {
         ),
         (("days = 3650", "days = 0"), "days must be"),
         (
+            ("url = \"sqlite://x.db\"", "url = \"sqlite://x.db?mode=ro\""),
+            "erasures write",
+        ),
+        (
             (
                 "category = \"marketing\"\nbasis_zh",
                 "category = \"gossip\"\nbasis_zh",

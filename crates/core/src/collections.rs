@@ -41,6 +41,52 @@ pub struct CollectionView {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+/// Checks that `row` may have its sources worked for a request of a kind `kind_ok`
+/// takes: in progress, its subject verified; `refused` makes the error.
+pub(crate) fn check_source_work(
+    row: &requests::Model,
+    kind_ok: fn(RequestKind) -> bool,
+    refused: fn(String) -> Error,
+) -> Result<(), Error> {
+    let kind: RequestKind = crate::requests::parse_stored(&row.kind)?;
+    let state: State = crate::requests::parse_stored(&row.state)?;
+    if !kind_ok(kind) {
+        return Err(refused(format!(
+            "the sources are not worked for a {kind} request"
+        )));
+    }
+    if state != State::InProgress {
+        return Err(refused(format!("the request is {state}: start it first")));
+    }
+    if row.subject_id.is_none() {
+        return Err(refused(
+            "the requester's identity is not verified".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// Of `names`, the sources to (re)open: all of them `again`, else those not yet opened
+/// or failed (`existing`: each opened source and whether it failed).
+pub(crate) fn sources_to_open<'a>(
+    names: &[String],
+    existing: impl Iterator<Item = (&'a str, bool)>,
+    again: bool,
+) -> Vec<String> {
+    let existing: Vec<(&str, bool)> = existing.collect();
+    names
+        .iter()
+        .filter(|name| {
+            again
+                || existing
+                    .iter()
+                    .find(|(source, _)| source == name)
+                    .is_none_or(|(_, failed)| *failed)
+        })
+        .cloned()
+        .collect()
+}
+
 /// What a source's owner is asked to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum OwnerTask {
@@ -140,36 +186,16 @@ impl Services {
         };
         let services = self.clone();
         self.record_event(id, &actor, event, async move |tx, row, now| {
-            let kind: RequestKind = crate::requests::parse_stored(&row.kind)?;
-            let state: State = crate::requests::parse_stored(&row.state)?;
-            if !collects(kind) {
-                return Err(not_allowed(format!(
-                    "a {kind} request is not answered with the subject's data"
-                )));
-            }
-            if state != State::InProgress {
-                return Err(not_allowed(format!(
-                    "the request is {state}: start it first"
-                )));
-            }
-            if row.subject_id.is_none() {
-                return Err(not_allowed(
-                    "the requester's identity is not verified".to_owned(),
-                ));
-            }
+            check_source_work(row, collects, not_allowed)?;
             let existing = store::for_request(tx.conn(), row.id).await?;
             // Starting again leaves the sources that answered, and those at work, alone.
-            let open: Vec<String> = names
-                .iter()
-                .filter(|name| {
-                    again
-                        || existing
-                            .iter()
-                            .find(|c| &&c.source == name)
-                            .is_none_or(|c| c.status == status::FAILED)
-                })
-                .cloned()
-                .collect();
+            let open = sources_to_open(
+                &names,
+                existing
+                    .iter()
+                    .map(|c| (c.source.as_str(), c.status == status::FAILED)),
+                again,
+            );
             store::open(tx.conn(), row.id, &open, now).await?;
             for source in &open {
                 let job = Job::CollectSource {

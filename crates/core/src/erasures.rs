@@ -21,7 +21,7 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use rightsdesk_connectors::config::Source;
 use rightsdesk_connectors::{EraseOrder, TableErasure, TableOutcome};
 use rightsdesk_domain::validation::ObjectReader;
-use rightsdesk_domain::{Actor, Permission, RequestKind, State, ValidationErrors};
+use rightsdesk_domain::{Actor, Permission, RequestKind, ValidationErrors};
 use rightsdesk_store::erasures::{self as store, outcome, status};
 use rightsdesk_store::{notifications, requests};
 use serde::Serialize;
@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::auth::Officer;
-use crate::collections::OwnerTask;
+use crate::collections::{OwnerTask, check_source_work, sources_to_open};
 use crate::jobs::Job;
 use crate::officers::require;
 use crate::{Error, ErrorCode, Services};
@@ -161,35 +161,15 @@ impl Services {
         };
         let services = self.clone();
         self.record_event(id, &actor, event, async move |tx, row, now| {
-            let kind: RequestKind = crate::requests::parse_stored(&row.kind)?;
-            let state: State = crate::requests::parse_stored(&row.state)?;
-            if !erases(kind) {
-                return Err(not_allowed(format!(
-                    "a {kind} request is not answered by erasing the subject's data"
-                )));
-            }
-            if state != State::InProgress {
-                return Err(not_allowed(format!(
-                    "the request is {state}: start it first"
-                )));
-            }
-            if row.subject_id.is_none() {
-                return Err(not_allowed(
-                    "the requester's identity is not verified".to_owned(),
-                ));
-            }
+            check_source_work(row, erases, not_allowed)?;
             let existing = store::for_request(tx.conn(), row.id).await?;
-            let open: Vec<String> = names
-                .iter()
-                .filter(|name| {
-                    again
-                        || existing
-                            .iter()
-                            .find(|e| &&e.source == name)
-                            .is_none_or(|e| e.status == status::FAILED)
-                })
-                .cloned()
-                .collect();
+            let open = sources_to_open(
+                &names,
+                existing
+                    .iter()
+                    .map(|e| (e.source.as_str(), e.status == status::FAILED)),
+                again,
+            );
             store::open(tx.conn(), row.id, &open, now).await?;
             for source in &open {
                 let job = Job::EraseSource {
@@ -622,16 +602,7 @@ impl Services {
             };
             let tables = if config.connector.erasable() && !ids.is_empty() {
                 // What is still kept for a longer period stays.
-                let still: BTreeMap<String, String> = row
-                    .restricted
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|(c, v)| {
-                        let until = v["until"].as_str()?;
-                        (until > today.to_string().as_str()).then(|| (c.clone(), until.to_owned()))
-                    })
-                    .collect();
+                let still = still_kept(&row, &today.to_string());
                 let order = EraseOrder {
                     ids: &ids,
                     restricted: &still,
@@ -750,14 +721,7 @@ impl Services {
                 continue;
             }
             let ids = self.subject_identifiers(&request).await?;
-            let still: BTreeMap<String, String> = row
-                .restricted
-                .as_object()
-                .into_iter()
-                .flatten()
-                .filter(|_| row.restriction_ended_at.is_none())
-                .filter_map(|(c, v)| Some((c.clone(), v["until"].as_str()?.to_owned())))
-                .collect();
+            let still = still_kept(&row, &today.to_string());
             let order = EraseOrder {
                 ids: &ids,
                 restricted: &still,
@@ -793,6 +757,23 @@ impl Services {
     fn anonymise_key(&self) -> &[u8] {
         &self.inner.keys.anonymise_key
     }
+}
+
+/// The categories `row` keeps after `today` (a local date), with the last day of each:
+/// none once its restriction has ended.
+fn still_kept(row: &store::Model, today: &str) -> BTreeMap<String, String> {
+    if row.restriction_ended_at.is_some() {
+        return BTreeMap::new();
+    }
+    row.restricted
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(c, v)| {
+            let until = v["until"].as_str()?;
+            (until > today).then(|| (c.clone(), until.to_owned()))
+        })
+        .collect()
 }
 
 fn not_allowed(message: String) -> Error {

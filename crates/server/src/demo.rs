@@ -150,7 +150,8 @@ pub async fn run(options: &DemoOptions) -> Result<DemoReport, DemoError> {
     let result = async {
         let db = partial("sources.db");
         write_database(&db, &data).await?;
-        let sources = sources_toml(&sqlite_url(&format!("{dir_text}/sources.db"), "ro"));
+        // No `mode`: the connector opens it read-only for look-ups, read-write to erase.
+        let sources = sources_toml(&sqlite_url(&format!("{dir_text}/sources.db"), ""));
         std::fs::write(partial("sources.toml"), sources)?;
         std::fs::write(partial("rightsdesk.toml"), config_toml(dir_text))?;
         // A former demo's SQLite side files would belong to the old database.
@@ -420,7 +421,7 @@ mod tests {
 
     #[test]
     fn the_sources_file_covers_every_category_and_every_table() {
-        let text = sources_toml("sqlite:///tmp/demo/sources.db?mode=ro");
+        let text = sources_toml("sqlite:///tmp/demo/sources.db");
         let sources = Sources::from_toml(&text, |_| None).expect("the demo sources file is valid");
         let held: BTreeSet<&str> = sources
             .sources
@@ -467,7 +468,7 @@ mod tests {
         ));
         std::fs::create_dir_all(&dir).expect("a directory");
         let d = dir.to_str().expect("a UTF-8 path");
-        let url = sqlite_url(&format!("{d}/sources.db"), "ro");
+        let url = sqlite_url(&format!("{d}/sources.db"), "");
         std::fs::write(dir.join("sources.toml"), sources_toml(&url)).expect("sources.toml");
         std::fs::write(dir.join("rightsdesk.toml"), config_toml(d)).expect("rightsdesk.toml");
         let config = crate::Config::load(Some(&dir.join("rightsdesk.toml")));
