@@ -28,10 +28,10 @@ async fn website_db(dir: &TempDir) -> String {
         .await
         .expect("a source database");
     for sql in [
-        "CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT, mobile TEXT, name TEXT)",
+        "CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT, mobile TEXT, name TEXT, status TEXT DEFAULT 'active')",
         "CREATE TABLE downloads (user_id TEXT, product TEXT)",
         "CREATE TABLE subscribers (email TEXT, channel TEXT, restricted_until TEXT)",
-        "INSERT INTO users VALUES ('u1', 'li.lei@example.com', '13812345678', '李雷'), ('u2', 'han@example.com', '13700000000', '韩梅梅'), ('u3', 'other@example.com', '13812345678', '别人')",
+        "INSERT INTO users (id, email, mobile, name) VALUES ('u1', 'li.lei@example.com', '13812345678', '李雷'), ('u2', 'han@example.com', '13700000000', '韩梅梅'), ('u3', 'other@example.com', '13812345678', '别人')",
         "INSERT INTO downloads VALUES ('u1', 'ZStack'), ('u1', 'ZStack Cloud'), ('u2', 'ZStack')",
         "INSERT INTO subscribers VALUES ('li.lei@example.com', 'email', NULL), ('li.lei@example.com', 'sms', NULL), ('han@example.com', 'email', NULL)",
     ] {
@@ -71,6 +71,7 @@ title_en = "Website"
 owner = "web@example.com"
 [source.sql]
 url = "{website}"
+deactivate = {{ table = "users", set = {{ status = "closed" }} }}
 [[source.sql.table]]
 name = "users"
 category = "account"
@@ -169,6 +170,55 @@ async fn rows(url: &str, table: &str) -> Vec<String> {
     out
 }
 
+/// The service with the four sources, and the sources (keep `_dir`: it holds the
+/// website's file).
+struct Setup {
+    app: TestApp,
+    website: String,
+    forum: TestDb,
+    crm: actix_web::dev::ServerHandle,
+    _dir: TempDir,
+}
+
+async fn setup() -> Setup {
+    let dir = TempDir::new();
+    let website = website_db(&dir).await;
+    let forum = forum_db().await;
+    let crm_port = free_port();
+    let crm = crm_service(crm_port, Arc::new(AtomicUsize::new(0))).await;
+    let path = dir.0.join("sources.toml");
+    std::fs::write(&path, sources_file(&website, &forum.url, crm_port)).expect("sources");
+    let db = TestDb::fresh().await;
+    let mut config = base_config(&db);
+    config.sources.file = Some(path);
+    let app = TestApp::spawn_with(db, Arc::new(ManualClock::new(start_time())), config).await;
+    Setup {
+        app,
+        website,
+        forum,
+        crm,
+        _dir: dir,
+    }
+}
+
+/// Files a request of `kind` with `details` as li.lei, verifies and starts it, and
+/// erases: returns (the filing's answer, the officer's token, the request's detail).
+async fn erased(app: &TestApp, kind: &str, details: Value) -> (Value, String, Value) {
+    let (filed, officer) = started_request(app, kind, details).await;
+    let id = filed["id"].as_str().expect("an id").to_owned();
+    let r = app
+        .post(
+            &format!("/api/v1/officer/requests/{id}/erase"),
+            Some(&officer),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    app.services.run_due_jobs().await.expect("the worker runs");
+    let detail = app.detail(&officer, &id).await;
+    (filed, officer, detail)
+}
+
 fn erasure<'a>(detail: &'a Value, source: &str) -> &'a Value {
     detail["erasures"]
         .as_array()
@@ -178,38 +228,18 @@ fn erasure<'a>(detail: &'a Value, source: &str) -> &'a Value {
 
 #[tokio::test]
 async fn every_source_is_erased_with_its_outcome_and_kept_data_goes_when_its_retention_ends() {
-    let dir = TempDir::new();
-    let website = website_db(&dir).await;
-    let forum = forum_db().await;
-    let crm_port = free_port();
-    let erasures = Arc::new(AtomicUsize::new(0));
-    let crm = crm_service(crm_port, erasures.clone()).await;
-    let path = dir.0.join("sources.toml");
-    std::fs::write(&path, sources_file(&website, &forum.url, crm_port)).expect("sources");
-    let db = TestDb::fresh().await;
-    let mut config = base_config(&db);
-    config.sources.file = Some(path);
-    let app = TestApp::spawn_with(db, Arc::new(ManualClock::new(start_time())), config).await;
-
+    let Setup {
+        app,
+        website,
+        forum,
+        crm,
+        _dir,
+    } = setup().await;
     let users_before = rows(&website, "users").await;
-    let (filed, officer) = started_request(&app, "deletion", valid_details("deletion")).await;
+    let (filed, officer, detail) =
+        erased(&app, "deletion", json!({"reason": "no longer a customer"})).await;
     let id = filed["id"].as_str().expect("an id").to_owned();
-
-    let r = app
-        .post(
-            &format!("/api/v1/officer/requests/{id}/erase"),
-            Some(&officer),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
-    assert!(
-        r.body
-            .as_array()
-            .is_some_and(|e| e.len() == 4 && e.iter().all(|x| x["status"] == "pending"))
-    );
-    app.services.run_due_jobs().await.expect("the worker runs");
-    let detail = app.detail(&officer, &id).await;
+    assert_eq!(detail["erasures"].as_array().map(Vec::len), Some(4));
 
     // The website: the account anonymised, downloads unlinked, marketing kept.
     let website_erasure = erasure(&detail, "website");
@@ -447,6 +477,66 @@ async fn every_source_is_erased_with_its_outcome_and_kept_data_goes_when_its_ret
             .as_array()
             .is_some_and(|e| e.iter().any(|x| x["event"] == "restriction_ended"))
     );
+    crm.stop(true).await;
+}
+
+#[tokio::test]
+async fn an_account_closure_deactivates_the_account_before_erasing() {
+    let Setup {
+        app,
+        website,
+        forum: _forum,
+        crm,
+        _dir,
+    } = setup().await;
+    let (_, _, detail) = erased(&app, "account_closure", valid_details("account_closure")).await;
+    let website_erasure = erasure(&detail, "website");
+    assert_eq!(
+        website_erasure["tables"][0],
+        json!({"table": "users", "category": "account", "outcome": "deactivated", "rows": 1})
+    );
+    let users = rows(&website, "users").await;
+    assert_eq!(
+        users.iter().filter(|u| u.contains("\"closed\"")).count(),
+        1,
+        "only li.lei's account: {users:?}"
+    );
+    assert!(
+        users
+            .iter()
+            .any(|u| u.contains("\"u1\"") && u.contains("\"closed\""))
+    );
+    crm.stop(true).await;
+}
+
+#[tokio::test]
+async fn a_deletion_that_names_categories_erases_only_those() {
+    let Setup {
+        app,
+        website,
+        forum,
+        crm,
+        _dir,
+    } = setup().await;
+    let users_before = rows(&website, "users").await;
+    let (_, _, detail) = erased(&app, "deletion", valid_details("deletion")).await;
+    // `marketing` only: kept under its retention rule; nothing else is touched.
+    let website_erasure = erasure(&detail, "website");
+    assert_eq!(
+        website_erasure["outcome"], "restricted",
+        "{website_erasure}"
+    );
+    assert_eq!(
+        website_erasure["tables"],
+        json!([{"table": "subscribers", "category": "marketing", "outcome": "restricted", "rows": 2}])
+    );
+    assert_eq!(rows(&website, "users").await, users_before);
+    assert_eq!(rows(&website, "downloads").await.len(), 3);
+    assert_eq!(erasure(&detail, "forum")["outcome"], "no_data");
+    assert_eq!(rows(&forum.url, "posts").await.len(), 3);
+    // The CRM was told the scope, and answered within it.
+    assert_eq!(erasure(&detail, "crm")["status"], "failed");
+    assert_eq!(erasure(&detail, "crm")["error_code"], "protocol");
     crm.stop(true).await;
 }
 

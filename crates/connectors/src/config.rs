@@ -131,8 +131,21 @@ pub struct SqlConfig {
     pub mobile_format: MobileFormat,
     #[serde(default = "default_connections")]
     pub max_connections: u32,
+    /// Account closure (注销): how the person's account is deactivated, before their data
+    /// is erased, in the same transaction.
+    #[serde(default)]
+    pub deactivate: Option<Deactivate>,
     #[serde(default)]
     pub table: Vec<TableConfig>,
+}
+
+/// `deactivate = { table = "users", set = { status = "closed" } }`: the columns set (to
+/// these values, bound) in the person's rows of `table`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deactivate {
+    pub table: String,
+    pub set: BTreeMap<String, String>,
 }
 
 fn default_connections() -> u32 {
@@ -254,8 +267,9 @@ pub struct HttpConfig {
     /// Records asked for per page.
     #[serde(default = "default_page")]
     pub page_size: u32,
-    /// Whether the service carries out erasures (the `erase` action). Unset: an
-    /// erasure of this source becomes a task for its owner.
+    /// Whether the service carries out erasures (the `erase` action, which closes the
+    /// account first for an account closure). Unset: an erasure of this source becomes a
+    /// task for its owner.
     #[serde(default)]
     pub erase: bool,
 }
@@ -419,7 +433,7 @@ impl Sources {
                 for problem in p {
                     bad(problem);
                 }
-                (categories, source.map(Connector::Sql))
+                (categories, source.map(|s| Connector::Sql(Box::new(s))))
             } else if let Some(http) = &s.http {
                 let mut p = Vec::new();
                 let secret = secret_from(&http.secret, &http.secret_env, "secret", &env, &mut p);

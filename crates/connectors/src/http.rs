@@ -9,7 +9,8 @@
 //! "identifiers": {"email", "mobile", "account_id"}, "cursor", "limit"}` answers
 //! `{"records": [{"category", "table", "data": {…}}], "next_cursor"}` until
 //! `next_cursor` is null. An erasure (`erase = true` in the file) is
-//! `{"action": "erase", "reference", "identifiers", "restricted": {category: date}}`,
+//! `{"action": "erase", "reference", "identifiers", "restricted": {category: date},
+//! "deactivate", "categories"}`,
 //! answered `{"tables": [{"table", "category", "outcome", "rows"}]}`.
 
 use std::collections::BTreeSet;
@@ -278,6 +279,8 @@ impl HttpSource {
                     "account_id": ids.account_id,
                 },
                 "restricted": order.restricted,
+                "deactivate": order.deactivate,
+                "categories": order.only,
             }))
             .await?;
         #[derive(Deserialize)]
@@ -302,8 +305,23 @@ impl HttpSource {
                     t.category
                 )));
             }
+            if t.outcome != TableOutcome::Deactivated
+                && order.only.is_some_and(|only| !only.contains(&t.category))
+            {
+                return Err(ConnectorError::Protocol(format!(
+                    "category {:?} was not to be erased",
+                    t.category
+                )));
+            }
+            if t.outcome == TableOutcome::Deactivated && !order.deactivate {
+                return Err(ConnectorError::Protocol(
+                    "an account was deactivated, but this is no account closure".to_owned(),
+                ));
+            }
             let kept = order.restricted.contains_key(&t.category);
-            if kept != (t.outcome == TableOutcome::Restricted) {
+            if t.outcome != TableOutcome::Deactivated
+                && kept != (t.outcome == TableOutcome::Restricted)
+            {
                 return Err(ConnectorError::Protocol(format!(
                     "category {:?} answered {:?}, but it was {}",
                     t.category,

@@ -174,6 +174,12 @@ pub struct EraseOrder<'a> {
     pub restricted: &'a BTreeMap<String, String>,
     /// The key of `anonymise`'s keyed hash.
     pub anonymise_key: &'a [u8],
+    /// An account closure: deactivate the account first (`[source.sql] deactivate`, or
+    /// the `http` call's `deactivate`).
+    pub deactivate: bool,
+    /// Erase only the tables of these categories (a deletion that names some); `None`:
+    /// all of them.
+    pub only: Option<&'a std::collections::BTreeSet<String>>,
 }
 
 /// What an erasure did to one table.
@@ -190,6 +196,8 @@ pub struct TableErasure {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TableOutcome {
+    /// The account was deactivated (an account closure, before its data was erased).
+    Deactivated,
     Deleted,
     Nulled,
     Anonymised,
@@ -217,7 +225,7 @@ pub struct CheckItem {
 /// A connector, ready to use (connections are opened on first use).
 #[derive(Debug)]
 pub enum Connector {
-    Sql(sql::SqlSource),
+    Sql(Box<sql::SqlSource>),
     Http(http::HttpSource),
     Manual,
 }

@@ -161,6 +161,8 @@ pub struct SqlSource {
     max_connections: u32,
     timeout: Duration,
     tables: Vec<Table>,
+    /// Account closure: the table whose rows are deactivated, and the columns set.
+    deactivate: Option<(usize, Vec<(String, String)>)>,
     conn: OnceCell<DatabaseConnection>,
     write_conn: OnceCell<DatabaseConnection>,
 }
@@ -337,6 +339,28 @@ impl SqlSource {
                 depth: 0,
             });
         }
+        let deactivate = config.deactivate.as_ref().and_then(|d| {
+            let mut bad = |p: String| problems.push(format!("deactivate: {p}"));
+            let Some(i) = index.get(d.table.as_str()).copied() else {
+                bad(format!("{:?} is not a table of this source", d.table));
+                return None;
+            };
+            if d.set.is_empty() {
+                bad("`set` names no column".to_owned());
+            }
+            for c in d.set.keys() {
+                if !is_identifier(c) {
+                    bad(format!("column {c:?} is not a plain column name"));
+                }
+            }
+            Some((
+                i,
+                d.set
+                    .iter()
+                    .map(|(c, v)| (c.clone(), v.clone()))
+                    .collect::<Vec<_>>(),
+            ))
+        });
         // Every parent chain ends at a table with `match`, without a loop.
         let mut depths = Vec::with_capacity(tables.len());
         for (i, t) in tables.iter().enumerate() {
@@ -367,6 +391,7 @@ impl SqlSource {
             max_connections: config.max_connections,
             timeout,
             tables,
+            deactivate,
             conn: OnceCell::new(),
             write_conn: OnceCell::new(),
         })
@@ -575,16 +600,48 @@ impl SqlSource {
     }
 
     /// Erases the rows of `order.ids` in one transaction, deepest tables first: each
-    /// table by its strategy, or, when its category is in `order.restricted`, left in
-    /// place with `restrict_column` set to the date its retention ends.
+    /// table (of `order.only`'s categories, when given) by its strategy, or, when its
+    /// category is in `order.restricted`, left in place with `restrict_column` set to the
+    /// date its retention ends.
     pub async fn erase(&self, order: &EraseOrder<'_>) -> Result<Vec<TableErasure>, ConnectorError> {
         let db = self.write_connection().await?;
         let txn = self.timed(db.begin()).await?;
         let mut done = Vec::new();
+        // An account closure: the account first, so that it cannot be used whatever
+        // the rest keeps.
+        if order.deactivate
+            && let Some((i, set)) = &self.deactivate
+        {
+            let d = self.dialect;
+            let mut values: Vec<DbValue> =
+                set.iter().map(|(_, v)| DbValue::from(v.clone())).collect();
+            let assignments = set
+                .iter()
+                .enumerate()
+                .map(|(n, (c, _))| format!("{} = {}", d.quote(c), d.placeholder(n + 1)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            if let Some(condition) = self.condition(*i, order.ids, &mut values) {
+                let t = &self.tables[*i];
+                let sql = format!(
+                    "UPDATE {} SET {assignments} WHERE {condition}",
+                    d.quote(&t.name)
+                );
+                done.push(TableErasure {
+                    table: t.name.clone(),
+                    category: t.category.clone(),
+                    outcome: TableOutcome::Deactivated,
+                    rows: self.exec(&txn, sql, values).await?,
+                });
+            }
+        }
         let mut by_depth: Vec<usize> = (0..self.tables.len()).collect();
         by_depth.sort_by_key(|i| std::cmp::Reverse(self.tables[*i].depth));
         for i in by_depth {
             let t = &self.tables[i];
+            if order.only.is_some_and(|only| !only.contains(&t.category)) {
+                continue;
+            }
             let mut values = Vec::new();
             let Some(condition) = self.condition(i, order.ids, &mut values) else {
                 continue;

@@ -34,7 +34,7 @@ const PEOPLE: &[(&str, &str, &str, &str)] = &[
 ];
 
 const SCHEMA: &[&str] = &[
-    "CREATE TABLE users (id VARCHAR(20) PRIMARY KEY, email VARCHAR(200), mobile VARCHAR(20), name VARCHAR(200), company VARCHAR(200), last_login_ip VARCHAR(50), created_at TIMESTAMP)",
+    "CREATE TABLE users (id VARCHAR(20) PRIMARY KEY, email VARCHAR(200), mobile VARCHAR(20), name VARCHAR(200), company VARCHAR(200), last_login_ip VARCHAR(50), created_at TIMESTAMP, status VARCHAR(20))",
     "CREATE TABLE downloads (id INTEGER PRIMARY KEY, user_id VARCHAR(20), product VARCHAR(100), requested_at TIMESTAMP)",
     "CREATE TABLE tickets (id INTEGER PRIMARY KEY, user_id VARCHAR(20), title VARCHAR(200), amount DECIMAL(10,2))",
     "CREATE TABLE ticket_messages (id INTEGER PRIMARY KEY, ticket_id INTEGER, body TEXT)",
@@ -53,7 +53,7 @@ async fn fill(db: &DatabaseConnection) {
     for (n, (id, email, mobile, name)) in PEOPLE.iter().enumerate() {
         let q = |s: &str| s.replace('\'', "''");
         db.execute_unprepared(&format!(
-            "INSERT INTO users VALUES ('{id}', '{}', '{mobile}', '{}', '公司 {n}', '10.0.0.{n}', '2026-01-0{} 10:00:00')",
+            "INSERT INTO users VALUES ('{id}', '{}', '{mobile}', '{}', '公司 {n}', '10.0.0.{n}', '2026-01-0{} 10:00:00', 'active')",
             q(email),
             q(name),
             n + 1
@@ -348,6 +348,10 @@ fn erasable_source(url: &str) -> String {
             "column_categories = { last_login_ip = \"access_logs\" }\nerase = \"anonymise\"\nerase_columns = [\"email\", \"mobile\", \"name\", \"last_login_ip\"]",
         )
         .replace(
+            "mobile_format = \"national\"",
+            "mobile_format = \"national\"\ndeactivate = { table = \"users\", set = { status = \"closed\" } }",
+        )
+        .replace(
             r#"columns = ["product", "requested_at"]"#,
             "columns = [\"product\", \"requested_at\"]\nerase = \"null\"\nerase_columns = [\"user_id\"]",
         )
@@ -421,12 +425,24 @@ async fn check_erasure(url: &str) {
         ids: &ids(n),
         restricted: &restricted,
         anonymise_key: ANONYMISE_KEY,
+        deactivate: true,
+        only: None,
     };
     let done = sql.erase(&order).await.expect("an erasure");
+    // An account closure: the account is deactivated first.
+    assert_eq!(
+        done[0],
+        TableErasure {
+            table: "users".to_owned(),
+            category: "account".to_owned(),
+            outcome: TableOutcome::Deactivated,
+            rows: 1
+        }
+    );
     let outcome = |table: &str| {
         let t = done
             .iter()
-            .find(|t| t.table == table)
+            .find(|t| t.table == table && t.outcome != TableOutcome::Deactivated)
             .unwrap_or_else(|| panic!("no {table} in {done:?}"));
         (t.outcome, t.rows)
     };
@@ -438,6 +454,7 @@ async fn check_erasure(url: &str) {
     assert_eq!(
         done.iter().map(|t| t.table.as_str()).collect::<Vec<_>>(),
         [
+            "users",
             "ticket_messages",
             "downloads",
             "tickets",
@@ -498,6 +515,17 @@ async fn check_erasure(url: &str) {
     assert_eq!(account.data["mobile"], hashed("users", "mobile", mobile));
     assert_eq!(account.data["name"], hashed("users", "name", name));
     assert!(!format!("{records:?}").contains("O'Brien"));
+    let users = dump(url).await.swap_remove(0).1;
+    assert_eq!(
+        users.iter().filter(|u| u.contains("\"closed\"")).count(),
+        1,
+        "{users:?}"
+    );
+    assert!(
+        users
+            .iter()
+            .any(|u| u.contains("\"u2\"") && u.contains("\"closed\""))
+    );
     assert_eq!(
         records.iter().filter(|r| r.category == "downloads").count(),
         0,
@@ -546,6 +574,8 @@ async fn check_erasure(url: &str) {
         ids: &ids(n),
         restricted: &BTreeMap::new(),
         anonymise_key: ANONYMISE_KEY,
+        deactivate: false,
+        only: None,
     };
     let again = sql.erase(&order).await.expect("the purge");
     assert!(again.contains(&TableErasure {
@@ -867,6 +897,8 @@ async fn an_http_source_erases_with_a_signed_call_and_says_what_it_did() {
                 ids: &li,
                 restricted: &restricted,
                 anonymise_key: ANONYMISE_KEY,
+                deactivate: false,
+                only: None,
             },
         )
         .await
@@ -901,6 +933,8 @@ async fn an_http_source_erases_with_a_signed_call_and_says_what_it_did() {
                 ids: &li,
                 restricted: &BTreeMap::new(),
                 anonymise_key: ANONYMISE_KEY,
+                deactivate: false,
+                only: None,
             },
         )
         .await

@@ -118,6 +118,8 @@ impl Services {
             "kind": row.kind,
             "company": self.inner.company_context["company"]["name"],
             "subject_identifiers_sha256": identifiers_digest(&ids),
+            // The categories the requester named (null: all of them).
+            "categories": row.details.get("categories"),
             "received_at": row.received_at,
             "issued_at": now,
             "sources": sources,

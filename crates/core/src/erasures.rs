@@ -300,10 +300,13 @@ impl Services {
         store::save(conn, row.clone()).await?;
         let today = self.default_pack().local_date(now);
         let plan = self.retention_plan(config, today);
+        let only = crate::bundles::answered_categories(&request, config);
         let order = EraseOrder {
             ids: &ids,
             restricted: &plan,
             anonymise_key: self.anonymise_key(),
+            deactivate: closes_account(&request)?,
+            only: only.as_ref(),
         };
         match config.connector.erase(&request.reference, &order).await {
             Ok(tables) => {
@@ -603,10 +606,13 @@ impl Services {
             let tables = if config.connector.erasable() && !ids.is_empty() {
                 // What is still kept for a longer period stays.
                 let still = still_kept(&row, &today.to_string());
+                let only = crate::bundles::answered_categories(&request, config);
                 let order = EraseOrder {
                     ids: &ids,
                     restricted: &still,
                     anonymise_key: self.anonymise_key(),
+                    deactivate: false,
+                    only: only.as_ref(),
                 };
                 match config.connector.erase(&request.reference, &order).await {
                     Ok(t) => t,
@@ -722,10 +728,13 @@ impl Services {
             }
             let ids = self.subject_identifiers(&request).await?;
             let still = still_kept(&row, &today.to_string());
+            let only = crate::bundles::answered_categories(&request, config);
             let order = EraseOrder {
                 ids: &ids,
                 restricted: &still,
                 anonymise_key: self.anonymise_key(),
+                deactivate: closes_account(&request)?,
+                only: only.as_ref(),
             };
             match config.connector.erase(&request.reference, &order).await {
                 Ok(tables) => {
@@ -757,6 +766,13 @@ impl Services {
     fn anonymise_key(&self) -> &[u8] {
         &self.inner.keys.anonymise_key
     }
+}
+
+/// Whether `request` closes an account (注销): its account is deactivated before its
+/// data is erased.
+fn closes_account(request: &requests::Model) -> Result<bool, Error> {
+    let kind: RequestKind = crate::requests::parse_stored(&request.kind)?;
+    Ok(kind == RequestKind::AccountClosure)
 }
 
 /// The categories `row` keeps after `today` (a local date), with the last day of each:
