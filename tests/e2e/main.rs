@@ -9,6 +9,7 @@ mod collections;
 mod deadlines;
 mod erasures;
 mod evidence;
+mod explanation;
 mod holidays;
 mod idempotency;
 mod imap_client;

@@ -182,6 +182,11 @@ impl Services {
                     secret = Some(sealed);
                     extra = others;
                 }
+                // An explanation (PIPL 48): the processing rules of every category, as the
+                // privacy policy states them (`[[category]]` in the sources file edits them).
+                if row.kind == "explanation" {
+                    params["rules"] = self.processing_rules(&row.language);
+                }
                 // A deletion's signed certificate goes with it, as a file.
                 if let Some(certificate) = data.get("certificate") {
                     params["certificate"] = json!({
@@ -250,6 +255,31 @@ impl Services {
         }];
         notices.extend(extra);
         Ok(notices)
+    }
+
+    /// Every category of personal data the company holds, with the purpose of its
+    /// processing, in `language`: `[{title, purpose, policy}]`.
+    fn processing_rules(&self, language: &str) -> Value {
+        let bundled;
+        let catalogue = if self.sources().catalogue.is_empty() {
+            bundled = rightsdesk_domain::categories::Catalogue::bundled();
+            &bundled
+        } else {
+            &self.sources().catalogue
+        };
+        let zh = language.starts_with("zh");
+        Value::Array(
+            catalogue
+                .iter()
+                .map(|c| {
+                    json!({
+                        "title": if zh { &c.title_zh } else { &c.title_en },
+                        "purpose": if zh { &c.purpose_zh } else { &c.purpose_en },
+                        "policy": c.policy,
+                    })
+                })
+                .collect(),
+        )
     }
 
     /// The outbox rows for `notices`; a notice with nowhere to go has none.
