@@ -21,6 +21,7 @@ mod notifications;
 mod queue;
 mod references;
 mod reminders;
+mod repeats;
 mod restart;
 mod smoke;
 mod sms;

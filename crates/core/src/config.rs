@@ -229,6 +229,21 @@ impl Default for RemindersConfig {
     }
 }
 
+/// `[repeats]`: requests repeated by the same subject (SPEC §8).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RepeatsConfig {
+    /// Earlier requests of the same subject and kind received within this many days
+    /// are shown with a request (`repeats`), for the officer to judge; 0 turns it off.
+    pub window_days: u32,
+}
+
+impl Default for RepeatsConfig {
+    fn default() -> Self {
+        Self { window_days: 365 }
+    }
+}
+
 /// `[worker]`: background work (SPEC §13).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -326,6 +341,7 @@ pub struct CoreConfig {
     pub bundles: BundlesConfig,
     pub account_login: crate::account_login::AccountLoginConfig,
     pub reminders: RemindersConfig,
+    pub repeats: RepeatsConfig,
     pub worker: WorkerConfig,
     pub intake: crate::intake::IntakeConfig,
     pub sources: crate::sources::SourcesSettings,
@@ -474,6 +490,9 @@ impl CoreConfig {
             .any(|d| *d == 0 || *d > 365)
         {
             problems.push("reminders.offsets_days: each must be between 1 and 365".to_owned());
+        }
+        if self.repeats.window_days > 3_650 {
+            problems.push("repeats.window_days: must be between 0 and 3650".to_owned());
         }
         if let Some(e) = &self.reminders.team_email
             && rightsdesk_domain::Email::parse(e).is_err()

@@ -374,6 +374,16 @@ pub struct CommentView {
     pub created_at: DateTime<Utc>,
 }
 
+/// An earlier request of the same subject and kind.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RepeatView {
+    pub id: Uuid,
+    pub reference: String,
+    pub state: String,
+    pub received_at: DateTime<Utc>,
+}
+
 /// A request with everything an officer needs to work it.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -412,6 +422,9 @@ pub struct RequestDetail {
     /// Where each data source's erasure stands, and its outcome (deletion, account
     /// closure).
     pub erasures: Vec<crate::erasures::ErasureView>,
+    /// Earlier requests of the same subject and kind within `repeats.window_days`
+    /// (SPEC §8: a repeat may be refused as excessive, or carry a fee), newest first.
+    pub repeats: Vec<RepeatView>,
     /// The bundles written for it, newest first, with their download links.
     pub bundles: Vec<crate::bundles::BundleView>,
 }
@@ -1245,6 +1258,7 @@ impl Services {
                 created_at: c.created_at,
             })
             .collect();
+        let repeats = self.repeats(&row).await?;
         Ok(RequestDetail {
             deadline: deadline_view(self.pack_of(&row), &row, state, now),
             allowed_actions: officer_actions(state, &officer.roles),
@@ -1282,6 +1296,7 @@ impl Services {
                 .collect(),
             sources: self.collections(row.id).await?,
             erasures: self.erasures(row.id).await?,
+            repeats,
             bundles: self.bundles(row.id).await?,
         })
     }
@@ -1682,6 +1697,33 @@ impl Services {
     /// writes its rows, and gives the event's data and its result. When another writer
     /// moved the chain meanwhile, everything is rolled back and tried again on a fresh
     /// read, up to `ATTEMPTS` times.
+    /// The earlier requests of `row`'s subject and kind within `repeats.window_days`
+    /// before it (none before its subject is known).
+    async fn repeats(&self, row: &requests::Model) -> Result<Vec<RepeatView>, Error> {
+        let days = self.config().repeats.window_days;
+        let Some(subject) = row.subject_id.filter(|_| days > 0) else {
+            return Ok(Vec::new());
+        };
+        let since = row.received_at - chrono::TimeDelta::days(i64::from(days));
+        Ok(requests::of_subject_between(
+            self.db().conn(),
+            subject,
+            &row.kind,
+            row.id,
+            since,
+            row.received_at,
+        )
+        .await?
+        .into_iter()
+        .map(|r| RepeatView {
+            id: r.id,
+            reference: r.reference,
+            state: r.state,
+            received_at: r.received_at,
+        })
+        .collect())
+    }
+
     pub(crate) async fn record_event<T>(
         &self,
         request_id: Uuid,

@@ -10,7 +10,7 @@ use rightsdesk_api::ApiConfig;
 use rightsdesk_core::account_login::AccountLoginConfig;
 use rightsdesk_core::config::{
     BootstrapConfig, BundlesConfig, CoreConfig, DeadlinesConfig, EvidenceConfig, OutboxConfig,
-    RemindersConfig, SecurityConfig, VerificationConfig, WorkerConfig,
+    RemindersConfig, RepeatsConfig, SecurityConfig, VerificationConfig, WorkerConfig,
 };
 use rightsdesk_core::intake::IntakeConfig;
 use rightsdesk_core::sources::SourcesSettings;
@@ -52,6 +52,7 @@ pub struct Config {
     pub bundles: BundlesConfig,
     pub account_login: AccountLoginConfig,
     pub reminders: RemindersConfig,
+    pub repeats: RepeatsConfig,
     pub worker: WorkerConfig,
     pub intake: IntakeConfig,
     pub sources: SourcesSettings,
@@ -130,6 +131,7 @@ impl Config {
             bundles: self.bundles.clone(),
             account_login: self.account_login.clone(),
             reminders: self.reminders.clone(),
+            repeats: self.repeats.clone(),
             worker: self.worker.clone(),
             intake: self.intake.clone(),
             sources: self.sources.clone(),

@@ -71,6 +71,28 @@ pub async fn find(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<Model>
     Ok(Entity::find_by_id(id).one(conn).await?)
 }
 
+/// The other requests of `subject` and `kind` received from `since` to `until`, newest
+/// first (at most 20).
+pub async fn of_subject_between(
+    conn: &impl ConnectionTrait,
+    subject: Uuid,
+    kind: &str,
+    except: Uuid,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<Model>, StoreError> {
+    Ok(Entity::find()
+        .filter(Column::SubjectId.eq(subject))
+        .filter(Column::Kind.eq(kind))
+        .filter(Column::Id.ne(except))
+        .filter(Column::ReceivedAt.gte(since))
+        .filter(Column::ReceivedAt.lte(until))
+        .order_by_desc(Column::ReceivedAt)
+        .limit(20)
+        .all(conn)
+        .await?)
+}
+
 /// Ids of requests in `state` received before `cutoff`, oldest first, at most `limit`.
 pub async fn in_state_received_before(
     conn: &impl ConnectionTrait,
