@@ -41,50 +41,77 @@ pub struct CollectionView {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-/// Checks that `row` may have its sources worked for a request of a kind `kind_ok`
-/// takes: in progress, its subject verified; `refused` makes the error.
-pub(crate) fn check_source_work(
-    row: &requests::Model,
-    kind_ok: fn(RequestKind) -> bool,
-    refused: fn(String) -> Error,
-) -> Result<(), Error> {
-    let kind: RequestKind = crate::requests::parse_stored(&row.kind)?;
-    let state: State = crate::requests::parse_stored(&row.state)?;
-    if !kind_ok(kind) {
-        return Err(refused(format!(
-            "the sources are not worked for a {kind} request"
-        )));
-    }
-    if state != State::InProgress {
-        return Err(refused(format!("the request is {state}: start it first")));
-    }
-    if row.subject_id.is_none() {
-        return Err(refused(
-            "the requester's identity is not verified".to_owned(),
-        ));
-    }
-    Ok(())
+/// What an officer has every source do for a request: look its subject up (access, copy,
+/// portability) or erase it (deletion, account closure). One job per source, one row
+/// per source (`collections` or `erasures`), one event for the start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SourceWork {
+    Collect,
+    Erase,
 }
 
-/// Of `names`, the sources to (re)open: all of them `again`, else those not yet opened
-/// or failed (`existing`: each opened source and whether it failed).
-pub(crate) fn sources_to_open<'a>(
-    names: &[String],
-    existing: impl Iterator<Item = (&'a str, bool)>,
-    again: bool,
-) -> Vec<String> {
-    let existing: Vec<(&str, bool)> = existing.collect();
-    names
-        .iter()
-        .filter(|name| {
-            again
-                || existing
-                    .iter()
-                    .find(|(source, _)| source == name)
-                    .is_none_or(|(_, failed)| *failed)
-        })
-        .cloned()
-        .collect()
+impl SourceWork {
+    fn event(self, again: bool) -> &'static str {
+        match (self, again) {
+            (Self::Collect, false) => "collection_started",
+            (Self::Collect, true) => "collection_rerun",
+            (Self::Erase, false) => "erasure_started",
+            (Self::Erase, true) => "erasure_rerun",
+        }
+    }
+
+    /// Whether a request of `kind` is answered by this work.
+    fn answers(self, kind: RequestKind) -> bool {
+        match self {
+            Self::Collect => collects(kind),
+            Self::Erase => crate::erasures::erases(kind),
+        }
+    }
+
+    fn refused(self, message: String) -> Error {
+        let code = match self {
+            Self::Collect => ErrorCode::CollectionNotAllowed,
+            Self::Erase => ErrorCode::ErasureNotAllowed,
+        };
+        Error::new(code, message)
+    }
+
+    /// Checks that `row` may have its sources worked: of a kind this work answers, in
+    /// progress, its subject verified.
+    fn check(self, row: &requests::Model) -> Result<(), Error> {
+        let kind: RequestKind = crate::requests::parse_stored(&row.kind)?;
+        let state: State = crate::requests::parse_stored(&row.state)?;
+        if !self.answers(kind) {
+            return Err(self.refused(format!("the sources are not worked for a {kind} request")));
+        }
+        if state != State::InProgress {
+            return Err(self.refused(format!("the request is {state}: start it first")));
+        }
+        if row.subject_id.is_none() {
+            return Err(self.refused("the requester's identity is not verified".to_owned()));
+        }
+        Ok(())
+    }
+
+    fn job(self, request_id: Uuid, source: String) -> (Job, String) {
+        let key = |what: &str| format!("{what}:{request_id}:{source}:{}", Uuid::now_v7());
+        match self {
+            Self::Collect => (
+                Job::CollectSource {
+                    request_id,
+                    source: source.clone(),
+                },
+                key("collect"),
+            ),
+            Self::Erase => (
+                Job::EraseSource {
+                    request_id,
+                    source: source.clone(),
+                },
+                key("erase"),
+            ),
+        }
+    }
 }
 
 /// What a source's owner is asked to do.
@@ -146,7 +173,9 @@ impl Services {
             .iter()
             .map(|s| s.name.clone())
             .collect();
-        self.open_collections(officer, id, names, false).await
+        self.open_source_work(officer, id, names, false, SourceWork::Collect)
+            .await?;
+        self.collections(id).await
     }
 
     /// `POST /api/v1/officer/requests/{id}/sources/{source}/rerun`: looks one source up
@@ -161,17 +190,28 @@ impl Services {
         if self.sources().get(source).is_none() {
             return Err(Error::not_found());
         }
-        self.open_collections(officer, id, vec![source.to_owned()], true)
-            .await
+        self.open_source_work(
+            officer,
+            id,
+            vec![source.to_owned()],
+            true,
+            SourceWork::Collect,
+        )
+        .await?;
+        self.collections(id).await
     }
 
-    async fn open_collections(
+    /// Opens `work` for the sources `names` of request `id` (one job each): all of them
+    /// `again`, else those not yet opened or failed, leaving the ones that answered and
+    /// those at work alone.
+    pub(crate) async fn open_source_work(
         &self,
         officer: &Officer,
         id: Uuid,
         names: Vec<String>,
         again: bool,
-    ) -> Result<Vec<CollectionView>, Error> {
+        work: SourceWork,
+    ) -> Result<(), Error> {
         if self.sources().is_empty() {
             return Err(Error::new(
                 ErrorCode::NoSources,
@@ -179,41 +219,49 @@ impl Services {
             ));
         }
         let actor = Actor::Officer { id: officer.id };
-        let event = if again {
-            "collection_rerun"
-        } else {
-            "collection_started"
-        };
         let services = self.clone();
-        self.record_event(id, &actor, event, async move |tx, row, now| {
-            check_source_work(row, collects, not_allowed)?;
-            let existing = store::for_request(tx.conn(), row.id).await?;
-            // Starting again leaves the sources that answered, and those at work, alone.
-            let open = sources_to_open(
-                &names,
-                existing
-                    .iter()
-                    .map(|c| (c.source.as_str(), c.status == status::FAILED)),
-                again,
-            );
-            store::open(tx.conn(), row.id, &open, now).await?;
+        self.record_event(id, &actor, work.event(again), async move |tx, row, now| {
+            work.check(row)?;
+            // Each opened source, and whether it failed.
+            let existing: Vec<(String, bool)> = match work {
+                SourceWork::Collect => store::for_request(tx.conn(), row.id)
+                    .await?
+                    .into_iter()
+                    .map(|c| (c.source, c.status == status::FAILED))
+                    .collect(),
+                SourceWork::Erase => rightsdesk_store::erasures::for_request(tx.conn(), row.id)
+                    .await?
+                    .into_iter()
+                    .map(|e| {
+                        let failed = e.status == rightsdesk_store::erasures::status::FAILED;
+                        (e.source, failed)
+                    })
+                    .collect(),
+            };
+            let open: Vec<String> = names
+                .iter()
+                .filter(|name| {
+                    again
+                        || existing
+                            .iter()
+                            .find(|(source, _)| source == *name)
+                            .is_none_or(|(_, failed)| *failed)
+                })
+                .cloned()
+                .collect();
+            match work {
+                SourceWork::Collect => store::open(tx.conn(), row.id, &open, now).await?,
+                SourceWork::Erase => {
+                    rightsdesk_store::erasures::open(tx.conn(), row.id, &open, now).await?
+                }
+            }
             for source in &open {
-                let job = Job::CollectSource {
-                    request_id: row.id,
-                    source: source.clone(),
-                };
-                services
-                    .enqueue_job(
-                        tx.conn(),
-                        &job,
-                        &format!("collect:{}:{source}:{}", row.id, Uuid::now_v7()),
-                    )
-                    .await?;
+                let (job, key) = work.job(row.id, source.clone());
+                services.enqueue_job(tx.conn(), &job, &key).await?;
             }
             Ok((json!({ "sources": open }), ()))
         })
-        .await?;
-        self.collections(id).await
+        .await
     }
 
     /// The job `collect_source`: one source's look-up for one request. A transient
@@ -832,10 +880,6 @@ fn waiting_not(source: &str) -> Error {
         ErrorCode::SourceNotWaiting,
         format!("source {source} is not waiting for its owner's answer"),
     )
-}
-
-fn not_allowed(message: String) -> Error {
-    Error::new(ErrorCode::CollectionNotAllowed, message)
 }
 
 #[cfg(test)]

@@ -29,8 +29,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::auth::Officer;
-use crate::collections::{OwnerTask, check_source_work, sources_to_open};
-use crate::jobs::Job;
+use crate::collections::{OwnerTask, SourceWork};
 use crate::officers::require;
 use crate::{Error, ErrorCode, Services};
 
@@ -121,7 +120,9 @@ impl Services {
             .iter()
             .map(|s| s.name.clone())
             .collect();
-        self.open_erasures(officer, id, names, false).await
+        self.open_source_work(officer, id, names, false, SourceWork::Erase)
+            .await?;
+        self.erasures(id).await
     }
 
     /// `POST /api/v1/officer/requests/{id}/erasures/{source}/rerun`: erases one source
@@ -136,56 +137,13 @@ impl Services {
         if self.sources().get(source).is_none() {
             return Err(Error::not_found());
         }
-        self.open_erasures(officer, id, vec![source.to_owned()], true)
-            .await
-    }
-
-    async fn open_erasures(
-        &self,
-        officer: &Officer,
-        id: Uuid,
-        names: Vec<String>,
-        again: bool,
-    ) -> Result<Vec<ErasureView>, Error> {
-        if self.sources().is_empty() {
-            return Err(Error::new(
-                ErrorCode::NoSources,
-                "no data source is configured (sources.file)",
-            ));
-        }
-        let actor = Actor::Officer { id: officer.id };
-        let event = if again {
-            "erasure_rerun"
-        } else {
-            "erasure_started"
-        };
-        let services = self.clone();
-        self.record_event(id, &actor, event, async move |tx, row, now| {
-            check_source_work(row, erases, not_allowed)?;
-            let existing = store::for_request(tx.conn(), row.id).await?;
-            let open = sources_to_open(
-                &names,
-                existing
-                    .iter()
-                    .map(|e| (e.source.as_str(), e.status == status::FAILED)),
-                again,
-            );
-            store::open(tx.conn(), row.id, &open, now).await?;
-            for source in &open {
-                let job = Job::EraseSource {
-                    request_id: row.id,
-                    source: source.clone(),
-                };
-                services
-                    .enqueue_job(
-                        tx.conn(),
-                        &job,
-                        &format!("erase:{}:{source}:{}", row.id, Uuid::now_v7()),
-                    )
-                    .await?;
-            }
-            Ok((json!({ "sources": open }), ()))
-        })
+        self.open_source_work(
+            officer,
+            id,
+            vec![source.to_owned()],
+            true,
+            SourceWork::Erase,
+        )
         .await?;
         self.erasures(id).await
     }
@@ -300,15 +258,11 @@ impl Services {
         store::save(conn, row.clone()).await?;
         let today = self.default_pack().local_date(now);
         let plan = self.retention_plan(config, today);
-        let only = crate::bundles::answered_categories(&request, config);
-        let order = EraseOrder {
-            ids: &ids,
-            restricted: &plan,
-            anonymise_key: self.anonymise_key(),
-            deactivate: closes_account(&request)?,
-            only: only.as_ref(),
-        };
-        match config.connector.erase(&request.reference, &order).await {
+        let deactivate = closes_account(&request)?;
+        match self
+            .erase_in(config, &request, &ids, &plan, deactivate)
+            .await
+        {
             Ok(tables) => {
                 self.erasure_done(row, &request, config, tables, &plan, today, None)
                     .await
@@ -606,15 +560,7 @@ impl Services {
             let tables = if config.connector.erasable() && !ids.is_empty() {
                 // What is still kept for a longer period stays.
                 let still = still_kept(&row, &today.to_string());
-                let only = crate::bundles::answered_categories(&request, config);
-                let order = EraseOrder {
-                    ids: &ids,
-                    restricted: &still,
-                    anonymise_key: self.anonymise_key(),
-                    deactivate: false,
-                    only: only.as_ref(),
-                };
-                match config.connector.erase(&request.reference, &order).await {
+                match self.erase_in(config, &request, &ids, &still, false).await {
                     Ok(t) => t,
                     Err(e) => {
                         tracing::warn!(rights_request_id = %row.request_id, source = %row.source, code = e.code(), "a restriction could not be ended; tried again later");
@@ -728,15 +674,11 @@ impl Services {
             }
             let ids = self.subject_identifiers(&request).await?;
             let still = still_kept(&row, &today.to_string());
-            let only = crate::bundles::answered_categories(&request, config);
-            let order = EraseOrder {
-                ids: &ids,
-                restricted: &still,
-                anonymise_key: self.anonymise_key(),
-                deactivate: closes_account(&request)?,
-                only: only.as_ref(),
-            };
-            match config.connector.erase(&request.reference, &order).await {
+            let deactivate = closes_account(&request)?;
+            match self
+                .erase_in(config, &request, &ids, &still, deactivate)
+                .await
+            {
                 Ok(tables) => {
                     let rows: u64 = tables
                         .iter()
@@ -763,8 +705,26 @@ impl Services {
         Ok(report)
     }
 
-    fn anonymise_key(&self) -> &[u8] {
-        &self.inner.keys.anonymise_key
+    /// Asks `config`'s connector to erase `request`'s subject (`ids`) within the
+    /// categories the request named, keeping `restricted` until its dates, and, when
+    /// `deactivate`, closing the account first.
+    async fn erase_in(
+        &self,
+        config: &Source,
+        request: &requests::Model,
+        ids: &rightsdesk_connectors::Identifiers,
+        restricted: &BTreeMap<String, String>,
+        deactivate: bool,
+    ) -> Result<Vec<TableErasure>, rightsdesk_connectors::ConnectorError> {
+        let only = crate::bundles::answered_categories(request, config);
+        let order = EraseOrder {
+            ids,
+            restricted,
+            anonymise_key: &self.inner.keys.anonymise_key,
+            deactivate,
+            only: only.as_ref(),
+        };
+        config.connector.erase(&request.reference, &order).await
     }
 }
 
@@ -790,8 +750,4 @@ fn still_kept(row: &store::Model, today: &str) -> BTreeMap<String, String> {
             (until > today).then(|| (c.clone(), until.to_owned()))
         })
         .collect()
-}
-
-fn not_allowed(message: String) -> Error {
-    Error::new(ErrorCode::ErasureNotAllowed, message)
 }
