@@ -260,16 +260,10 @@ impl Services {
     /// Every category of personal data the company holds, with the purpose of its
     /// processing, in `language`: `[{title, purpose, policy}]`.
     fn processing_rules(&self, language: &str) -> Value {
-        let bundled;
-        let catalogue = if self.sources().catalogue.is_empty() {
-            bundled = rightsdesk_domain::categories::Catalogue::bundled();
-            &bundled
-        } else {
-            &self.sources().catalogue
-        };
         let zh = language.starts_with("zh");
         Value::Array(
-            catalogue
+            self.sources()
+                .catalogue
                 .iter()
                 .map(|c| {
                     json!({

@@ -25,10 +25,14 @@ impl SourcesSettings {
         }
     }
 
-    /// Reads and checks the sources file (none: no sources).
+    /// Reads and checks the sources file (none: no sources, and the bundled category
+    /// catalogue).
     pub fn load(&self) -> Result<Sources, Vec<String>> {
         match &self.file {
-            None => Ok(Sources::default()),
+            None => Ok(Sources {
+                catalogue: rightsdesk_domain::categories::Catalogue::bundled(),
+                ..Sources::default()
+            }),
             Some(path) => Sources::load(path).map_err(|e| e.0),
         }
     }
