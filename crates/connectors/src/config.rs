@@ -36,6 +36,7 @@ use std::time::Duration;
 
 use rightsdesk_domain::Secret;
 use rightsdesk_domain::categories::{Catalogue, Category, is_key};
+use rightsdesk_domain::purposes::{Purpose, Purposes};
 use serde::{Deserialize, Serialize};
 
 use crate::Connector;
@@ -49,6 +50,9 @@ pub struct SourcesFile {
     /// Categories added to (or restating) the bundled catalogue.
     #[serde(default)]
     pub category: Vec<Category>,
+    /// Purposes of processing on consent added to (or restating) the bundled ones.
+    #[serde(default)]
+    pub purpose: Vec<Purpose>,
     #[serde(default)]
     pub source: Vec<SourceConfig>,
     /// Categories a law requires the company to keep for a time (contracts, invoices):
@@ -87,6 +91,10 @@ pub struct SourceConfig {
     /// a portability request may transfer (SPEC §1).
     #[serde(default)]
     pub portable: Vec<String>,
+    /// The purposes of processing on consent it uses (`http` and `manual`; an `sql`
+    /// source's are those of its `consent` table): a consent withdrawal reaches it.
+    #[serde(default)]
+    pub purposes: Vec<String>,
     /// Seconds a source may stay silent (connecting, or between two rows or pages).
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
@@ -134,18 +142,32 @@ pub struct SqlConfig {
     /// Account closure (注销): how the person's account is deactivated, before their data
     /// is erased, in the same transaction.
     #[serde(default)]
-    pub deactivate: Option<Deactivate>,
+    pub deactivate: Option<RowUpdate>,
+    /// Consent withdrawal: per purpose, how the person's rows record that it is withdrawn
+    /// (`[source.sql.consent.marketing_sms] table = "users", set = { sms_opt_in = false }`).
+    /// A purpose named here is one the source uses.
+    #[serde(default)]
+    pub consent: BTreeMap<String, RowUpdate>,
     #[serde(default)]
     pub table: Vec<TableConfig>,
 }
 
-/// `deactivate = { table = "users", set = { status = "closed" } }`: the columns set (to
-/// these values, bound) in the person's rows of `table`.
+/// `{ table = "users", set = { status = "closed", sms_opt_in = false } }`: the columns
+/// set (to these values, bound) in the person's rows of `table`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct Deactivate {
+pub struct RowUpdate {
     pub table: String,
-    pub set: BTreeMap<String, String>,
+    pub set: BTreeMap<String, ColumnValue>,
+}
+
+/// A value written to a column: text, a whole number or a boolean, bound as such.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum ColumnValue {
+    Bool(bool),
+    Int(i64),
+    Text(String),
 }
 
 fn default_connections() -> u32 {
@@ -272,6 +294,10 @@ pub struct HttpConfig {
     /// task for its owner.
     #[serde(default)]
     pub erase: bool,
+    /// Whether the service applies consent withdrawals itself (the `consent` action).
+    /// Unset: a withdrawal of one of its `purposes` becomes a task for its owner.
+    #[serde(default)]
+    pub consent: bool,
 }
 
 fn default_page() -> u32 {
@@ -301,6 +327,8 @@ pub enum ConnectorConfig {
 #[derive(Debug, Default)]
 pub struct Sources {
     pub catalogue: Catalogue,
+    /// The purposes of processing on consent.
+    pub purposes: Purposes,
     pub sources: Vec<Source>,
     /// The `[[retention]]` rules by category.
     pub retention: BTreeMap<String, RetentionRule>,
@@ -316,6 +344,8 @@ pub struct Source {
     /// Every category it holds, sorted.
     pub categories: Vec<String>,
     pub portable: BTreeSet<String>,
+    /// The purposes of processing on consent it uses, sorted.
+    pub purposes: Vec<String>,
     pub timeout: Duration,
     pub connector: Connector,
     pub manual: Option<ManualConfig>,
@@ -362,6 +392,10 @@ impl Sources {
         if let Err(p) = catalogue.extend(file.category) {
             problems.extend(p);
         }
+        let mut purposes = Purposes::bundled();
+        if let Err(p) = purposes.extend(file.purpose) {
+            problems.extend(p);
+        }
         let mut names = BTreeSet::new();
         let mut sources = Vec::new();
         for s in file.source {
@@ -402,6 +436,12 @@ impl Sources {
                 if !s.categories.is_empty() {
                     bad(
                         "an sql source's categories come from its tables: remove `categories`"
+                            .to_owned(),
+                    );
+                }
+                if !s.purposes.is_empty() {
+                    bad(
+                        "an sql source's purposes are those of [source.sql.consent]: remove `purposes`"
                             .to_owned(),
                     );
                 }
@@ -468,6 +508,20 @@ impl Sources {
                     ));
                 }
             }
+            let used: BTreeSet<String> = match &s.sql {
+                Some(sql) => sql.consent.keys().cloned().collect(),
+                None => s.purposes.iter().cloned().collect(),
+            };
+            for p in &used {
+                if !purposes.contains(p) {
+                    bad(format!(
+                        "purpose {p:?} is not in the catalogue (add it with [[purpose]])"
+                    ));
+                }
+            }
+            if s.http.as_ref().is_some_and(|h| h.consent) && used.is_empty() {
+                bad("consent = true needs `purposes`: the ones the service uses".to_owned());
+            }
             for c in &s.portable {
                 if !categories.contains(c) {
                     bad(format!(
@@ -483,6 +537,7 @@ impl Sources {
                     owner: s.owner.clone(),
                     categories: categories.into_iter().collect(),
                     portable: s.portable.iter().cloned().collect(),
+                    purposes: used.into_iter().collect(),
                     timeout,
                     connector,
                     manual: s.manual.clone(),
@@ -523,6 +578,7 @@ impl Sources {
         if problems.is_empty() {
             Ok(Self {
                 catalogue,
+                purposes,
                 sources,
                 retention,
             })

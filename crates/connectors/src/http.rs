@@ -11,7 +11,10 @@
 //! `next_cursor` is null. An erasure (`erase = true` in the file) is
 //! `{"action": "erase", "reference", "identifiers", "restricted": {category: date},
 //! "deactivate", "categories"}`,
-//! answered `{"tables": [{"table", "category", "outcome", "rows"}]}`.
+//! answered `{"tables": [{"table", "category", "outcome", "rows"}]}`. A consent change
+//! (`consent = true`) is `{"action": "consent", "reference", "identifiers", "purposes",
+//! "change": "withdraw" | "narrow", "scope"}`, answered
+//! `{"purposes": [{"purpose", "table", "rows"}]}`.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -22,8 +25,8 @@ use serde_json::{Map, Value, json};
 
 use crate::config::HttpConfig;
 use crate::{
-    CheckItem, ConnectorError, Counter, EraseOrder, Identifiers, LookupStats, Record, RecordSink,
-    TableErasure, TableOutcome,
+    CheckItem, ConnectorError, ConsentOrder, Counter, EraseOrder, Identifiers, LookupStats,
+    PurposeChange, Record, RecordSink, TableErasure, TableOutcome,
 };
 
 pub use rightsdesk_domain::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify};
@@ -48,6 +51,7 @@ pub struct HttpSource {
     timeout: Duration,
     categories: BTreeSet<String>,
     erase: bool,
+    consent: bool,
     client: reqwest::Client,
 }
 
@@ -118,6 +122,7 @@ impl HttpSource {
             timeout,
             categories: BTreeSet::new(),
             erase: config.erase,
+            consent: config.consent,
             client,
         })
     }
@@ -341,6 +346,55 @@ impl HttpSource {
             });
         }
         Ok(done)
+    }
+
+    /// Whether the service applies consent changes (`consent = true`).
+    pub fn applies_consent(&self) -> bool {
+        self.consent
+    }
+
+    /// `{"action": "consent"}`: the service records that the person withdrew or narrowed
+    /// their consent to `purposes`, and says what it changed per purpose.
+    pub async fn change_consent(
+        &self,
+        reference: &str,
+        order: &ConsentOrder<'_>,
+    ) -> Result<Vec<PurposeChange>, ConnectorError> {
+        if !self.consent {
+            return Err(ConnectorError::Refused(
+                "the service does not apply consent changes (consent = false)".to_owned(),
+            ));
+        }
+        let ids = order.ids;
+        let answer = self
+            .call(&json!({
+                "action": "consent",
+                "reference": reference,
+                "identifiers": {
+                    "email": ids.email,
+                    "mobile": ids.mobile,
+                    "account_id": ids.account_id,
+                },
+                "purposes": order.purposes,
+                "change": order.change,
+                "scope": order.scope,
+            }))
+            .await?;
+        #[derive(Deserialize)]
+        struct Answer {
+            purposes: Vec<PurposeChange>,
+        }
+        let answer: Answer = serde_json::from_value(answer)
+            .map_err(|e| ConnectorError::Protocol(format!("not a consent change's answer: {e}")))?;
+        for p in &answer.purposes {
+            if !order.purposes.contains(&p.purpose) {
+                return Err(ConnectorError::Protocol(format!(
+                    "purpose {:?} was not to be changed",
+                    p.purpose
+                )));
+            }
+        }
+        Ok(answer.purposes)
     }
 
     /// `{"action": "check"}`: the service answers, signed, and says what it holds.

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 
+use rightsdesk_domain::kinds::ConsentChange;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -182,6 +183,27 @@ pub struct EraseOrder<'a> {
     pub only: Option<&'a std::collections::BTreeSet<String>>,
 }
 
+/// A consent withdrawal (or narrowing) pushed to a source that uses the purposes.
+#[derive(Debug, Clone, Copy)]
+pub struct ConsentOrder<'a> {
+    pub ids: &'a Identifiers,
+    /// The purposes withdrawn or narrowed that the source uses.
+    pub purposes: &'a [String],
+    pub change: ConsentChange,
+    /// What the person still agrees to, when they narrow (their words).
+    pub scope: Option<&'a str>,
+}
+
+/// What a consent change did for one purpose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurposeChange {
+    pub purpose: String,
+    /// Where it was recorded (a table, or what an `http` source says).
+    pub table: String,
+    /// Rows changed.
+    pub rows: u64,
+}
+
 /// What an erasure did to one table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TableErasure {
@@ -274,6 +296,36 @@ impl Connector {
         match self {
             Self::Sql(s) => s.erase(order).await,
             Self::Http(h) => h.erase(reference, order).await,
+            Self::Manual => Err(ConnectorError::Manual),
+        }
+    }
+
+    /// Whether rightsdesk applies `change` to this source itself (else its owner is
+    /// asked): an `sql` source records withdrawals of the purposes its `consent` names;
+    /// an `http` source with `consent = true` applies both withdrawals and narrowings.
+    pub fn applies_consent(&self, change: ConsentChange, purposes: &[String]) -> bool {
+        match self {
+            Self::Sql(s) => {
+                change == ConsentChange::Withdraw
+                    && purposes
+                        .iter()
+                        .all(|p| s.consent_purposes().any(|q| q == p))
+            }
+            Self::Http(h) => h.applies_consent(),
+            Self::Manual => false,
+        }
+    }
+
+    /// Applies a consent change (see [`sql::SqlSource::change_consent`] and the
+    /// `consent` action of the `http` protocol).
+    pub async fn change_consent(
+        &self,
+        reference: &str,
+        order: &ConsentOrder<'_>,
+    ) -> Result<Vec<PurposeChange>, ConnectorError> {
+        match self {
+            Self::Sql(s) => s.change_consent(order).await,
+            Self::Http(h) => h.change_consent(reference, order).await,
             Self::Manual => Err(ConnectorError::Manual),
         }
     }

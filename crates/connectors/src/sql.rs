@@ -23,10 +23,12 @@ use serde_json::{Map, Value};
 use sha2::Sha256;
 use tokio::sync::OnceCell;
 
-use crate::config::{EraseStrategy, Matches, MobileFormat, SqlConfig};
+use rightsdesk_domain::kinds::ConsentChange;
+
+use crate::config::{ColumnValue, EraseStrategy, Matches, MobileFormat, RowUpdate, SqlConfig};
 use crate::{
-    CheckItem, ConnectorError, Counter, EraseOrder, Identifiers, LookupStats, Record, RecordSink,
-    TableErasure, TableOutcome,
+    CheckItem, ConnectorError, ConsentOrder, Counter, EraseOrder, Identifiers, LookupStats,
+    PurposeChange, Record, RecordSink, TableErasure, TableOutcome,
 };
 
 /// Whether `s` is a plain SQL identifier: a letter or `_`, then letters, digits, `_` or
@@ -150,6 +152,49 @@ struct Table {
     depth: usize,
 }
 
+/// Columns set in the person's rows of one table (`deactivate`, `consent`), checked.
+#[derive(Debug)]
+struct Update {
+    table: usize,
+    set: Vec<(String, DbValue)>,
+}
+
+impl Update {
+    fn new(
+        config: &RowUpdate,
+        index: &BTreeMap<&str, usize>,
+        at: &str,
+        problems: &mut Vec<String>,
+    ) -> Option<Self> {
+        let mut bad = |p: String| problems.push(format!("{at}: {p}"));
+        let Some(table) = index.get(config.table.as_str()).copied() else {
+            bad(format!("{:?} is not a table of this source", config.table));
+            return None;
+        };
+        if config.set.is_empty() {
+            bad("`set` names no column".to_owned());
+        }
+        for c in config.set.keys() {
+            if !is_identifier(c) {
+                bad(format!("column {c:?} is not a plain column name"));
+            }
+        }
+        let set = config
+            .set
+            .iter()
+            .map(|(c, v)| {
+                let value = match v {
+                    ColumnValue::Bool(b) => DbValue::from(*b),
+                    ColumnValue::Int(i) => DbValue::from(*i),
+                    ColumnValue::Text(t) => DbValue::from(t.clone()),
+                };
+                (c.clone(), value)
+            })
+            .collect();
+        Some(Self { table, set })
+    }
+}
+
 /// A database that holds personal data.
 pub struct SqlSource {
     name: String,
@@ -162,7 +207,9 @@ pub struct SqlSource {
     timeout: Duration,
     tables: Vec<Table>,
     /// Account closure: the table whose rows are deactivated, and the columns set.
-    deactivate: Option<(usize, Vec<(String, String)>)>,
+    deactivate: Option<Update>,
+    /// Consent withdrawal, per purpose: the table and the columns set.
+    consent: BTreeMap<String, Update>,
     conn: OnceCell<DatabaseConnection>,
     write_conn: OnceCell<DatabaseConnection>,
 }
@@ -208,10 +255,10 @@ impl SqlSource {
         };
         if dialect == Dialect::Sqlite
             && write_url.expose().contains("mode=ro")
-            && config.table.iter().any(|t| t.erase.is_some())
+            && (config.table.iter().any(|t| t.erase.is_some()) || !config.consent.is_empty())
         {
             problems.push(
-                "url says mode=ro, but erasures write: leave mode out (look-ups still open it read-only) or give write_url"
+                "url says mode=ro, but erasures and consent withdrawals write: leave mode out (look-ups still open it read-only) or give write_url"
                     .to_owned(),
             );
         }
@@ -339,28 +386,18 @@ impl SqlSource {
                 depth: 0,
             });
         }
-        let deactivate = config.deactivate.as_ref().and_then(|d| {
-            let mut bad = |p: String| problems.push(format!("deactivate: {p}"));
-            let Some(i) = index.get(d.table.as_str()).copied() else {
-                bad(format!("{:?} is not a table of this source", d.table));
-                return None;
-            };
-            if d.set.is_empty() {
-                bad("`set` names no column".to_owned());
-            }
-            for c in d.set.keys() {
-                if !is_identifier(c) {
-                    bad(format!("column {c:?} is not a plain column name"));
-                }
-            }
-            Some((
-                i,
-                d.set
-                    .iter()
-                    .map(|(c, v)| (c.clone(), v.clone()))
-                    .collect::<Vec<_>>(),
-            ))
-        });
+        let deactivate = config
+            .deactivate
+            .as_ref()
+            .and_then(|d| Update::new(d, &index, "deactivate", problems));
+        let consent = config
+            .consent
+            .iter()
+            .filter_map(|(purpose, u)| {
+                let at = format!("consent.{purpose}");
+                Some((purpose.clone(), Update::new(u, &index, &at, problems)?))
+            })
+            .collect();
         // Every parent chain ends at a table with `match`, without a loop.
         let mut depths = Vec::with_capacity(tables.len());
         for (i, t) in tables.iter().enumerate() {
@@ -392,6 +429,7 @@ impl SqlSource {
             timeout,
             tables,
             deactivate,
+            consent,
             conn: OnceCell::new(),
             write_conn: OnceCell::new(),
         })
@@ -610,30 +648,16 @@ impl SqlSource {
         // An account closure: the account first, so that it cannot be used whatever
         // the rest keeps.
         if order.deactivate
-            && let Some((i, set)) = &self.deactivate
+            && let Some(update) = &self.deactivate
+            && let Some(rows) = self.update_rows(&txn, update, order.ids).await?
         {
-            let d = self.dialect;
-            let mut values: Vec<DbValue> =
-                set.iter().map(|(_, v)| DbValue::from(v.clone())).collect();
-            let assignments = set
-                .iter()
-                .enumerate()
-                .map(|(n, (c, _))| format!("{} = {}", d.quote(c), d.placeholder(n + 1)))
-                .collect::<Vec<_>>()
-                .join(", ");
-            if let Some(condition) = self.condition(*i, order.ids, &mut values) {
-                let t = &self.tables[*i];
-                let sql = format!(
-                    "UPDATE {} SET {assignments} WHERE {condition}",
-                    d.quote(&t.name)
-                );
-                done.push(TableErasure {
-                    table: t.name.clone(),
-                    category: t.category.clone(),
-                    outcome: TableOutcome::Deactivated,
-                    rows: self.exec(&txn, sql, values).await?,
-                });
-            }
+            let t = &self.tables[update.table];
+            done.push(TableErasure {
+                table: t.name.clone(),
+                category: t.category.clone(),
+                outcome: TableOutcome::Deactivated,
+                rows,
+            });
         }
         let mut by_depth: Vec<usize> = (0..self.tables.len()).collect();
         by_depth.sort_by_key(|i| std::cmp::Reverse(self.tables[*i].depth));
@@ -698,6 +722,73 @@ impl SqlSource {
                 table: t.name.clone(),
                 category: t.category.clone(),
                 outcome,
+                rows,
+            });
+        }
+        self.timed(txn.commit()).await?;
+        Ok(done)
+    }
+
+    /// Sets `update`'s columns in the person's rows of its table; `None` when no
+    /// identifier applies to the table.
+    async fn update_rows(
+        &self,
+        txn: &DatabaseTransaction,
+        update: &Update,
+        ids: &Identifiers,
+    ) -> Result<Option<u64>, ConnectorError> {
+        let d = self.dialect;
+        // `?` placeholders bind in the order they appear: SET's first.
+        let mut values: Vec<DbValue> = update.set.iter().map(|(_, v)| v.clone()).collect();
+        let assignments = update
+            .set
+            .iter()
+            .enumerate()
+            .map(|(n, (c, _))| format!("{} = {}", d.quote(c), d.placeholder(n + 1)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let Some(condition) = self.condition(update.table, ids, &mut values) else {
+            return Ok(None);
+        };
+        let sql = format!(
+            "UPDATE {} SET {assignments} WHERE {condition}",
+            d.quote(&self.tables[update.table].name)
+        );
+        Ok(Some(self.exec(txn, sql, values).await?))
+    }
+
+    /// The purposes whose withdrawal this source records itself (`[source.sql.consent]`).
+    pub fn consent_purposes(&self) -> impl Iterator<Item = &String> {
+        self.consent.keys()
+    }
+
+    /// Records the withdrawal of `order.purposes` in the person's rows, in one
+    /// transaction: per purpose, the columns its `consent` entry sets. Narrowing a
+    /// purpose is not something columns can say: refused (its owner is asked instead).
+    pub async fn change_consent(
+        &self,
+        order: &ConsentOrder<'_>,
+    ) -> Result<Vec<PurposeChange>, ConnectorError> {
+        if order.change != ConsentChange::Withdraw {
+            return Err(ConnectorError::Refused(
+                "an sql source records withdrawals only; a narrowing is its owner's task"
+                    .to_owned(),
+            ));
+        }
+        let db = self.write_connection().await?;
+        let txn = self.timed(db.begin()).await?;
+        let mut done = Vec::new();
+        for purpose in order.purposes {
+            let Some(update) = self.consent.get(purpose) else {
+                continue;
+            };
+            let rows = self
+                .update_rows(&txn, update, order.ids)
+                .await?
+                .unwrap_or_default();
+            done.push(PurposeChange {
+                purpose: purpose.clone(),
+                table: self.tables[update.table].name.clone(),
                 rows,
             });
         }

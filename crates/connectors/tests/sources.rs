@@ -15,8 +15,10 @@ use rightsdesk_connectors::http::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, veri
 use std::collections::BTreeMap;
 
 use rightsdesk_connectors::{
-    ConnectorError, EraseOrder, Identifiers, Record, Sources, TableErasure, TableOutcome,
+    ConnectorError, ConsentOrder, EraseOrder, Identifiers, PurposeChange, Record, Sources,
+    TableErasure, TableOutcome,
 };
+use rightsdesk_domain::kinds::ConsentChange;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, FromQueryResult};
 use serde_json::{Value, json};
 
@@ -34,7 +36,7 @@ const PEOPLE: &[(&str, &str, &str, &str)] = &[
 ];
 
 const SCHEMA: &[&str] = &[
-    "CREATE TABLE users (id VARCHAR(20) PRIMARY KEY, email VARCHAR(200), mobile VARCHAR(20), name VARCHAR(200), company VARCHAR(200), last_login_ip VARCHAR(50), created_at TIMESTAMP, status VARCHAR(20))",
+    "CREATE TABLE users (id VARCHAR(20) PRIMARY KEY, email VARCHAR(200), mobile VARCHAR(20), name VARCHAR(200), company VARCHAR(200), last_login_ip VARCHAR(50), created_at TIMESTAMP, status VARCHAR(20), sms_opt_in BOOLEAN, email_opt_in INTEGER)",
     "CREATE TABLE downloads (id INTEGER PRIMARY KEY, user_id VARCHAR(20), product VARCHAR(100), requested_at TIMESTAMP)",
     "CREATE TABLE tickets (id INTEGER PRIMARY KEY, user_id VARCHAR(20), title VARCHAR(200), amount DECIMAL(10,2))",
     "CREATE TABLE ticket_messages (id INTEGER PRIMARY KEY, ticket_id INTEGER, body TEXT)",
@@ -53,7 +55,7 @@ async fn fill(db: &DatabaseConnection) {
     for (n, (id, email, mobile, name)) in PEOPLE.iter().enumerate() {
         let q = |s: &str| s.replace('\'', "''");
         db.execute_unprepared(&format!(
-            "INSERT INTO users VALUES ('{id}', '{}', '{mobile}', '{}', '公司 {n}', '10.0.0.{n}', '2026-01-0{} 10:00:00', 'active')",
+            "INSERT INTO users VALUES ('{id}', '{}', '{mobile}', '{}', '公司 {n}', '10.0.0.{n}', '2026-01-0{} 10:00:00', 'active', TRUE, 1)",
             q(email),
             q(name),
             n + 1
@@ -593,6 +595,148 @@ async fn check_erasure(url: &str) {
     assert_eq!(marketing.len(), PEOPLE.len() - 1);
 }
 
+// --- consent ------------------------------------------------------------------------------
+
+/// The website source recording marketing by text message and by email in the users table.
+fn consent_source(url: &str) -> String {
+    sql_source("website", url)
+        + r#"
+[source.sql.consent.marketing_sms]
+table = "users"
+set = { sms_opt_in = false }
+
+[source.sql.consent.marketing_email]
+table = "users"
+set = { email_opt_in = 0 }
+"#
+}
+
+async fn check_consent(url: &str) {
+    let sources = Sources::from_toml(&consent_source(url), |_| None).expect("a valid sources file");
+    let source = sources.get("website").expect("the source");
+    assert_eq!(source.purposes, ["marketing_email", "marketing_sms"]);
+    let both = ["marketing_sms".to_owned(), "marketing_email".to_owned()];
+    let c = &source.connector;
+    assert!(c.applies_consent(ConsentChange::Withdraw, &both));
+    assert!(!c.applies_consent(ConsentChange::Narrow, &both));
+    assert!(!c.applies_consent(ConsentChange::Withdraw, &["marketing_phone".to_owned()]));
+    let before = dump(url).await;
+    let n = 1;
+    let done = c
+        .change_consent(
+            "PR-2026-000020",
+            &ConsentOrder {
+                ids: &ids(n),
+                purposes: &both,
+                change: ConsentChange::Withdraw,
+                scope: None,
+            },
+        )
+        .await
+        .expect("the withdrawal");
+    assert_eq!(
+        done,
+        [
+            PurposeChange {
+                purpose: "marketing_sms".to_owned(),
+                table: "users".to_owned(),
+                rows: 1
+            },
+            PurposeChange {
+                purpose: "marketing_email".to_owned(),
+                table: "users".to_owned(),
+                rows: 1
+            }
+        ]
+    );
+    let after = dump(url).await;
+    for ((table, rows_before), (_, rows_after)) in before.iter().zip(&after) {
+        if table != "users" {
+            assert_eq!(rows_before, rows_after, "{table} is untouched");
+            continue;
+        }
+        for (i, (b, a)) in rows_before.iter().zip(rows_after).enumerate() {
+            if i != n {
+                assert_eq!(b, a, "another person's row is untouched");
+                continue;
+            }
+            let b: Value = serde_json::from_str(b).expect("JSON");
+            let a: Value = serde_json::from_str(a).expect("JSON");
+            // false, or 0 where booleans are numbers (SQLite, MariaDB).
+            assert!(
+                matches!(&a["sms_opt_in"], Value::Bool(false)) || a["sms_opt_in"] == 0,
+                "{a}"
+            );
+            assert_eq!(a["email_opt_in"], 0, "{a}");
+            for key in ["id", "email", "mobile", "name", "status"] {
+                assert_eq!(a[key], b[key], "{key} is untouched");
+            }
+        }
+    }
+    // Narrowing cannot be said with columns: refused, nothing changed.
+    let e = c
+        .change_consent(
+            "PR-2026-000021",
+            &ConsentOrder {
+                ids: &ids(0),
+                purposes: &both,
+                change: ConsentChange::Narrow,
+                scope: Some("only product news"),
+            },
+        )
+        .await
+        .expect_err("refused");
+    assert!(matches!(e, ConnectorError::Refused(_)), "{e:?}");
+    assert_eq!(dump(url).await, after);
+}
+
+#[tokio::test]
+async fn a_sqlite_source_records_a_consent_withdrawal_in_the_persons_rows() {
+    let source = SqliteSource::new().await;
+    check_consent(&source.url()).await;
+}
+
+#[tokio::test]
+async fn a_postgresql_source_records_a_consent_withdrawal_in_the_persons_rows() {
+    let (url, name) = pg_source().await;
+    check_consent(&url).await;
+    drop_pg_source(&name).await;
+}
+
+#[test]
+fn consent_settings_are_checked_at_start() {
+    let url = "sqlite:/tmp/none.db";
+    for (extra, expect) in [
+        (
+            "[source.sql.consent.marketing_fax]\ntable = \"users\"\nset = { fax = false }",
+            "purpose \"marketing_fax\" is not in the catalogue",
+        ),
+        (
+            "[source.sql.consent.marketing_sms]\ntable = \"nowhere\"\nset = { x = 1 }",
+            "consent.marketing_sms: \"nowhere\" is not a table of this source",
+        ),
+        (
+            "[source.sql.consent.marketing_sms]\ntable = \"users\"\nset = { \"a b\" = 1 }",
+            "column \"a b\" is not a plain column name",
+        ),
+        (
+            "[source.sql.consent.marketing_sms]\ntable = \"users\"\nset = {}",
+            "`set` names no column",
+        ),
+    ] {
+        let text = format!("{}\n{extra}\n", sql_source("website", url));
+        let e = Sources::from_toml(&text, |_| None).expect_err(expect);
+        assert!(e.to_string().contains(expect), "{e}");
+    }
+    // A purpose of one's own, declared with [[purpose]].
+    let text = format!(
+        "[[purpose]]\nkey = \"marketing_fax\"\ntitle_zh = \"传真营销\"\ntitle_en = \"Fax\"\ndescription_zh = \"传真\"\ndescription_en = \"Fax\"\n{}\n[source.sql.consent.marketing_fax]\ntable = \"users\"\nset = {{ status = \"no_fax\" }}\n",
+        sql_source("website", url)
+    );
+    let sources = Sources::from_toml(&text, |_| None).expect("a purpose of one's own");
+    assert!(sources.purposes.contains("marketing_fax"));
+}
+
 #[tokio::test]
 async fn a_sqlite_source_erases_exactly_the_persons_rows() {
     let source = SqliteSource::new().await;
@@ -640,7 +784,7 @@ fn erase_settings_are_checked_at_start() {
         (("days = 3650", "days = 0"), "days must be"),
         (
             ("url = \"sqlite://x.db\"", "url = \"sqlite://x.db?mode=ro\""),
-            "erasures write",
+            "erasures and consent withdrawals write",
         ),
         (
             (
@@ -824,6 +968,20 @@ async fn serve(mode: u8) -> Service {
                             ]})
                         }
                         Some("erase") => json!({"tables": []}),
+                        // Mode 3 answers for a purpose it was not asked about.
+                        Some("consent") => {
+                            let mut purposes: Vec<Value> = call["purposes"]
+                                .as_array()
+                                .expect("purposes")
+                                .iter()
+                                .map(|p| json!({"purpose": p, "table": "subscriptions", "rows": 1}))
+                                .collect();
+                            if mode == 3 {
+                                purposes.push(json!({"purpose": "marketing_phone", "table": "x", "rows": 1}));
+                            }
+                            assert!(matches!(call["change"].as_str(), Some("withdraw" | "narrow")));
+                            json!({"purposes": purposes})
+                        }
                         _ => return HttpResponse::BadRequest().finish(),
                     };
                     let bytes = serde_json::to_vec(&answer).expect("JSON");
@@ -943,6 +1101,74 @@ async fn an_http_source_erases_with_a_signed_call_and_says_what_it_did() {
     // A source that does not say it erases is not asked to.
     let plain = http_source(&service.url, SECRET);
     assert!(!plain.get("crm").expect("crm").connector.erasable());
+    assert!(
+        !plain
+            .get("crm")
+            .expect("crm")
+            .connector
+            .applies_consent(ConsentChange::Withdraw, &[])
+    );
+    service.handle.stop(true).await;
+    bent.handle.stop(true).await;
+}
+
+#[tokio::test]
+async fn an_http_source_applies_a_consent_change_with_a_signed_call() {
+    let text = |url: &str| {
+        format!(
+            "[[source]]\nname = \"sms\"\ntitle_zh = \"短信平台\"\ntitle_en = \"SMS platform\"\nowner = \"sms@example.com\"\ncategories = [\"marketing\"]\npurposes = [\"marketing_sms\", \"marketing_phone\"]\n[source.http]\nurl = \"{url}\"\nsecret = \"{SECRET}\"\nconsent = true\n"
+        )
+    };
+    let service = serve(0).await;
+    let sources = Sources::from_toml(&text(&service.url), |_| None).expect("valid");
+    let source = sources.get("sms").expect("sms");
+    assert_eq!(source.purposes, ["marketing_phone", "marketing_sms"]);
+    assert!(source.connector.applies_consent(ConsentChange::Narrow, &[]));
+    let li = Identifiers {
+        mobile: Some("+8613812345678".to_owned()),
+        ..Identifiers::default()
+    };
+    let sms = ["marketing_sms".to_owned()];
+    let order = ConsentOrder {
+        ids: &li,
+        purposes: &sms,
+        change: ConsentChange::Narrow,
+        scope: Some("only service notices"),
+    };
+    let done = source
+        .connector
+        .change_consent("PR-2026-000030", &order)
+        .await
+        .expect("applied");
+    assert_eq!(
+        done,
+        [PurposeChange {
+            purpose: "marketing_sms".to_owned(),
+            table: "subscriptions".to_owned(),
+            rows: 1
+        }]
+    );
+    // An answer about a purpose it was not asked about is refused.
+    let bent = serve(3).await;
+    let sources = Sources::from_toml(&text(&bent.url), |_| None).expect("valid");
+    let e = sources
+        .get("sms")
+        .expect("sms")
+        .connector
+        .change_consent("PR-2026-000031", &order)
+        .await
+        .expect_err("refused");
+    assert!(matches!(e, ConnectorError::Protocol(_)), "{e:?}");
+    // consent = true without purposes is a mistake in the file.
+    let e = Sources::from_toml(
+        &text(&service.url).replace("purposes = [\"marketing_sms\", \"marketing_phone\"]\n", ""),
+        |_| None,
+    )
+    .expect_err("refused");
+    assert!(
+        e.to_string().contains("consent = true needs `purposes`"),
+        "{e}"
+    );
     service.handle.stop(true).await;
     bent.handle.stop(true).await;
 }
@@ -1071,7 +1297,8 @@ async fn a_mysql_source_returns_and_erases_exactly_the_persons_rows() {
     fill(&db).await;
     db.close().await.ok();
     check_sql_source(&url.replacen("mysql:", "mariadb:", 1)).await;
-    // And the erasure (the look-ups above change nothing).
+    // The consent withdrawal, then the erasure (the look-ups above change nothing).
+    check_consent(&url).await;
     check_erasure(&url).await;
     admin
         .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))

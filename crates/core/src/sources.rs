@@ -31,6 +31,7 @@ impl SourcesSettings {
         match &self.file {
             None => Ok(Sources {
                 catalogue: rightsdesk_domain::categories::Catalogue::bundled(),
+                purposes: rightsdesk_domain::purposes::Purposes::bundled(),
                 ..Sources::default()
             }),
             Some(path) => Sources::load(path).map_err(|e| e.0),

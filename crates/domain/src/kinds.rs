@@ -108,9 +108,6 @@ string_enum! {
     }
 }
 
-/// The purposes named in the policy (§六.4); other purposes are allowed as identifiers.
-pub const MARKETING_PURPOSES: &[&str] = &["marketing_sms", "marketing_phone", "marketing_email"];
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recipient {
     pub name: String,

@@ -12,6 +12,7 @@ pub mod kinds;
 pub mod lifecycle;
 #[cfg(test)]
 mod proptests;
+pub mod purposes;
 pub mod reference;
 pub mod roles;
 pub mod secret;

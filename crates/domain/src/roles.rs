@@ -4,12 +4,15 @@
 use crate::kinds::string_enum;
 
 string_enum! {
-    /// A role held by an officer account; an account may hold several.
+    /// A role held by an officer account; an account may hold several. `system` is for
+    /// a connected system of the company's (the website, the CRM, the SMS platform): it
+    /// reads and records consents, and nothing else.
     Role {
         Officer = "officer",
         Dpo = "dpo",
         Auditor = "auditor",
         Admin = "admin",
+        System = "system",
     }
 }
 
@@ -22,6 +25,10 @@ pub enum Permission {
     WorkRequests,
     /// Create and change officer accounts.
     ManageOfficers,
+    /// Read a subject's consents and their history.
+    ReadConsents,
+    /// Record a consent given (or withdrawn elsewhere) in the ledger.
+    RecordConsents,
 }
 
 impl Role {
@@ -30,6 +37,13 @@ impl Role {
             Permission::ViewRequests => matches!(self, Role::Officer | Role::Dpo | Role::Auditor),
             Permission::WorkRequests => matches!(self, Role::Officer | Role::Dpo),
             Permission::ManageOfficers => self == Role::Admin,
+            Permission::ReadConsents => {
+                matches!(
+                    self,
+                    Role::Officer | Role::Dpo | Role::Auditor | Role::System
+                )
+            }
+            Permission::RecordConsents => matches!(self, Role::Officer | Role::Dpo | Role::System),
         }
     }
 }
@@ -53,5 +67,8 @@ mod tests {
             &[Role::Dpo, Role::Officer],
             Permission::ManageOfficers
         ));
+        assert!(permits(&[Role::System], Permission::RecordConsents));
+        assert!(!permits(&[Role::System], Permission::ViewRequests));
+        assert!(!permits(&[Role::Auditor], Permission::RecordConsents));
     }
 }
