@@ -17,6 +17,7 @@ mod m20261202_000010_intake;
 mod m20261202_000011_collections;
 mod m20261202_000012_bundles;
 mod m20261202_000013_erasures;
+mod m20261202_000014_consents;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000011_collections::Migration),
             Box::new(m20261202_000012_bundles::Migration),
             Box::new(m20261202_000013_erasures::Migration),
+            Box::new(m20261202_000014_consents::Migration),
         ]
     }
 }

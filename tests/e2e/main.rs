@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod bundles;
 mod collections;
+mod consents;
 mod deadlines;
 mod erasures;
 mod evidence;

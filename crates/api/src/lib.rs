@@ -89,6 +89,7 @@ fn api_scope() -> scope::Scope<
         .configure(routes::officer::router)
         .configure(routes::intake::router)
         .configure(routes::sources::router)
+        .configure(routes::consents::router)
         .configure(routes::downloads::router)
         .configure(routes::admin::router)
 }

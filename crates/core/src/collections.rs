@@ -122,6 +122,9 @@ pub(crate) enum OwnerTask {
     Data,
     /// Erase the subject's data and say how (a source rightsdesk cannot erase itself).
     Erase,
+    /// Stop processing the subject's data for the purposes withdrawn (or narrowed), and
+    /// confirm (a source rightsdesk cannot change itself).
+    Consent,
 }
 
 /// The kinds whose answer is the subject's data from every source (and a bundle).
@@ -579,9 +582,11 @@ impl Services {
             },
             "categories": categories,
             "erase": task == OwnerTask::Erase,
+            "consent": (task == OwnerTask::Consent).then(|| self.consent_task(request, &config.purposes)),
             "answer_path": match task {
                 OwnerTask::Data => format!("/api/v1/officer/requests/{}/sources/{source}/answer", request.id),
                 OwnerTask::Erase => format!("/api/v1/officer/requests/{}/erasures/{source}/confirm", request.id),
+                OwnerTask::Consent => format!("/api/v1/officer/requests/{}/changes/{source}/confirm", request.id),
             },
             "reminder": reminder.is_some(),
             "days_waiting": reminder.map_or(0, |(_, days)| days),
@@ -589,6 +594,7 @@ impl Services {
         let task_name = match task {
             OwnerTask::Data => "data",
             OwnerTask::Erase => "erase",
+            OwnerTask::Consent => "consent",
         };
         let key = match reminder {
             Some((day, _)) => format!(
@@ -629,6 +635,12 @@ impl Services {
                     .await?
                     .into_iter()
                     .map(|r| (r.request_id, r.source, r.updated_at, OwnerTask::Erase)),
+            )
+            .chain(
+                rightsdesk_store::source_changes::waiting_owner(conn)
+                    .await?
+                    .into_iter()
+                    .map(|r| (r.request_id, r.source, r.updated_at, OwnerTask::Consent)),
             );
         for (request_id, source, since, task) in waiting {
             let waited = (today - pack.local_date(since)).num_days();

@@ -84,6 +84,8 @@ error_codes! {
     CollectionNotAllowed = ("collection_not_allowed", 409, "Sources are looked up for an access, copy or portability request in progress whose subject is verified; `message` says what is missing."),
     ErasureNotAllowed = ("erasure_not_allowed", 409, "Sources are erased for a deletion or account-closure request in progress whose subject is verified; `message` says what is missing."),
     SourcesUnerased = ("sources_unerased", 409, "A data source has no erasure outcome yet; `details.sources` lists them. Re-run a failed source, or confirm its owner's erasure."),
+    SourcesUnchanged = ("sources_unchanged", 409, "A data source that uses a withdrawn purpose has not applied the withdrawal yet; `details.sources` lists them. Re-run a failed source, or confirm its owner's change."),
+    ChangeNotAllowed = ("change_not_allowed", 409, "The request has no open change in that source: only an open consent withdrawal's sources are re-run."),
     SourcesUnanswered = ("sources_unanswered", 409, "A data source has not answered the request yet; `details.sources` lists them. Re-run a failed source, or wait for its owner."),
     BundleNotReady = ("bundle_not_ready", 409, "Every source has answered but the bundle is still being written (or writing it failed: see the request's `bundles`); complete once it is `ready`."),
     PortabilityConditionsUnmet = ("portability_conditions_unmet", 409, "A portability request completes only when its four conditions are met; `details.conditions` says which is not. Confirm the fourth with `no_harm_confirmed: true`, or refuse with a reason code."),

@@ -59,6 +59,8 @@ pub enum Job {
     EraseSource { request_id: Uuid, source: String },
     /// Data kept under a retention rule whose period has ended is erased.
     EndRestrictions,
+    /// One data source applies one request's consent withdrawal (one-off).
+    ChangeSource { request_id: Uuid, source: String },
 }
 
 impl Job {
@@ -77,6 +79,7 @@ impl Job {
             Job::PushBundle { .. } => "push_bundle",
             Job::EraseSource { .. } => "erase_source",
             Job::EndRestrictions => "end_restrictions",
+            Job::ChangeSource { .. } => "change_source",
         }
     }
 }
@@ -132,6 +135,9 @@ impl JobHandler for Services {
             }
             Job::EraseSource { request_id, source } => {
                 self.erase_source(request_id, &source).await?;
+            }
+            Job::ChangeSource { request_id, source } => {
+                self.change_source(request_id, &source).await?;
             }
             Job::EndRestrictions => {
                 let ended = self.end_restrictions().await?;

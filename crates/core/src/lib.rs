@@ -10,6 +10,7 @@ pub mod certificates;
 pub mod clock;
 pub mod collections;
 pub mod config;
+pub mod consents;
 pub mod erasures;
 pub mod error;
 pub mod evidence;

@@ -187,6 +187,10 @@ impl Services {
                 if row.kind == "explanation" {
                     params["rules"] = self.processing_rules(&row.language);
                 }
+                // A consent withdrawal: each purpose, and since when it is withdrawn.
+                if let Some(consents) = self.consent_confirmation(conn, row).await? {
+                    params["consents"] = consents;
+                }
                 // A deletion's signed certificate goes with it, as a file.
                 if let Some(certificate) = data.get("certificate") {
                     params["certificate"] = json!({

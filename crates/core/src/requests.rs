@@ -422,6 +422,8 @@ pub struct RequestDetail {
     /// Where each data source's erasure stands, and its outcome (deletion, account
     /// closure).
     pub erasures: Vec<crate::erasures::ErasureView>,
+    /// The changes a consent withdrawal makes in the sources that use its purposes.
+    pub changes: Vec<crate::consents::SourceChangeView>,
     /// Earlier requests of the same subject and kind within `repeats.window_days`
     /// (SPEC §8: a repeat may be refused as excessive, or carry a fee), newest first.
     pub repeats: Vec<RepeatView>,
@@ -778,16 +780,22 @@ impl Services {
                 (scope, proof)
             }
         };
-        self.store_filing(
-            filing,
-            Channel::Api,
-            None,
-            Actor::Requester,
-            scope,
-            idempotency,
-            proof,
-        )
-        .await
+        let filed = self
+            .store_filing(
+                filing,
+                Channel::Api,
+                None,
+                Actor::Requester,
+                scope,
+                idempotency,
+                proof,
+            )
+            .await?;
+        if let AccountProof::Verified(subject) = proof {
+            // Verified at filing: a consent withdrawal takes effect now.
+            self.consent_effect_after_filing(filed.id, subject).await?;
+        }
+        Ok(filed)
     }
 
     /// Registers a request an officer received by phone, post, in person or email,
@@ -840,6 +848,27 @@ impl Services {
         };
         let due_date = self.due_date(pack, filing.kind, received_at).await?;
         let year = chrono::Datelike::year(&pack.local_date(received_at));
+        if let Details::ConsentWithdrawal { purposes, .. } = &filing.details {
+            let mut errors = ValidationErrors::default();
+            for (i, p) in purposes.iter().enumerate() {
+                if !self.sources().purposes.contains(p) {
+                    errors.push(
+                        format!("details.purposes[{i}]"),
+                        "unknown_purpose",
+                        format!(
+                            "is not a purpose of processing on consent; known: {}",
+                            self.sources()
+                                .purposes
+                                .iter()
+                                .map(|p| p.key.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    );
+                }
+            }
+            errors.finish(()).map_err(Error::from)?;
+        }
         let details = filing.details.to_json();
         // References come from a counter and never collide with each other; a number
         // can be taken only by a request written some other way (a restored backup, a
@@ -1296,6 +1325,7 @@ impl Services {
                 .collect(),
             sources: self.collections(row.id).await?,
             erasures: self.erasures(row.id).await?,
+            changes: self.changes_of(row.id).await?,
             repeats,
             bundles: self.bundles(row.id).await?,
         })
@@ -1369,6 +1399,17 @@ impl Services {
                     ),
                 )
                 .with_details(json!({ "sources": unerased })));
+            }
+            let unchanged = self.sources_unchanged(&row).await?;
+            if !unchanged.is_empty() {
+                return Err(Error::new(
+                    ErrorCode::SourcesUnchanged,
+                    format!(
+                        "not every data source has applied the withdrawal: {}",
+                        unchanged.join(", ")
+                    ),
+                )
+                .with_details(json!({ "sources": unchanged })));
             }
             if crate::erasures::erases(crate::requests::parse_stored(&row.kind)?)
                 && !self.sources().is_empty()
@@ -1542,13 +1583,22 @@ impl Services {
                     Err(e) => return Err(e),
                 }
             }
+            let mut subject = row.subject_id;
             if verifies {
                 if action == Action::AcceptEvidence {
                     data.insert("method".to_owned(), json!("document_review"));
                 }
-                let subject = link_subject(&*tx, &row, now).await?;
-                change.subject_id = Some(Some(subject));
-                data.insert("subject_id".to_owned(), json!(subject));
+                let linked = link_subject(&*tx, &row, now).await?;
+                change.subject_id = Some(Some(linked));
+                data.insert("subject_id".to_owned(), json!(linked));
+                subject = Some(linked);
+            }
+            // A consent withdrawal takes effect as soon as its subject is known, in this
+            // transaction (once: later moves find it done).
+            if let Some(subject) = subject
+                && let Some(consent) = self.take_consent_effect(&*tx, &row, subject, now).await?
+            {
+                data.insert("consent".to_owned(), consent);
             }
             if let Some(challenge) = input.verification {
                 // Redeemed once: a second use of the code or link finds it settled.
@@ -1814,7 +1864,7 @@ async fn link_subject(
 }
 
 /// The subject known by any of these identifiers, or a new one with them.
-async fn find_or_create_subject(
+pub(crate) async fn find_or_create_subject(
     conn: &impl rightsdesk_store::ConnectionTrait,
     account_id: Option<String>,
     email: Option<String>,

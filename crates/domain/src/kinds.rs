@@ -319,7 +319,15 @@ impl Details {
                     Ok(c) => Some(c.unwrap_or(ConsentChange::Withdraw)),
                     Err(()) => None,
                 };
+                let note_path = r.field_path("note");
                 let note = r.string("note", false, limits::LONG_TEXT);
+                if change == Some(ConsentChange::Narrow) && note.is_none() {
+                    r.errors().push(
+                        note_path,
+                        "required",
+                        "a narrowing says, in `note`, what the consent still covers",
+                    );
+                }
                 match (purposes, change) {
                     (Some(purposes), Some(change)) => Some(Self::ConsentWithdrawal {
                         purposes,

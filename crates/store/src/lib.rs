@@ -4,6 +4,7 @@
 pub mod bundles;
 pub mod collections;
 pub mod comments;
+pub mod consents;
 pub mod db;
 pub mod erasures;
 pub mod events;
@@ -19,6 +20,7 @@ pub mod officers;
 pub mod reference_counters;
 pub mod requests;
 pub mod secrets;
+pub mod source_changes;
 pub mod subjects;
 pub mod verifications;
 

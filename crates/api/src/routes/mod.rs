@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod consents;
 pub mod downloads;
 pub mod intake;
 pub mod officer;

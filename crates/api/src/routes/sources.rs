@@ -4,6 +4,7 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use rightsdesk_core::collections::{CollectionView, OwnerAnswer, OwnerFile};
+use rightsdesk_core::consents::SourceChangeView;
 use rightsdesk_core::erasures::ErasureView;
 use rightsdesk_core::{ErrorCode, Services};
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -17,7 +18,62 @@ pub fn router(cfg: &mut ServiceConfig) {
         .service(answer)
         .service(erase)
         .service(rerun_erasure)
-        .service(confirm_erasure);
+        .service(confirm_erasure)
+        .service(rerun_change)
+        .service(confirm_change);
+}
+
+/// Apply one source's change again (a consent withdrawal, after the source was fixed).
+#[utoipa::path(
+    tag = "officer",
+    params(("id" = String, Path), ("source" = String, Path)),
+    security(("officer_token" = [])),
+    responses(
+        (status = 202, body = Vec<SourceChangeView>),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "No such request", body = ErrorBody),
+        (status = 409, description = "The request has no open change in that source", body = ErrorBody),
+    )
+)]
+#[post("/officer/requests/{id}/changes/{source}/rerun")]
+async fn rerun_change(
+    services: web::Data<Services>,
+    officer: OfficerAuth,
+    path: web::Path<(String, String)>,
+) -> ApiResult<HttpResponse> {
+    let (id, source) = path.into_inner();
+    let id = parse_id(&id)?;
+    let views = services.rerun_change(&officer.0, id, &source).await?;
+    Ok(HttpResponse::Accepted().json(views))
+}
+
+/// Confirm, for the owner of a source that waits for them, that they applied the
+/// change (a consent withdrawal): `{"outcome": "applied" | "no_data", "note": "..."}`.
+#[utoipa::path(
+    tag = "officer",
+    params(("id" = String, Path), ("source" = String, Path)),
+    security(("officer_token" = [])),
+    responses(
+        (status = 200, body = Vec<SourceChangeView>),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "No such request or source", body = ErrorBody),
+        (status = 409, description = "The source is not waiting for its owner", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+#[post("/officer/requests/{id}/changes/{source}/confirm")]
+async fn confirm_change(
+    services: web::Data<Services>,
+    officer: OfficerAuth,
+    path: web::Path<(String, String)>,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
+    let (id, source) = path.into_inner();
+    let id = parse_id(&id)?;
+    let views = services
+        .confirm_change(&officer.0, id, &source, &body.value)
+        .await?;
+    Ok(HttpResponse::Ok().json(views))
 }
 
 /// Erase the subject of a deletion or account-closure request in progress from every
