@@ -21,6 +21,7 @@ mod mailboxes;
 mod notifications;
 mod queue;
 mod references;
+mod refusals;
 mod reminders;
 mod repeats;
 mod restart;

@@ -84,6 +84,7 @@ error_codes! {
     CollectionNotAllowed = ("collection_not_allowed", 409, "Sources are looked up for an access, copy or portability request in progress whose subject is verified; `message` says what is missing."),
     ErasureNotAllowed = ("erasure_not_allowed", 409, "Sources are erased for a deletion or account-closure request in progress whose subject is verified; `message` says what is missing."),
     SourcesUnerased = ("sources_unerased", 409, "A data source has no erasure outcome yet; `details.sources` lists them. Re-run a failed source, or confirm its owner's erasure."),
+    NotRejected = ("not_rejected", 409, "The request is not rejected: only a rejected request has a refusal letter."),
     SourcesUnchanged = ("sources_unchanged", 409, "A data source that uses a withdrawn purpose has not applied the withdrawal yet; `details.sources` lists them. Re-run a failed source, or confirm its owner's change."),
     ChangeNotAllowed = ("change_not_allowed", 409, "The request has no open change in that source: only an open consent withdrawal's sources are re-run."),
     SourcesUnanswered = ("sources_unanswered", 409, "A data source has not answered the request yet; `details.sources` lists them. Re-run a failed source, or wait for its owner."),

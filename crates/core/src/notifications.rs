@@ -158,6 +158,7 @@ impl Services {
         row: &requests::Model,
         data: &serde_json::Map<String, Value>,
         seq: i64,
+        actor: &rightsdesk_domain::Actor,
     ) -> Result<Vec<Notice>, Error> {
         let text = |key: &str| {
             data.get(key)
@@ -208,6 +209,10 @@ impl Services {
             Action::Reject => {
                 params["reason_label"] = json!(labels::reason(&text("reason_code"), &row.language));
                 params["explanation"] = json!(text("explanation"));
+                // The refusal letter goes with it, rendered from the same values.
+                params["letter"] = self
+                    .refusal_letter_values(conn, row, &text("reason_code"), actor, self.now())
+                    .await?;
                 Template::Rejected
             }
             Action::Withdraw => Template::Withdrawn,
@@ -460,7 +465,7 @@ impl Services {
     async fn deliver_one(
         &self,
         row: notifications::Model,
-        mut rendered: rightsdesk_mail::Rendered,
+        (mut rendered, attachments): (rightsdesk_mail::Rendered, Vec<AttachedFile>),
     ) -> Result<(), SendError> {
         match row.channel.as_str() {
             "email" => {
@@ -472,18 +477,6 @@ impl Services {
                 {
                     rendered.subject = format!("{} [{reference}]", rendered.subject);
                 }
-                let attachments = row
-                    .params
-                    .get("attachment")
-                    .and_then(|a| {
-                        Some(AttachedFile {
-                            name: a["name"].as_str()?.to_owned(),
-                            content_type: a["content_type"].as_str()?.to_owned(),
-                            content: a["content"].as_str()?.as_bytes().to_vec(),
-                        })
-                    })
-                    .into_iter()
-                    .collect();
                 let email = Email {
                     to: row.recipient.clone(),
                     rendered,
@@ -507,7 +500,12 @@ impl Services {
 
     /// The message of `row`: its values, its sealed secrets and the company's details
     /// through its template, in its language.
-    fn render(&self, row: &notifications::Model) -> Result<rightsdesk_mail::Rendered, SendError> {
+    /// The message of `row` with the files attached to it: a file its values carry (a
+    /// deletion certificate), and a refusal's letter.
+    fn render(
+        &self,
+        row: &notifications::Model,
+    ) -> Result<(rightsdesk_mail::Rendered, Vec<AttachedFile>), SendError> {
         let template = Template::parse(&row.template)
             .ok_or_else(|| SendError::Permanent(format!("unknown template {}", row.template)))?;
         let mut context = row.params.clone();
@@ -518,10 +516,109 @@ impl Services {
             merge(&mut context, secret);
         }
         merge(&mut context, self.inner.company_context.clone());
-        self.inner
+        let rendered = self
+            .inner
             .templates
             .render(template, &row.language, &context)
-            .map_err(|e| SendError::Permanent(e.to_string()))
+            .map_err(|e| SendError::Permanent(e.to_string()))?;
+        let mut attachments: Vec<AttachedFile> = row
+            .params
+            .get("attachment")
+            .and_then(|a| {
+                Some(AttachedFile {
+                    name: a["name"].as_str()?.to_owned(),
+                    content_type: a["content_type"].as_str()?.to_owned(),
+                    content: a["content"].as_str()?.as_bytes().to_vec(),
+                })
+            })
+            .into_iter()
+            .collect();
+        if template == Template::Rejected && context["letter"].is_object() {
+            let letter = self
+                .inner
+                .templates
+                .render(Template::RefusalLetter, &row.language, &context)
+                .map_err(|e| SendError::Permanent(e.to_string()))?;
+            attachments.push(AttachedFile {
+                name: format!(
+                    "refusal-letter-{}.html",
+                    context["request"]["reference"]
+                        .as_str()
+                        .unwrap_or("request")
+                ),
+                content_type: "text/html; charset=utf-8".to_owned(),
+                content: letter.html.into_bytes(),
+            });
+        }
+        Ok((rendered, attachments))
+    }
+
+    /// The letter's own values: who signs it (the DPO who refused), the date (the
+    /// request's local date of `at`) and the rule the reason rests on.
+    async fn refusal_letter_values(
+        &self,
+        conn: &impl ConnectionTrait,
+        row: &requests::Model,
+        reason_code: &str,
+        actor: &rightsdesk_domain::Actor,
+        at: DateTime<Utc>,
+    ) -> Result<Value, Error> {
+        let signed_by = match actor {
+            rightsdesk_domain::Actor::Officer { id } => {
+                officers::find(conn, *id).await?.map(|o| o.display_name)
+            }
+            _ => None,
+        };
+        let pack = self.pack_of(row);
+        Ok(json!({
+            "signed_by": signed_by.unwrap_or_default(),
+            "date": at.with_timezone(&pack.time_zone).date_naive().to_string(),
+            "basis": labels::reason_basis(reason_code, &row.language),
+        }))
+    }
+
+    /// `GET /api/v1/officer/requests/{id}/refusal-letter`: the refusal letter of a
+    /// rejected request (HTML, in the requester's language), rendered from its `rejected`
+    /// event: to print and post to a requester who wrote on paper, or to hand a regulator.
+    pub async fn refusal_letter(
+        &self,
+        officer: &crate::auth::Officer,
+        id: Uuid,
+    ) -> Result<String, Error> {
+        crate::officers::require(officer, rightsdesk_domain::Permission::ViewRequests)?;
+        let conn = self.db().conn();
+        let row = requests::find(conn, id)
+            .await?
+            .ok_or_else(Error::not_found)?;
+        let rejected = rightsdesk_store::events::for_request(conn, id)
+            .await?
+            .into_iter()
+            .rfind(|e| e.event_type == "rejected");
+        let (Some(event), "rejected") = (rejected, row.state.as_str()) else {
+            return Err(Error::new(
+                crate::ErrorCode::NotRejected,
+                format!("the request is {}, not rejected", row.state),
+            ));
+        };
+        let text = |key: &str| event.data[key].as_str().unwrap_or_default().to_owned();
+        let actor = rightsdesk_domain::Actor::from_stored(&event.actor)
+            .unwrap_or(rightsdesk_domain::Actor::System);
+        let mut context = request_params(&row, self.pack_of(&row));
+        context["reason_label"] = json!(labels::reason(&text("reason_code"), &row.language));
+        context["explanation"] = json!(text("explanation"));
+        context["letter"] = self
+            .refusal_letter_values(conn, &row, &text("reason_code"), &actor, event.at)
+            .await?;
+        merge(&mut context, self.inner.company_context.clone());
+        Ok(self
+            .inner
+            .templates
+            .render(Template::RefusalLetter, &row.language, &context)
+            .map_err(|e| {
+                tracing::error!(error = %e, "the refusal letter did not render");
+                Error::internal()
+            })?
+            .html)
     }
 
     /// Runs delivery passes until `stop`. A full batch is followed at once by the next

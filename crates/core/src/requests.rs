@@ -1640,7 +1640,7 @@ impl Services {
                 Err(e) => return Err(e.into()),
             }
             let notices = self
-                .transition_notices(&*tx, action, &row, &data, new_head.seq)
+                .transition_notices(&*tx, action, &row, &data, new_head.seq, &actor)
                 .await?;
             let outbox = self.outbox_rows(notices, now)?;
             let notify = !outbox.is_empty();

@@ -69,6 +69,36 @@ pub fn reason(code: &str, language: &str) -> String {
     if zh { zh_label } else { en_label }.to_owned()
 }
 
+/// The rule a refusal for reason `code` rests on, in `language`, as the refusal letter
+/// cites it.
+pub fn reason_basis(code: &str, language: &str) -> String {
+    let zh = language_of(language) == "zh-CN";
+    let (zh_label, en_label) = match code {
+        "identity_not_verified" => (
+            "《个人信息保护法》第五十条；GB/T 35273-2020《信息安全技术 个人信息安全规范》第8.7条（在验证个人信息主体身份后响应请求）",
+            "PIPL art. 50; GB/T 35273-2020 (Personal information security specification) §8.7 (requests are answered once the requester's identity is verified)",
+        ),
+        "manifestly_unfounded" | "disproportionate_effort" | "harms_others" | "impractical" => (
+            "GB/T 35273-2020《信息安全技术 个人信息安全规范》第8.7条（对无端重复、需要过多技术手段、给他人合法权益带来风险或者不切实际的请求，可以拒绝）",
+            "GB/T 35273-2020 (Personal information security specification) §8.7 (requests that are groundlessly repeated, need excessive technical means, put others' lawful rights at risk or are impractical may be refused)",
+        ),
+        "legal_exemption" => (
+            "《个人信息保护法》第四十四条（法律、行政法规另有规定的除外）；GB/T 35273-2020 第8.7条（与国家安全、公共安全、刑事侦查等直接相关的情形）",
+            "PIPL art. 44 (save as laws and administrative regulations provide otherwise); GB/T 35273-2020 §8.7 (matters directly related to national security, public safety, criminal investigation and the like)",
+        ),
+        "deceased_arrangement" => (
+            "《个人信息保护法》第四十九条（死者生前另有安排的除外）",
+            "PIPL art. 49 (unless the deceased arranged otherwise before their death)",
+        ),
+        "outside_jurisdiction" => (
+            "《个人信息保护法》第三条、第四十四条至第五十条（本服务受理的个人信息权利请求的范围）",
+            "PIPL arts. 3 and 44–50 (the personal information rights this service handles)",
+        ),
+        other => return other.to_owned(),
+    };
+    if zh { zh_label } else { en_label }.to_owned()
+}
+
 /// The name of an evidence kind (`death_certificate`, …) in `language`.
 pub fn evidence_kind(code: &str, language: &str) -> String {
     let zh = language_of(language) == "zh-CN";

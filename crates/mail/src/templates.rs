@@ -26,6 +26,9 @@ pub enum Template {
     BundlePassword,
     SourceOwnerTask,
     PortabilityTransfer,
+    /// Not a notice of its own: the refusal letter attached to `rejected`, and printed
+    /// for a request received by post.
+    RefusalLetter,
 }
 
 impl Template {
@@ -46,6 +49,7 @@ impl Template {
         Template::BundlePassword,
         Template::SourceOwnerTask,
         Template::PortabilityTransfer,
+        Template::RefusalLetter,
     ];
 
     /// The stable name: file names, outbox rows, metrics.
@@ -67,6 +71,7 @@ impl Template {
             Template::BundlePassword => "bundle_password",
             Template::SourceOwnerTask => "source_owner_task",
             Template::PortabilityTransfer => "portability_transfer",
+            Template::RefusalLetter => "refusal_letter",
         }
     }
 
@@ -164,6 +169,9 @@ const EMBEDDED: &[(&str, &str)] = embedded![
     "zh-CN/rejected.html",
     "zh-CN/rejected.subject",
     "zh-CN/rejected.txt",
+    "zh-CN/refusal_letter.html",
+    "zh-CN/refusal_letter.subject",
+    "zh-CN/refusal_letter.txt",
     "zh-CN/verification_code.html",
     "zh-CN/verification_code.subject",
     "zh-CN/verification_code.txt",
@@ -215,6 +223,9 @@ const EMBEDDED: &[(&str, &str)] = embedded![
     "en/rejected.html",
     "en/rejected.subject",
     "en/rejected.txt",
+    "en/refusal_letter.html",
+    "en/refusal_letter.subject",
+    "en/refusal_letter.txt",
     "en/verification_code.html",
     "en/verification_code.subject",
     "en/verification_code.txt",
@@ -339,6 +350,7 @@ pub fn sample_context() -> Value {
         "password": "7KQM-XW3D-PN8T-4HJC-9RAB-2EFG",
         "download_url": "https://privacy.example.com/api/v1/downloads/sample",
         "download": {"expires_at": "2026-03-23 10:00", "max_uses": 5, "password_protected": true, "size": "1.2 MB"},
+        "letter": {"signed_by": "Sample", "date": "2026-03-09", "basis": "sample"},
     })
 }
 

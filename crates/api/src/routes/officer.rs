@@ -15,7 +15,36 @@ pub fn router(cfg: &mut ServiceConfig) {
         .service(detail)
         .service(act)
         .service(evidence_content)
+        .service(refusal_letter)
         .service(comment);
+}
+
+/// The refusal letter of a rejected request (HTML, in the requester's language): the
+/// reason, its explanation and legal basis, the complaint channel and the right to sue,
+/// signed by the DPO who refused. The requester gets it attached to the refusal notice;
+/// this is the copy to print (a request received by post) or to hand a regulator.
+#[utoipa::path(
+    tag = "officer",
+    params(("id" = String, Path)),
+    security(("officer_token" = [])),
+    responses(
+        (status = 200, description = "The letter", content_type = "text/html", body = String),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The request is not rejected (`not_rejected`)", body = ErrorBody),
+    )
+)]
+#[get("/officer/requests/{id}/refusal-letter")]
+async fn refusal_letter(
+    services: web::Data<Services>,
+    officer: OfficerAuth,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let id = parse_id(&id)?;
+    let html = services.refusal_letter(&officer.0, id).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(html))
 }
 
 /// The queue, ordered by due date (oldest first), with keyset pagination.
