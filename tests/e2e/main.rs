@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod bundles;
 mod collections;
+mod complaints;
 mod consents;
 mod deadlines;
 mod erasures;

@@ -166,6 +166,9 @@ impl Services {
                 .unwrap_or_default()
                 .to_owned()
         };
+        if data.get("escalated_to_dpo") == Some(&Value::Bool(true)) {
+            return self.complaint_escalation(conn, row, seq).await;
+        }
         let mut params = request_params(row, self.pack_of(row));
         let mut secret = None;
         let mut extra = Vec::new();
@@ -264,6 +267,53 @@ impl Services {
         }];
         notices.extend(extra);
         Ok(notices)
+    }
+
+    /// A verified complaint's escalation (SPEC §8, PIPL 50): a notice to every active DPO
+    /// with an email address, or to `company.dpo_email` when none has one.
+    pub(crate) async fn complaint_escalation(
+        &self,
+        conn: &impl ConnectionTrait,
+        row: &requests::Model,
+        seq: i64,
+    ) -> Result<Vec<Notice>, Error> {
+        let about = match row.related_request_id {
+            Some(id) => requests::find(conn, id).await?,
+            None => None,
+        };
+        let mut to: Vec<String> = officers::list(conn)
+            .await?
+            .into_iter()
+            .filter(|o| {
+                o.active
+                    && crate::auth::parse_roles(&o.roles).contains(&rightsdesk_domain::Role::Dpo)
+            })
+            .filter_map(|o| o.email)
+            .collect();
+        if to.is_empty()
+            && let Some(dpo) = self.inner.company_context["company"]["dpo_email"].as_str()
+        {
+            to.push(dpo.to_owned());
+        }
+        let extra = json!({"complaint": {
+            "about_reference": row.details["about_reference"],
+            "about_kind_label": about.as_ref().map(|a| labels::kind(&a.kind, OFFICER_LANGUAGE)),
+            "about_state": about.as_ref().map(|a| a.state.clone()),
+            "description": row.details["description"],
+        }});
+        Ok(to
+            .into_iter()
+            .map(|email| {
+                officer_notice(
+                    row,
+                    self.pack_of(row),
+                    Template::ComplaintEscalated,
+                    Some(Recipient::Email(email.clone())),
+                    extra.clone(),
+                    format!("complaint_escalated:{}:{seq}:{email}", row.id),
+                )
+            })
+            .collect())
     }
 
     /// Every category of personal data the company holds, with the purpose of its

@@ -649,7 +649,23 @@ fn read_action_input(action: Action, body: &Value) -> Result<ActionInput, Error>
             }
             text(&mut r, "explanation", true, &mut data);
         }
-        Action::Reopen => text(&mut r, "reason", true, &mut data),
+        Action::Reopen => {
+            text(&mut r, "reason", true, &mut data);
+            // Reopened because of a complaint about it: the complaint's reference.
+            let path = r.field_path("complaint");
+            if let Some(c) = r.string("complaint", false, limits::SHORT_TEXT) {
+                match c.parse::<rightsdesk_domain::Reference>() {
+                    Ok(reference) => {
+                        data.insert("complaint".to_owned(), json!(reference.to_string()));
+                    }
+                    Err(_) => r.errors().push(
+                        path,
+                        "invalid_reference",
+                        "must be a request reference like PR-2026-000123",
+                    ),
+                }
+            }
+        }
         Action::Start | Action::Resume | Action::Withdraw | Action::RequesterReply => {
             text(&mut r, "note", false, &mut data)
         }
@@ -780,6 +796,7 @@ impl Services {
                 (scope, proof)
             }
         };
+        let kind = filing.kind;
         let filed = self
             .store_filing(
                 filing,
@@ -792,8 +809,12 @@ impl Services {
             )
             .await?;
         if let AccountProof::Verified(subject) = proof {
-            // Verified at filing: a consent withdrawal takes effect now.
+            // Verified at filing: a consent withdrawal takes effect now, a complaint goes
+            // to the DPO now.
             self.consent_effect_after_filing(filed.id, subject).await?;
+            if kind == RequestKind::Complaint {
+                self.escalate_after_filing(filed.id).await?;
+            }
         }
         Ok(filed)
     }
@@ -1378,6 +1399,10 @@ impl Services {
             }
         }
         let mut input = read_action_input(action, body)?;
+        let complaint = match input.data.get("complaint").and_then(Value::as_str) {
+            Some(reference) => Some(self.complaint_about(id, reference).await?),
+            None => None,
+        };
         if action == Action::Complete
             && let Some(row) = requests::find(self.db().conn(), id).await?
         {
@@ -1441,10 +1466,60 @@ impl Services {
                 )));
             }
         }
-        let row = self
-            .transition(id, action, Actor::Officer { id: officer.id }, input)
+        let actor = Actor::Officer { id: officer.id };
+        let row = self.transition(id, action, actor.clone(), input).await?;
+        if let Some(complaint) = complaint {
+            // The complaint's own timeline says what it led to.
+            let data = json!({"reopened": row.reference, "reopened_id": row.id});
+            self.record_event(
+                complaint,
+                &actor,
+                "original_reopened",
+                async move |_, _, _| Ok((data.clone(), ())),
+            )
             .await?;
+        }
         self.to_detail(officer, row).await
+    }
+
+    /// A complaint verified at filing goes to the DPO, in an event of its own.
+    async fn escalate_after_filing(&self, id: Uuid) -> Result<(), Error> {
+        let services = self.clone();
+        self.record_event(
+            id,
+            &Actor::System,
+            "escalated",
+            async move |tx, row, now| {
+                let notices = services
+                    .complaint_escalation(tx.conn(), row, row.event_seq + 1)
+                    .await?;
+                let rows = services.outbox_rows(notices, now)?;
+                notifications::insert_new(tx.conn(), rows).await?;
+                Ok((json!({"escalated_to_dpo": true}), ()))
+            },
+        )
+        .await?;
+        self.outbox_written();
+        Ok(())
+    }
+
+    /// The complaint `reference`, which must be a complaint about request `id`.
+    async fn complaint_about(&self, id: Uuid, reference: &str) -> Result<Uuid, Error> {
+        let complaint = requests::find_by_reference(self.db().conn(), reference).await?;
+        match complaint {
+            Some(c)
+                if c.kind == RequestKind::Complaint.as_str()
+                    && c.related_request_id == Some(id) =>
+            {
+                Ok(c.id)
+            }
+            _ => Err(ValidationErrors::single(
+                "complaint",
+                "invalid_value",
+                "must be the reference of a complaint about this request",
+            )
+            .into()),
+        }
     }
 
     /// Applies `action` to request `id`: checks the transition table, changes the row,
@@ -1592,6 +1667,11 @@ impl Services {
                 change.subject_id = Some(Some(linked));
                 data.insert("subject_id".to_owned(), json!(linked));
                 subject = Some(linked);
+            }
+            // A complaint goes to the DPO once its complainant is verified (the notices
+            // are written with this move's).
+            if verifies && row.kind == RequestKind::Complaint.as_str() {
+                data.insert("escalated_to_dpo".to_owned(), json!(true));
             }
             // A consent withdrawal takes effect as soon as its subject is known, in this
             // transaction (once: later moves find it done).

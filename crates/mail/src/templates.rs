@@ -29,6 +29,7 @@ pub enum Template {
     /// Not a notice of its own: the refusal letter attached to `rejected`, and printed
     /// for a request received by post.
     RefusalLetter,
+    ComplaintEscalated,
 }
 
 impl Template {
@@ -50,6 +51,7 @@ impl Template {
         Template::SourceOwnerTask,
         Template::PortabilityTransfer,
         Template::RefusalLetter,
+        Template::ComplaintEscalated,
     ];
 
     /// The stable name: file names, outbox rows, metrics.
@@ -72,6 +74,7 @@ impl Template {
             Template::SourceOwnerTask => "source_owner_task",
             Template::PortabilityTransfer => "portability_transfer",
             Template::RefusalLetter => "refusal_letter",
+            Template::ComplaintEscalated => "complaint_escalated",
         }
     }
 
@@ -172,6 +175,9 @@ const EMBEDDED: &[(&str, &str)] = embedded![
     "zh-CN/refusal_letter.html",
     "zh-CN/refusal_letter.subject",
     "zh-CN/refusal_letter.txt",
+    "zh-CN/complaint_escalated.html",
+    "zh-CN/complaint_escalated.subject",
+    "zh-CN/complaint_escalated.txt",
     "zh-CN/verification_code.html",
     "zh-CN/verification_code.subject",
     "zh-CN/verification_code.txt",
@@ -226,6 +232,9 @@ const EMBEDDED: &[(&str, &str)] = embedded![
     "en/refusal_letter.html",
     "en/refusal_letter.subject",
     "en/refusal_letter.txt",
+    "en/complaint_escalated.html",
+    "en/complaint_escalated.subject",
+    "en/complaint_escalated.txt",
     "en/verification_code.html",
     "en/verification_code.subject",
     "en/verification_code.txt",
@@ -351,6 +360,7 @@ pub fn sample_context() -> Value {
         "download_url": "https://privacy.example.com/api/v1/downloads/sample",
         "download": {"expires_at": "2026-03-23 10:00", "max_uses": 5, "password_protected": true, "size": "1.2 MB"},
         "letter": {"signed_by": "Sample", "date": "2026-03-09", "basis": "sample"},
+        "complaint": {"about_reference": "PR-2026-000001", "about_kind_label": "access", "about_state": "completed", "description": "sample"},
     })
 }
 
