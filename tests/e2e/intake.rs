@@ -213,6 +213,65 @@ async fn a_reply_threads_onto_its_request_and_runs_the_paused_clock_again() {
     assert_eq!(other["reason"], "sender_is_not_the_requester");
 }
 
+/// A reply to a fee quote (SPEC §8) is recorded for the officer, but it is not taken
+/// as the acceptance: the clock stays stopped until the requester accepts with their
+/// token, or the officer resumes.
+#[tokio::test]
+async fn a_reply_to_a_fee_quote_is_recorded_but_does_not_accept_the_fee() {
+    let app = app().await;
+    let (_, officer) = app.officer("wang", &["officer"]).await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let filed = app
+            .file("copy", rightsdesk_tests::valid_details("copy"))
+            .await;
+        let id = filed["id"].as_str().expect("an id").to_owned();
+        let r = app
+            .act(&officer, &id, "verify", json!({"method": "call_back"}))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        ids.push(id);
+    }
+    let id = &ids[1];
+    let r = app
+        .act(
+            &officer,
+            id,
+            "quote_fee",
+            json!({"amount": "20", "explanation": "the second copy within a week"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    app.deliver().await;
+    let quote = app
+        .outbox_messages()
+        .into_iter()
+        .find(|m| m.to == "li.lei@example.com" && m.text.contains("20.00 CNY"))
+        .expect("the fee notice");
+
+    let reply = mail(
+        "李雷 <li.lei@example.com>",
+        "fee-reply-1@mail.example.com",
+        &format!("Re: {}", quote.subject),
+        "这个费用太高了，能否减免？",
+        &format!("In-Reply-To: <{}>\r\n", quote.message_id),
+    );
+    let outcome = ingest(&app, &reply).await;
+    assert_eq!(outcome["status"], "reply", "{outcome}");
+    assert_eq!(outcome["request_id"], json!(id));
+    let detail = app.detail(&officer, id).await;
+    assert_eq!(detail["state"], "awaiting_requester");
+    assert_eq!(detail["fee_due"]["amount"], "20.00");
+    let events: Vec<&str> = detail["timeline"]
+        .as_array()
+        .expect("a timeline")
+        .iter()
+        .filter_map(|e| e["event"].as_str())
+        .collect();
+    assert!(events.contains(&"message_received"), "{events:?}");
+    assert!(!events.contains(&"requester_replied"), "{events:?}");
+}
+
 #[tokio::test]
 async fn machines_mail_is_never_answered_and_a_bounce_marks_our_notification_failed() {
     let app = app().await;

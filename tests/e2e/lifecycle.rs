@@ -54,6 +54,10 @@ const EVIDENCE_ACTIONS: &[&str] = &["accept_evidence", "reject_evidence"];
 /// takes it: it depends on the rule pack).
 const DPO_OPEN_ACTIONS: &[&str] = &["extend"];
 
+/// The cost fee for a repeated request, offered only when the request repeats another
+/// (tests/e2e/fees.rs takes it: it needs a repeat).
+const FEE_ACTIONS: &[&str] = &["quote_fee"];
+
 const INFO_MESSAGE: &str = "请提供您注册账号时使用的手机号";
 const SUMMARY: &str = "已通过邮件发送您的个人信息副本";
 const EXPLANATION: &str = "无法核实您的身份";
@@ -465,6 +469,10 @@ async fn allowed_actions_list_exactly_the_legal_moves_for_each_role() {
                         .copied()
                         .filter(|_| dpo && OPEN.contains(&state)),
                 )
+                .chain(FEE_ACTIONS.iter().copied().filter(|_| {
+                    matches!(state, "verified" | "in_progress")
+                        && !d["repeats"].as_array().expect("repeats").is_empty()
+                }))
                 .collect();
             expected.sort_unstable();
             assert_eq!(allowed, expected, "{state}, dpo: {dpo}");
@@ -489,7 +497,13 @@ async fn an_unknown_action_is_a_404_listing_the_actions() {
         .map(|a| a.as_str().expect("an action"))
         .collect();
     listed.sort_unstable();
-    let mut expected = [OFFICER_ACTIONS, EVIDENCE_ACTIONS, DPO_OPEN_ACTIONS].concat();
+    let mut expected = [
+        OFFICER_ACTIONS,
+        EVIDENCE_ACTIONS,
+        DPO_OPEN_ACTIONS,
+        FEE_ACTIONS,
+    ]
+    .concat();
     expected.sort_unstable();
     assert_eq!(listed, expected);
 }

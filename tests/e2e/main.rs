@@ -12,6 +12,7 @@ mod deadlines;
 mod erasures;
 mod evidence;
 mod explanation;
+mod fees;
 mod holidays;
 mod idempotency;
 mod imap_client;

@@ -569,8 +569,9 @@ impl Services {
         self.keep_attachments(request.id, &mail).await;
         if request.state == State::AwaitingRequester.as_str() {
             // Their answer: the clock runs again (a closed or resumed request stays).
+            // A reply does not accept a quoted fee: the officer reads it, and resumes.
             if let Err(e) = self.requester_replied(request.id, "email").await
-                && e.code != ErrorCode::IllegalTransition
+                && !matches!(e.code, ErrorCode::IllegalTransition | ErrorCode::FeePending)
             {
                 return Err(e);
             }

@@ -14,6 +14,7 @@ pub mod consents;
 pub mod erasures;
 pub mod error;
 pub mod evidence;
+pub mod fees;
 mod group_commit;
 pub mod holidays;
 pub mod intake;

@@ -57,6 +57,7 @@ pub(crate) fn request_params(row: &requests::Model, pack: &RulePack) -> Value {
     let received = row.received_at.with_timezone(&pack.time_zone);
     json!({
         "request": {
+            "id": row.id,
             "reference": row.reference,
             "kind": row.kind,
             "kind_label": labels::kind(&row.kind, &row.language),
@@ -219,6 +220,16 @@ impl Services {
                 Template::Rejected
             }
             Action::Withdraw => Template::Withdrawn,
+            Action::QuoteFee => {
+                params["fee"] = data.get("fee").cloned().unwrap_or_default();
+                params["explanation"] = json!(text("explanation"));
+                params["repeats"] = json!(
+                    data.get("repeats")
+                        .and_then(Value::as_array)
+                        .map_or(0, Vec::len)
+                );
+                Template::FeeQuoted
+            }
             Action::Extend => {
                 params["new_due_date"] = data["deadline"]["due_date"].clone();
                 params["reason"] = json!(text("reason"));

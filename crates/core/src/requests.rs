@@ -274,6 +274,9 @@ pub struct PublicEvent {
     pub message: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub reason_code: Option<ReasonCode>,
+    /// The fee quoted or accepted at this step: `{amount, currency}`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub fee: Option<rightsdesk_domain::fees::Fee>,
 }
 
 /// A request as its requester sees it.
@@ -309,6 +312,9 @@ pub struct RequesterView {
     /// about the requester, of which categories and for what purpose, and how many
     /// records (the data itself is in the bundle the completion notice links to).
     pub data_summary: Option<Vec<crate::bundles::SourceSummary>>,
+    /// The cost fee the request waits for (a repeated request, SPEC §8): accept it with
+    /// `POST /api/v1/requests/{id}/fee/accept`, or withdraw the request.
+    pub fee_due: Option<crate::fees::FeeQuote>,
 }
 
 /// The requester's contact details as officers see them.
@@ -427,6 +433,8 @@ pub struct RequestDetail {
     /// Earlier requests of the same subject and kind within `repeats.window_days`
     /// (SPEC §8: a repeat may be refused as excessive, or carry a fee), newest first.
     pub repeats: Vec<RepeatView>,
+    /// The fee the request waits for its requester to accept, if it does.
+    pub fee_due: Option<crate::fees::FeeQuote>,
     /// The bundles written for it, newest first, with their download links.
     pub bundles: Vec<crate::bundles::BundleView>,
 }
@@ -503,6 +511,8 @@ fn event_type(action: Action) -> &'static str {
         Action::Reopen => "reopened",
         Action::AcceptEvidence => "evidence_accepted",
         Action::Extend => "extended",
+        Action::QuoteFee => "fee_quoted",
+        Action::AcceptFee => "fee_accepted",
         Action::RejectEvidence => "evidence_rejected",
     }
 }
@@ -574,7 +584,7 @@ const VERIFY_METHODS: &[&str] = &[
     "other",
 ];
 
-fn read_action_input(action: Action, body: &Value) -> Result<ActionInput, Error> {
+pub(crate) fn read_action_input(action: Action, body: &Value) -> Result<ActionInput, Error> {
     let mut errors = ValidationErrors::default();
     let body = if body.is_null() {
         json!({})
@@ -666,9 +676,12 @@ fn read_action_input(action: Action, body: &Value) -> Result<ActionInput, Error>
                 }
             }
         }
-        Action::Start | Action::Resume | Action::Withdraw | Action::RequesterReply => {
-            text(&mut r, "note", false, &mut data)
-        }
+        Action::QuoteFee => crate::fees::read_quote(&mut r, &mut data),
+        Action::Start
+        | Action::Resume
+        | Action::Withdraw
+        | Action::RequesterReply
+        | Action::AcceptFee => text(&mut r, "note", false, &mut data),
         Action::AcceptEvidence | Action::RejectEvidence => {
             let path = r.field_path("evidence_id");
             if let Some(s) = r.string("evidence_id", true, limits::SHORT_TEXT) {
@@ -1192,11 +1205,9 @@ impl Services {
     ) -> Result<RequesterView, Error> {
         let now = self.now();
         let state: State = parse_stored(&row.state)?;
-        let history = events::for_request(self.db().conn(), row.id)
-            .await?
-            .into_iter()
-            .filter_map(public_event)
-            .collect();
+        let all = events::for_request(self.db().conn(), row.id).await?;
+        let fee_due = crate::fees::pending(state, &all);
+        let history = all.into_iter().filter_map(public_event).collect();
         let deadline = deadline_view(self.pack_of(&row), &row, state, now);
         let documents_required = state == State::AwaitingVerification && needs_documents(&row)?;
         let data_summary = self.data_summary(&row).await?;
@@ -1217,6 +1228,7 @@ impl Services {
             details: row.details,
             history,
             data_summary,
+            fee_due,
         })
     }
 
@@ -1286,8 +1298,9 @@ impl Services {
         let now = self.now();
         let state: State = parse_stored(&row.state)?;
         let conn = self.db().conn();
-        let timeline = events::for_request(conn, row.id)
-            .await?
+        let all = events::for_request(conn, row.id).await?;
+        let fee_due = crate::fees::pending(state, &all);
+        let timeline = all
             .into_iter()
             .map(|e| TimelineEntry {
                 seq: e.seq,
@@ -1309,9 +1322,14 @@ impl Services {
             })
             .collect();
         let repeats = self.repeats(&row).await?;
+        // A fee is quoted only for a repeat.
+        let allowed_actions = officer_actions(state, &officer.roles)
+            .into_iter()
+            .filter(|a| *a != Action::QuoteFee || !repeats.is_empty())
+            .collect();
         Ok(RequestDetail {
             deadline: deadline_view(self.pack_of(&row), &row, state, now),
-            allowed_actions: officer_actions(state, &officer.roles),
+            allowed_actions,
             id: row.id,
             reference: row.reference,
             kind: parse_stored(&row.kind)?,
@@ -1348,6 +1366,7 @@ impl Services {
             erasures: self.erasures(row.id).await?,
             changes: self.changes_of(row.id).await?,
             repeats,
+            fee_due,
             bundles: self.bundles(row.id).await?,
         })
     }
@@ -1403,6 +1422,12 @@ impl Services {
             Some(reference) => Some(self.complaint_about(id, reference).await?),
             None => None,
         };
+        if action == Action::QuoteFee
+            && let Some(row) = requests::find(self.db().conn(), id).await?
+        {
+            let repeats = self.check_fee_allowed(&row).await?;
+            input.data.insert("repeats".to_owned(), json!(repeats));
+        }
         if action == Action::Complete
             && let Some(row) = requests::find(self.db().conn(), id).await?
         {
@@ -1624,6 +1649,11 @@ impl Services {
                         .map_or(PeriodUnit::CalendarDays, |x| x.max.unit),
                 };
             }
+            let mut accepted_fee = None;
+            if matches!(action, Action::AcceptFee | Action::RequesterReply) {
+                let history = events::for_request(&*tx, id).await?;
+                accepted_fee = crate::fees::check(action, from, &history)?;
+            }
             if action == Action::Reopen {
                 // Reopened work gets a fresh period from now.
                 let due = self.due_date(pack, kind, now).await?;
@@ -1642,6 +1672,13 @@ impl Services {
             data.insert("deadline".to_owned(), json!(effect));
             if let Some(assignee) = input.assignee {
                 data.insert("assignee_id".to_owned(), json!(assignee));
+            }
+            if let Some(fee) = accepted_fee {
+                data.insert(
+                    "fee".to_owned(),
+                    json!({"amount": fee.amount, "currency": fee.currency}),
+                );
+                data.insert("quoted_at".to_owned(), json!(fee.quoted_at));
             }
             if let Some(evidence_id) = input.evidence {
                 let Actor::Officer { id: officer_id } = actor else {
@@ -1829,7 +1866,7 @@ impl Services {
     /// read, up to `ATTEMPTS` times.
     /// The earlier requests of `row`'s subject and kind within `repeats.window_days`
     /// before it (none before its subject is known).
-    async fn repeats(&self, row: &requests::Model) -> Result<Vec<RepeatView>, Error> {
+    pub(crate) async fn repeats(&self, row: &requests::Model) -> Result<Vec<RepeatView>, Error> {
         let days = self.config().repeats.window_days;
         let Some(subject) = row.subject_id.filter(|_| days > 0) else {
             return Ok(Vec::new());
@@ -1997,6 +2034,8 @@ fn public_event(e: events::Model) -> Option<PublicEvent> {
             | "evidence_accepted"
             | "evidence_rejected"
             | "extended"
+            | "fee_quoted"
+            | "fee_accepted"
     );
     if !visible {
         return None;
@@ -2014,12 +2053,17 @@ fn public_event(e: events::Model) -> Option<PublicEvent> {
         .or_else(|| get("summary"))
         .or_else(|| get("explanation"));
     let reason_code = get("reason_code").and_then(|s| s.parse().ok());
+    let fee = e
+        .data
+        .get("fee")
+        .and_then(|f| serde_json::from_value(f.clone()).ok());
     Some(PublicEvent {
         at: e.at,
         event: e.event_type,
         state,
         message,
         reason_code,
+        fee,
     })
 }
 

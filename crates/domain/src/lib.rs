@@ -7,6 +7,7 @@ pub mod categories;
 pub mod contact;
 pub mod deadlines;
 pub mod evidence;
+pub mod fees;
 pub mod intake;
 pub mod kinds;
 pub mod lifecycle;

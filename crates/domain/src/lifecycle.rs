@@ -63,6 +63,8 @@ string_enum! {
         AcceptEvidence = "accept_evidence",
         RejectEvidence = "reject_evidence",
         Extend = "extend",
+        QuoteFee = "quote_fee",
+        AcceptFee = "accept_fee",
     }
 }
 
@@ -197,6 +199,21 @@ pub const TRANSITIONS: &[Transition] = &[
         from: State::OPEN,
         to: None,
         allowed: Allowed::Roles(DPO),
+    },
+    // A repeated request may cost a fee (SPEC §8): the officer quotes it and the
+    // request waits, its clock stopped, until the requester accepts it (or withdraws).
+    // `resume` goes on without it (the fee waived, or accepted in writing).
+    Transition {
+        action: Action::QuoteFee,
+        from: &[Verified, InProgress],
+        to: Some(AwaitingRequester),
+        allowed: Allowed::Roles(WORKERS),
+    },
+    Transition {
+        action: Action::AcceptFee,
+        from: &[AwaitingRequester],
+        to: Some(InProgress),
+        allowed: Allowed::Requester,
     },
 ];
 
@@ -363,6 +380,17 @@ mod tests {
         for s in State::OPEN {
             assert_eq!(next_state(*s, Action::Withdraw), Ok(Withdrawn));
         }
+        // A fee stops the clock until the requester accepts it.
+        assert_eq!(
+            next_state(InProgress, Action::QuoteFee),
+            Ok(AwaitingRequester)
+        );
+        assert!(AwaitingRequester.clock_paused());
+        assert_eq!(
+            next_state(AwaitingRequester, Action::AcceptFee),
+            Ok(InProgress)
+        );
+        assert!(next_state(AwaitingRequester, Action::QuoteFee).is_err());
     }
 
     #[test]
@@ -398,13 +426,12 @@ mod tests {
                 Action::Assign,
                 Action::Start,
                 Action::AcceptEvidence,
-                Action::RejectEvidence
+                Action::RejectEvidence,
+                Action::QuoteFee
             ]
         );
-        assert_eq!(
-            officer_actions(Verified, &[Role::Dpo]).last(),
-            Some(&Action::Extend)
-        );
+        assert!(officer_actions(Verified, &[Role::Dpo]).contains(&Action::Extend));
+        assert!(!Action::AcceptFee.permits_roles(&[Role::Officer, Role::Dpo]));
     }
 
     #[test]

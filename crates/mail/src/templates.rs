@@ -30,6 +30,7 @@ pub enum Template {
     /// for a request received by post.
     RefusalLetter,
     ComplaintEscalated,
+    FeeQuoted,
 }
 
 impl Template {
@@ -52,6 +53,7 @@ impl Template {
         Template::PortabilityTransfer,
         Template::RefusalLetter,
         Template::ComplaintEscalated,
+        Template::FeeQuoted,
     ];
 
     /// The stable name: file names, outbox rows, metrics.
@@ -75,6 +77,7 @@ impl Template {
             Template::PortabilityTransfer => "portability_transfer",
             Template::RefusalLetter => "refusal_letter",
             Template::ComplaintEscalated => "complaint_escalated",
+            Template::FeeQuoted => "fee_quoted",
         }
     }
 
@@ -178,6 +181,9 @@ const EMBEDDED: &[(&str, &str)] = embedded![
     "zh-CN/complaint_escalated.html",
     "zh-CN/complaint_escalated.subject",
     "zh-CN/complaint_escalated.txt",
+    "zh-CN/fee_quoted.html",
+    "zh-CN/fee_quoted.subject",
+    "zh-CN/fee_quoted.txt",
     "zh-CN/verification_code.html",
     "zh-CN/verification_code.subject",
     "zh-CN/verification_code.txt",
@@ -235,6 +241,9 @@ const EMBEDDED: &[(&str, &str)] = embedded![
     "en/complaint_escalated.html",
     "en/complaint_escalated.subject",
     "en/complaint_escalated.txt",
+    "en/fee_quoted.html",
+    "en/fee_quoted.subject",
+    "en/fee_quoted.txt",
     "en/verification_code.html",
     "en/verification_code.subject",
     "en/verification_code.txt",
@@ -322,6 +331,7 @@ pub fn sample_context() -> Value {
             "address": null,
         },
         "request": {
+            "id": "0190b7a0-0000-7000-8000-000000000001",
             "reference": "PR-2026-000001",
             "kind": "access",
             "kind_label": "access",
@@ -360,6 +370,8 @@ pub fn sample_context() -> Value {
         "download_url": "https://privacy.example.com/api/v1/downloads/sample",
         "download": {"expires_at": "2026-03-23 10:00", "max_uses": 5, "password_protected": true, "size": "1.2 MB"},
         "letter": {"signed_by": "Sample", "date": "2026-03-09", "basis": "sample"},
+        "fee": {"amount": "30.00", "currency": "CNY"},
+        "repeats": 2,
         "complaint": {"about_reference": "PR-2026-000001", "about_kind_label": "access", "about_state": "completed", "description": "sample"},
     })
 }

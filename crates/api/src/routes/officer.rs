@@ -121,7 +121,9 @@ async fn detail(
 /// `start {note?}`, `request_info {message}`, `resume {note?}`, `complete {summary}`,
 /// `reject {reason_code, explanation}` (dpo), `reopen {reason}`,
 /// `accept_evidence {evidence_id, note?}` (verifies a request awaiting verification),
-/// `reject_evidence {evidence_id, reason}` (the requester is told the reason). An action that is not
+/// `reject_evidence {evidence_id, reason}` (the requester is told the reason),
+/// `extend {reason, amount?}` (dpo), `quote_fee {amount, currency?, explanation}` (a
+/// repeated request only: the request waits for the requester to accept). An action that is not
 /// legal in the request's state is a 409 naming the state.
 #[utoipa::path(
     tag = "officer",

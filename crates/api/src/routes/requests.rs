@@ -1,5 +1,5 @@
 //! The requester's side: file a request, verify it with the code sent, read it with the
-//! requester token, withdraw it.
+//! requester token, accept a quoted fee, withdraw it.
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use rightsdesk_core::evidence::RequesterEvidence;
@@ -18,7 +18,8 @@ pub fn router(cfg: &mut ServiceConfig) {
         .service(resend_code)
         .service(verify_link)
         .service(upload_evidence)
-        .service(withdraw);
+        .service(withdraw)
+        .service(accept_fee);
 }
 
 /// File a rights request.
@@ -251,4 +252,32 @@ async fn upload_evidence(
     let upload = crate::upload::read(&req, payload, services.evidence_max_bytes()).await?;
     let stored = services.upload_evidence(id, token, upload).await?;
     Ok(HttpResponse::Created().json(stored))
+}
+
+/// Accept the cost fee quoted for a repeated request (`fee_due` in the request): the
+/// clock runs again and the officer goes on. Body (optional): `{note}`.
+#[utoipa::path(
+    tag = "requester",
+    params(("id" = String, Path, description = "The request id")),
+    security(("requester_token" = [])),
+    responses(
+        (status = 200, body = RequesterView),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "No fee is waiting to be accepted (`no_fee_quoted`, `illegal_transition`)", body = ErrorBody),
+    )
+)]
+#[post("/requests/{id}/fee/accept")]
+async fn accept_fee(
+    services: web::Data<Services>,
+    id: web::Path<String>,
+    token: RequesterToken,
+    body: JsonBody,
+) -> ApiResult<web::Json<RequesterView>> {
+    let id = parse_id(&id)?;
+    Ok(web::Json(
+        services
+            .accept_fee(id, token.0.as_deref(), &body.value)
+            .await?,
+    ))
 }
