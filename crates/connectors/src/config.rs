@@ -95,6 +95,11 @@ pub struct SourceConfig {
     /// source's are those of its `consent` table): a consent withdrawal reaches it.
     #[serde(default)]
     pub purposes: Vec<String>,
+    /// The fields of personal data a correction may change in it (`http` and `manual`;
+    /// an `sql` source's are those of its `[source.sql.correct]`): keys such as
+    /// `address`, as officers apply a requested correction to them.
+    #[serde(default)]
+    pub correctable: Vec<String>,
     /// Seconds a source may stay silent (connecting, or between two rows or pages).
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
@@ -148,8 +153,21 @@ pub struct SqlConfig {
     /// A purpose named here is one the source uses.
     #[serde(default)]
     pub consent: BTreeMap<String, RowUpdate>,
+    /// Correction (PIPL 46): per field, the column that holds it
+    /// (`[source.sql.correct.address] table = "users", column = "address"`). The new
+    /// value is bound as text.
+    #[serde(default)]
+    pub correct: BTreeMap<String, FieldColumn>,
     #[serde(default)]
     pub table: Vec<TableConfig>,
+}
+
+/// `{ table = "users", column = "address" }`: where a correctable field is held.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldColumn {
+    pub table: String,
+    pub column: String,
 }
 
 /// `{ table = "users", set = { status = "closed", sms_opt_in = false } }`: the columns
@@ -298,6 +316,11 @@ pub struct HttpConfig {
     /// Unset: a withdrawal of one of its `purposes` becomes a task for its owner.
     #[serde(default)]
     pub consent: bool,
+    /// Whether the service reads and applies corrections of its `correctable` fields
+    /// itself (the `current` and `correct` actions). Unset: a correction becomes a task
+    /// for its owner.
+    #[serde(default)]
+    pub correct: bool,
 }
 
 fn default_page() -> u32 {
@@ -346,6 +369,8 @@ pub struct Source {
     pub portable: BTreeSet<String>,
     /// The purposes of processing on consent it uses, sorted.
     pub purposes: Vec<String>,
+    /// The fields a correction may change in it, sorted.
+    pub correctable: Vec<String>,
     pub timeout: Duration,
     pub connector: Connector,
     pub manual: Option<ManualConfig>,
@@ -445,6 +470,12 @@ impl Sources {
                             .to_owned(),
                     );
                 }
+                if !s.correctable.is_empty() {
+                    bad(
+                        "an sql source's correctable fields are those of [source.sql.correct]: remove `correctable`"
+                            .to_owned(),
+                    );
+                }
                 let mut p = Vec::new();
                 let categories = sql
                     .table
@@ -522,6 +553,20 @@ impl Sources {
             if s.http.as_ref().is_some_and(|h| h.consent) && used.is_empty() {
                 bad("consent = true needs `purposes`: the ones the service uses".to_owned());
             }
+            let correctable: BTreeSet<String> = match &s.sql {
+                Some(sql) => sql.correct.keys().cloned().collect(),
+                None => s.correctable.iter().cloned().collect(),
+            };
+            for f in &correctable {
+                if !is_key(f) {
+                    bad(format!(
+                        "correctable field {f:?}: lower-case letters, digits and _, starting with a letter, at most 40 bytes"
+                    ));
+                }
+            }
+            if s.http.as_ref().is_some_and(|h| h.correct) && correctable.is_empty() {
+                bad("correct = true needs `correctable`: the fields the service corrects".to_owned());
+            }
             for c in &s.portable {
                 if !categories.contains(c) {
                     bad(format!(
@@ -538,6 +583,7 @@ impl Sources {
                     categories: categories.into_iter().collect(),
                     portable: s.portable.iter().cloned().collect(),
                     purposes: used.into_iter().collect(),
+                    correctable: correctable.into_iter().collect(),
                     timeout,
                     connector,
                     manual: s.manual.clone(),

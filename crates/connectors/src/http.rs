@@ -14,7 +14,11 @@
 //! answered `{"tables": [{"table", "category", "outcome", "rows"}]}`. A consent change
 //! (`consent = true`) is `{"action": "consent", "reference", "identifiers", "purposes",
 //! "change": "withdraw" | "narrow", "scope"}`, answered
-//! `{"purposes": [{"purpose", "table", "rows"}]}`.
+//! `{"purposes": [{"purpose", "table", "rows"}]}`. A correction (`correct = true`) reads
+//! the values held now with `{"action": "current", "reference", "identifiers",
+//! "fields"}`, answered `{"values": {field: [value, …]}}`, and applies the approved
+//! changes with `{"action": "correct", "reference", "identifiers", "changes": [{"field",
+//! "value"}]}`, answered `{"fields": [{"field", "table", "rows", "old_values"}]}`.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -25,8 +29,9 @@ use serde_json::{Map, Value, json};
 
 use crate::config::HttpConfig;
 use crate::{
-    CheckItem, ConnectorError, ConsentOrder, Counter, EraseOrder, Identifiers, LookupStats,
-    PurposeChange, Record, RecordSink, TableErasure, TableOutcome,
+    CheckItem, ConnectorError, ConsentOrder, CorrectionOrder, Counter, CurrentValues, EraseOrder,
+    FieldCorrection, Identifiers, LookupStats, PurposeChange, Record, RecordSink, TableErasure,
+    TableOutcome,
 };
 
 pub use rightsdesk_domain::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify};
@@ -52,6 +57,7 @@ pub struct HttpSource {
     categories: BTreeSet<String>,
     erase: bool,
     consent: bool,
+    correct: bool,
     client: reqwest::Client,
 }
 
@@ -123,6 +129,7 @@ impl HttpSource {
             categories: BTreeSet::new(),
             erase: config.erase,
             consent: config.consent,
+            correct: config.correct,
             client,
         })
     }
@@ -395,6 +402,92 @@ impl HttpSource {
             }
         }
         Ok(answer.purposes)
+    }
+
+    /// Whether the service reads and applies corrections (`correct = true`).
+    pub fn applies_correction(&self) -> bool {
+        self.correct
+    }
+
+    fn identifiers(ids: &Identifiers) -> Value {
+        json!({
+            "email": ids.email,
+            "mobile": ids.mobile,
+            "account_id": ids.account_id,
+        })
+    }
+
+    /// `{"action": "current"}`: the values the service holds now for `fields`.
+    pub async fn current_values(
+        &self,
+        reference: &str,
+        ids: &Identifiers,
+        fields: &[String],
+    ) -> Result<CurrentValues, ConnectorError> {
+        if !self.correct {
+            return Err(ConnectorError::Refused(
+                "the service does not apply corrections (correct = false)".to_owned(),
+            ));
+        }
+        let answer = self
+            .call(&json!({
+                "action": "current",
+                "reference": reference,
+                "identifiers": Self::identifiers(ids),
+                "fields": fields,
+            }))
+            .await?;
+        #[derive(Deserialize)]
+        struct Answer {
+            values: CurrentValues,
+        }
+        let answer: Answer = serde_json::from_value(answer)
+            .map_err(|e| ConnectorError::Protocol(format!("not a current values' answer: {e}")))?;
+        if let Some(field) = answer.values.keys().find(|f| !fields.contains(f)) {
+            return Err(ConnectorError::Protocol(format!(
+                "field {field:?} was not asked for"
+            )));
+        }
+        Ok(answer.values)
+    }
+
+    /// `{"action": "correct"}`: the service sets the fields to their new values and
+    /// says, per field, what it changed and the values it replaced.
+    pub async fn correct(
+        &self,
+        reference: &str,
+        order: &CorrectionOrder<'_>,
+    ) -> Result<Vec<FieldCorrection>, ConnectorError> {
+        if !self.correct {
+            return Err(ConnectorError::Refused(
+                "the service does not apply corrections (correct = false)".to_owned(),
+            ));
+        }
+        let answer = self
+            .call(&json!({
+                "action": "correct",
+                "reference": reference,
+                "identifiers": Self::identifiers(order.ids),
+                "changes": order.changes,
+            }))
+            .await?;
+        #[derive(Deserialize)]
+        struct Answer {
+            fields: Vec<FieldCorrection>,
+        }
+        let answer: Answer = serde_json::from_value(answer)
+            .map_err(|e| ConnectorError::Protocol(format!("not a correction's answer: {e}")))?;
+        if let Some(f) = answer
+            .fields
+            .iter()
+            .find(|f| !order.changes.iter().any(|c| c.field == f.field))
+        {
+            return Err(ConnectorError::Protocol(format!(
+                "field {:?} was not to be corrected",
+                f.field
+            )));
+        }
+        Ok(answer.fields)
     }
 
     /// `{"action": "check"}`: the service answers, signed, and says what it holds.

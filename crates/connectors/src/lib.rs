@@ -204,6 +204,55 @@ pub struct PurposeChange {
     pub rows: u64,
 }
 
+/// One field of a correction (PIPL 46) and its new value. Printed without the value.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldValue {
+    /// The key the sources file maps (`[source.sql.correct.<field>]`, `correctable`).
+    pub field: String,
+    pub value: String,
+}
+
+impl fmt::Debug for FieldValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FieldValue")
+            .field("field", &self.field)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A correction pushed to a source: the fields it maps, with their new values.
+#[derive(Debug, Clone, Copy)]
+pub struct CorrectionOrder<'a> {
+    pub ids: &'a Identifiers,
+    pub changes: &'a [FieldValue],
+}
+
+/// What a correction did for one field: where, how many rows, and the values it
+/// replaced (personal data: the caller keeps only their digests). Printed without them.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+pub struct FieldCorrection {
+    pub field: String,
+    /// Where it was changed (a table, or what an `http` source says).
+    pub table: String,
+    pub rows: u64,
+    /// The distinct values the rows held before.
+    #[serde(default)]
+    pub old_values: Vec<String>,
+}
+
+impl fmt::Debug for FieldCorrection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FieldCorrection")
+            .field("field", &self.field)
+            .field("table", &self.table)
+            .field("rows", &self.rows)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The values a source holds now for some fields: field → its distinct values.
+pub type CurrentValues = BTreeMap<String, Vec<String>>;
+
 /// What an erasure did to one table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TableErasure {
@@ -326,6 +375,46 @@ impl Connector {
         match self {
             Self::Sql(s) => s.change_consent(order).await,
             Self::Http(h) => h.change_consent(reference, order).await,
+            Self::Manual => Err(ConnectorError::Manual),
+        }
+    }
+
+    /// Whether rightsdesk corrects this source itself (else its owner is asked): an
+    /// `sql` source, for the fields its `[source.sql.correct]` maps; an `http` source with
+    /// `correct = true`.
+    pub fn applies_correction(&self) -> bool {
+        match self {
+            Self::Sql(_) => true,
+            Self::Http(h) => h.applies_correction(),
+            Self::Manual => false,
+        }
+    }
+
+    /// The values the person's rows hold now for `fields` (of those the source maps),
+    /// for the officer to compare with the requested ones.
+    pub async fn current_values(
+        &self,
+        reference: &str,
+        ids: &Identifiers,
+        fields: &[String],
+    ) -> Result<CurrentValues, ConnectorError> {
+        match self {
+            Self::Sql(s) => s.current_values(ids, fields).await,
+            Self::Http(h) => h.current_values(reference, ids, fields).await,
+            Self::Manual => Err(ConnectorError::Manual),
+        }
+    }
+
+    /// Applies a correction (see [`sql::SqlSource::correct`] and the `correct` action
+    /// of the `http` protocol).
+    pub async fn correct(
+        &self,
+        reference: &str,
+        order: &CorrectionOrder<'_>,
+    ) -> Result<Vec<FieldCorrection>, ConnectorError> {
+        match self {
+            Self::Sql(s) => s.correct(order).await,
+            Self::Http(h) => h.correct(reference, order).await,
             Self::Manual => Err(ConnectorError::Manual),
         }
     }

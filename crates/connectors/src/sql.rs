@@ -27,8 +27,9 @@ use rightsdesk_domain::kinds::ConsentChange;
 
 use crate::config::{ColumnValue, EraseStrategy, Matches, MobileFormat, RowUpdate, SqlConfig};
 use crate::{
-    CheckItem, ConnectorError, ConsentOrder, Counter, EraseOrder, Identifiers, LookupStats,
-    PurposeChange, Record, RecordSink, TableErasure, TableOutcome,
+    CheckItem, ConnectorError, ConsentOrder, CorrectionOrder, Counter, CurrentValues, EraseOrder,
+    FieldCorrection, Identifiers, LookupStats, PurposeChange, Record, RecordSink, TableErasure,
+    TableOutcome,
 };
 
 /// Whether `s` is a plain SQL identifier: a letter or `_`, then letters, digits, `_` or
@@ -210,6 +211,8 @@ pub struct SqlSource {
     deactivate: Option<Update>,
     /// Consent withdrawal, per purpose: the table and the columns set.
     consent: BTreeMap<String, Update>,
+    /// Correction, per field: the table and the column that hold it.
+    correct: BTreeMap<String, (usize, String)>,
     conn: OnceCell<DatabaseConnection>,
     write_conn: OnceCell<DatabaseConnection>,
 }
@@ -255,7 +258,9 @@ impl SqlSource {
         };
         if dialect == Dialect::Sqlite
             && write_url.expose().contains("mode=ro")
-            && (config.table.iter().any(|t| t.erase.is_some()) || !config.consent.is_empty())
+            && (config.table.iter().any(|t| t.erase.is_some())
+                || !config.consent.is_empty()
+                || !config.correct.is_empty())
         {
             problems.push(
                 "url says mode=ro, but erasures and consent withdrawals write: leave mode out (look-ups still open it read-only) or give write_url"
@@ -398,6 +403,22 @@ impl SqlSource {
                 Some((purpose.clone(), Update::new(u, &index, &at, problems)?))
             })
             .collect();
+        let mut correct = BTreeMap::new();
+        for (field, at) in &config.correct {
+            match index.get(at.table.as_str()) {
+                Some(table) if is_identifier(&at.column) => {
+                    correct.insert(field.clone(), (*table, at.column.clone()));
+                }
+                Some(_) => problems.push(format!(
+                    "correct.{field}: column {:?} is not a plain column name",
+                    at.column
+                )),
+                None => problems.push(format!(
+                    "correct.{field}: {:?} is not a table of this source",
+                    at.table
+                )),
+            }
+        }
         // Every parent chain ends at a table with `match`, without a loop.
         let mut depths = Vec::with_capacity(tables.len());
         for (i, t) in tables.iter().enumerate() {
@@ -430,6 +451,7 @@ impl SqlSource {
             tables,
             deactivate,
             consent,
+            correct,
             conn: OnceCell::new(),
             write_conn: OnceCell::new(),
         })
@@ -790,6 +812,100 @@ impl SqlSource {
                 purpose: purpose.clone(),
                 table: self.tables[update.table].name.clone(),
                 rows,
+            });
+        }
+        self.timed(txn.commit()).await?;
+        Ok(done)
+    }
+
+    /// The distinct non-null values of `field`'s column in the person's rows (`None`:
+    /// no identifier applies to its table).
+    async fn field_values(
+        &self,
+        conn: &impl ConnectionTrait,
+        field: &str,
+        ids: &Identifiers,
+    ) -> Result<Option<Vec<String>>, ConnectorError> {
+        let Some((table, column)) = self.correct.get(field) else {
+            return Ok(None);
+        };
+        let d = self.dialect;
+        let mut values = Vec::new();
+        let Some(condition) = self.condition(*table, ids, &mut values) else {
+            return Ok(None);
+        };
+        let sql = format!(
+            "SELECT DISTINCT {} FROM {} WHERE {condition} AND {} IS NOT NULL",
+            d.as_text(column),
+            d.quote(&self.tables[*table].name),
+            d.quote(column),
+        );
+        let rows = self
+            .timed(
+                Value::find_by_statement(Statement::from_sql_and_values(d.backend(), sql, values))
+                    .all(conn),
+            )
+            .await?;
+        let mut found: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.get(column).and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        found.sort();
+        Ok(Some(found))
+    }
+
+    /// What the person's rows hold now for each of `fields` this source maps.
+    pub async fn current_values(
+        &self,
+        ids: &Identifiers,
+        fields: &[String],
+    ) -> Result<CurrentValues, ConnectorError> {
+        let db = self.connection().await?;
+        let mut out = CurrentValues::new();
+        for field in fields {
+            if let Some(values) = self.field_values(db, field, ids).await? {
+                out.insert(field.clone(), values);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sets each field of `order` this source maps to its new value (bound as text) in
+    /// the person's rows, in one transaction, and says per field the rows changed and
+    /// the values they held before.
+    pub async fn correct(
+        &self,
+        order: &CorrectionOrder<'_>,
+    ) -> Result<Vec<FieldCorrection>, ConnectorError> {
+        let db = self.write_connection().await?;
+        let txn = self.timed(db.begin()).await?;
+        let d = self.dialect;
+        let mut done = Vec::new();
+        for change in order.changes {
+            let Some((table, column)) = self.correct.get(&change.field) else {
+                continue;
+            };
+            let Some(old_values) = self.field_values(&txn, &change.field, order.ids).await?
+            else {
+                continue;
+            };
+            // `?` placeholders bind in the order they appear: SET's first.
+            let mut values = vec![DbValue::from(change.value.clone())];
+            let condition = self
+                .condition(*table, order.ids, &mut values)
+                .unwrap_or_default();
+            let sql = format!(
+                "UPDATE {} SET {} = {} WHERE {condition}",
+                d.quote(&self.tables[*table].name),
+                d.quote(column),
+                d.placeholder(1),
+            );
+            let rows = self.exec(&txn, sql, values).await?;
+            done.push(FieldCorrection {
+                field: change.field.clone(),
+                table: self.tables[*table].name.clone(),
+                rows,
+                old_values,
             });
         }
         self.timed(txn.commit()).await?;

@@ -15,8 +15,8 @@ use rightsdesk_connectors::http::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, veri
 use std::collections::BTreeMap;
 
 use rightsdesk_connectors::{
-    ConnectorError, ConsentOrder, EraseOrder, Identifiers, PurposeChange, Record, Sources,
-    TableErasure, TableOutcome,
+    ConnectorError, ConsentOrder, CorrectionOrder, EraseOrder, FieldValue, Identifiers,
+    PurposeChange, Record, Sources, TableErasure, TableOutcome,
 };
 use rightsdesk_domain::kinds::ConsentChange;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, FromQueryResult};
@@ -703,6 +703,157 @@ async fn a_postgresql_source_records_a_consent_withdrawal_in_the_persons_rows() 
     drop_pg_source(&name).await;
 }
 
+// --- correction ---------------------------------------------------------------------------
+
+/// The website source with the name and the company correctable in the users table.
+fn correctable_source(url: &str) -> String {
+    sql_source("website", url)
+        + r#"
+[source.sql.correct.name]
+table = "users"
+column = "name"
+
+[source.sql.correct.company]
+table = "users"
+column = "company"
+"#
+}
+
+async fn check_correction(url: &str) {
+    let sources =
+        Sources::from_toml(&correctable_source(url), |_| None).expect("a valid sources file");
+    let source = sources.get("website").expect("the source");
+    assert_eq!(source.correctable, ["company", "name"]);
+    let c = &source.connector;
+    assert!(c.applies_correction());
+    let n = 2;
+    let fields = ["name".to_owned(), "company".to_owned(), "age".to_owned()];
+    let current = c
+        .current_values("PR-2026-000040", &ids(n), &fields)
+        .await
+        .expect("the values held now");
+    assert_eq!(
+        current,
+        BTreeMap::from([
+            ("company".to_owned(), vec![format!("公司 {n}")]),
+            ("name".to_owned(), vec![PEOPLE[n].3.to_owned()]),
+        ]),
+        "only the fields the source maps"
+    );
+    let before = dump(url).await;
+    // Hostile new values are bound, never spliced.
+    let new_name = "Robert O'Brien\"; DROP TABLE users; --";
+    let changes = [
+        FieldValue {
+            field: "name".to_owned(),
+            value: new_name.to_owned(),
+        },
+        FieldValue {
+            field: "age".to_owned(),
+            value: "40".to_owned(),
+        },
+    ];
+    let done = c
+        .correct(
+            "PR-2026-000041",
+            &CorrectionOrder {
+                ids: &ids(n),
+                changes: &changes,
+            },
+        )
+        .await
+        .expect("the correction");
+    assert_eq!(done.len(), 1, "a field the source does not map is skipped");
+    assert_eq!(done[0].field, "name");
+    assert_eq!(done[0].table, "users");
+    assert_eq!(done[0].rows, 1);
+    assert_eq!(done[0].old_values, [PEOPLE[n].3]);
+    let after = dump(url).await;
+    for ((table, rows_before), (_, rows_after)) in before.iter().zip(&after) {
+        if table != "users" {
+            assert_eq!(rows_before, rows_after, "{table} is untouched");
+            continue;
+        }
+        for (i, (b, a)) in rows_before.iter().zip(rows_after).enumerate() {
+            if i != n {
+                assert_eq!(b, a, "another person's row is untouched");
+                continue;
+            }
+            let b: Value = serde_json::from_str(b).expect("JSON");
+            let a: Value = serde_json::from_str(a).expect("JSON");
+            assert_eq!(a["name"], new_name, "{a}");
+            for key in ["id", "email", "mobile", "company", "status"] {
+                assert_eq!(a[key], b[key], "{key} is untouched");
+            }
+        }
+    }
+    let current = c
+        .current_values("PR-2026-000042", &ids(n), &fields[..1])
+        .await
+        .expect("the values held now");
+    assert_eq!(current["name"], [new_name]);
+    // Somebody the source does not know: nothing changes.
+    let nobody = Identifiers {
+        email: Some("nobody@example.com".to_owned()),
+        ..Identifiers::default()
+    };
+    let done = c
+        .correct(
+            "PR-2026-000043",
+            &CorrectionOrder {
+                ids: &nobody,
+                changes: &changes,
+            },
+        )
+        .await
+        .expect("nothing to correct");
+    assert_eq!(done[0].rows, 0);
+    assert!(done[0].old_values.is_empty());
+    assert_eq!(dump(url).await, after);
+}
+
+#[tokio::test]
+async fn a_sqlite_source_corrects_exactly_the_persons_rows() {
+    let source = SqliteSource::new().await;
+    check_correction(&source.url()).await;
+}
+
+#[tokio::test]
+async fn a_postgresql_source_corrects_exactly_the_persons_rows() {
+    let (url, name) = pg_source().await;
+    check_correction(&url).await;
+    drop_pg_source(&name).await;
+}
+
+#[test]
+fn correction_settings_are_checked_at_start() {
+    let url = "sqlite:/tmp/none.db";
+    for (extra, expect) in [
+        (
+            "[source.sql.correct.name]\ntable = \"nowhere\"\ncolumn = \"name\"",
+            "correct.name: \"nowhere\" is not a table of this source",
+        ),
+        (
+            "[source.sql.correct.name]\ntable = \"users\"\ncolumn = \"a b\"",
+            "correct.name: column \"a b\" is not a plain column name",
+        ),
+        (
+            "[source.sql.correct.Name]\ntable = \"users\"\ncolumn = \"name\"",
+            "correctable field \"Name\"",
+        ),
+    ] {
+        let text = format!("{}\n{extra}\n", sql_source("website", url));
+        let e = Sources::from_toml(&text, |_| None).expect_err(expect);
+        assert!(e.to_string().contains(expect), "{e}");
+    }
+    let text = sql_source("website", url).replace(
+        "portable = [\"account\"]",
+        "portable = [\"account\"]\ncorrectable = [\"name\"]",
+    );
+    let e = Sources::from_toml(&text, |_| None).expect_err("sql fields come from correct");
+    assert!(e.to_string().contains("remove `correctable`"), "{e}");
+}
+
 #[test]
 fn consent_settings_are_checked_at_start() {
     let url = "sqlite:/tmp/none.db";
@@ -982,6 +1133,31 @@ async fn serve(mode: u8) -> Service {
                             assert!(matches!(call["change"].as_str(), Some("withdraw" | "narrow")));
                             json!({"purposes": purposes})
                         }
+                        // Li Lei's address; mode 3 answers a field it was not asked.
+                        Some("current") => {
+                            let mut values = serde_json::Map::new();
+                            for f in call["fields"].as_array().expect("fields") {
+                                if f == "address" {
+                                    values.insert("address".to_owned(), json!(["北京市海淀区"]));
+                                }
+                            }
+                            if mode == 3 {
+                                values.insert("salary".to_owned(), json!(["1"]));
+                            }
+                            json!({"values": values})
+                        }
+                        Some("correct") => {
+                            let mut fields: Vec<Value> = call["changes"]
+                                .as_array()
+                                .expect("changes")
+                                .iter()
+                                .map(|c| json!({"field": c["field"], "table": "profiles", "rows": 1, "old_values": ["北京市海淀区"]}))
+                                .collect();
+                            if mode == 3 {
+                                fields.push(json!({"field": "salary", "table": "x", "rows": 1}));
+                            }
+                            json!({"fields": fields})
+                        }
                         _ => return HttpResponse::BadRequest().finish(),
                     };
                     let bytes = serde_json::to_vec(&answer).expect("JSON");
@@ -1173,6 +1349,72 @@ async fn an_http_source_applies_a_consent_change_with_a_signed_call() {
     bent.handle.stop(true).await;
 }
 
+#[tokio::test]
+async fn an_http_source_reads_and_applies_a_correction_with_signed_calls() {
+    let text = |url: &str| {
+        format!(
+            "[[source]]\nname = \"crm\"\ntitle_zh = \"客户关系系统\"\ntitle_en = \"CRM\"\nowner = \"crm@example.com\"\ncategories = [\"account\"]\ncorrectable = [\"address\"]\n[source.http]\nurl = \"{url}\"\nsecret = \"{SECRET}\"\ncorrect = true\n"
+        )
+    };
+    let service = serve(0).await;
+    let sources = Sources::from_toml(&text(&service.url), |_| None).expect("valid");
+    let source = sources.get("crm").expect("crm");
+    assert_eq!(source.correctable, ["address"]);
+    assert!(source.connector.applies_correction());
+    let li = Identifiers {
+        email: Some("li.lei@example.com".to_owned()),
+        ..Identifiers::default()
+    };
+    let current = source
+        .connector
+        .current_values("PR-2026-000050", &li, &["address".to_owned()])
+        .await
+        .expect("read");
+    assert_eq!(current["address"], ["北京市海淀区"]);
+    let changes = [FieldValue {
+        field: "address".to_owned(),
+        value: "上海市浦东新区".to_owned(),
+    }];
+    let order = CorrectionOrder {
+        ids: &li,
+        changes: &changes,
+    };
+    let done = source
+        .connector
+        .correct("PR-2026-000051", &order)
+        .await
+        .expect("applied");
+    assert_eq!(done.len(), 1);
+    assert_eq!((done[0].table.as_str(), done[0].rows), ("profiles", 1));
+    assert_eq!(done[0].old_values, ["北京市海淀区"]);
+    // Answers about fields it was not asked about are refused.
+    let bent = serve(3).await;
+    let sources = Sources::from_toml(&text(&bent.url), |_| None).expect("valid");
+    let c = &sources.get("crm").expect("crm").connector;
+    let e = c
+        .correct("PR-2026-000052", &order)
+        .await
+        .expect_err("refused");
+    assert!(matches!(e, ConnectorError::Protocol(_)), "{e:?}");
+    let e = c
+        .current_values("PR-2026-000053", &li, &["address".to_owned()])
+        .await
+        .expect_err("refused");
+    assert!(matches!(e, ConnectorError::Protocol(_)), "{e:?}");
+    // Without correct = true the owner is asked instead; correct = true needs fields.
+    let sources = Sources::from_toml(&text(&service.url).replace("correct = true\n", ""), |_| None)
+        .expect("valid");
+    assert!(!sources.get("crm").expect("crm").connector.applies_correction());
+    let e = Sources::from_toml(
+        &text(&service.url).replace("correctable = [\"address\"]\n", ""),
+        |_| None,
+    )
+    .expect_err("refused");
+    assert!(e.to_string().contains("correct = true needs `correctable`"), "{e}");
+    service.handle.stop(true).await;
+    bent.handle.stop(true).await;
+}
+
 fn http_source(url: &str, secret: &str) -> Sources {
     Sources::from_toml(
         &format!(
@@ -1297,9 +1539,11 @@ async fn a_mysql_source_returns_and_erases_exactly_the_persons_rows() {
     fill(&db).await;
     db.close().await.ok();
     check_sql_source(&url.replacen("mysql:", "mariadb:", 1)).await;
-    // The consent withdrawal, then the erasure (the look-ups above change nothing).
+    // The consent withdrawal, the erasure, then a correction of another person (the
+    // look-ups above change nothing).
     check_consent(&url).await;
     check_erasure(&url).await;
+    check_correction(&url).await;
     admin
         .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
         .await
