@@ -90,6 +90,7 @@ fn api_scope() -> scope::Scope<
         .configure(routes::intake::router)
         .configure(routes::sources::router)
         .configure(routes::consents::router)
+        .configure(routes::corrections::router)
         .configure(routes::downloads::router)
         .configure(routes::admin::router)
 }

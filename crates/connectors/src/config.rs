@@ -565,7 +565,10 @@ impl Sources {
                 }
             }
             if s.http.as_ref().is_some_and(|h| h.correct) && correctable.is_empty() {
-                bad("correct = true needs `correctable`: the fields the service corrects".to_owned());
+                bad(
+                    "correct = true needs `correctable`: the fields the service corrects"
+                        .to_owned(),
+                );
             }
             for c in &s.portable {
                 if !categories.contains(c) {

@@ -885,8 +885,7 @@ impl SqlSource {
             let Some((table, column)) = self.correct.get(&change.field) else {
                 continue;
             };
-            let Some(old_values) = self.field_values(&txn, &change.field, order.ids).await?
-            else {
+            let Some(old_values) = self.field_values(&txn, &change.field, order.ids).await? else {
                 continue;
             };
             // `?` placeholders bind in the order they appear: SET's first.

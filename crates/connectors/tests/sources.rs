@@ -1402,15 +1402,26 @@ async fn an_http_source_reads_and_applies_a_correction_with_signed_calls() {
         .expect_err("refused");
     assert!(matches!(e, ConnectorError::Protocol(_)), "{e:?}");
     // Without correct = true the owner is asked instead; correct = true needs fields.
-    let sources = Sources::from_toml(&text(&service.url).replace("correct = true\n", ""), |_| None)
-        .expect("valid");
-    assert!(!sources.get("crm").expect("crm").connector.applies_correction());
+    let sources = Sources::from_toml(&text(&service.url).replace("correct = true\n", ""), |_| {
+        None
+    })
+    .expect("valid");
+    assert!(
+        !sources
+            .get("crm")
+            .expect("crm")
+            .connector
+            .applies_correction()
+    );
     let e = Sources::from_toml(
         &text(&service.url).replace("correctable = [\"address\"]\n", ""),
         |_| None,
     )
     .expect_err("refused");
-    assert!(e.to_string().contains("correct = true needs `correctable`"), "{e}");
+    assert!(
+        e.to_string().contains("correct = true needs `correctable`"),
+        "{e}"
+    );
     service.handle.stop(true).await;
     bent.handle.stop(true).await;
 }

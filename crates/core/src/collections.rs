@@ -125,6 +125,8 @@ pub(crate) enum OwnerTask {
     /// Stop processing the subject's data for the purposes withdrawn (or narrowed), and
     /// confirm (a source rightsdesk cannot change itself).
     Consent,
+    /// Apply the approved corrections of the fields it holds, and confirm.
+    Correction,
 }
 
 /// The kinds whose answer is the subject's data from every source (and a bundle).
@@ -583,10 +585,11 @@ impl Services {
             "categories": categories,
             "erase": task == OwnerTask::Erase,
             "consent": (task == OwnerTask::Consent).then(|| self.consent_task(request, &config.purposes)),
+            "correction": (task == OwnerTask::Correction).then(|| json!({"fields": null})),
             "answer_path": match task {
                 OwnerTask::Data => format!("/api/v1/officer/requests/{}/sources/{source}/answer", request.id),
                 OwnerTask::Erase => format!("/api/v1/officer/requests/{}/erasures/{source}/confirm", request.id),
-                OwnerTask::Consent => format!("/api/v1/officer/requests/{}/changes/{source}/confirm", request.id),
+                OwnerTask::Consent | OwnerTask::Correction => format!("/api/v1/officer/requests/{}/changes/{source}/confirm", request.id),
             },
             "reminder": reminder.is_some(),
             "days_waiting": reminder.map_or(0, |(_, days)| days),
@@ -595,6 +598,7 @@ impl Services {
             OwnerTask::Data => "data",
             OwnerTask::Erase => "erase",
             OwnerTask::Consent => "consent",
+            OwnerTask::Correction => "correction",
         };
         let key = match reminder {
             Some((day, _)) => format!(
@@ -642,6 +646,14 @@ impl Services {
                     .into_iter()
                     .map(|r| (r.request_id, r.source, r.updated_at, OwnerTask::Consent)),
             );
+        // A source change is a consent withdrawal's or a correction's.
+        let kind_of_change = |request: &requests::Model, task: OwnerTask| {
+            if task == OwnerTask::Consent && request.kind == RequestKind::Correction.as_str() {
+                OwnerTask::Correction
+            } else {
+                task
+            }
+        };
         for (request_id, source, since, task) in waiting {
             let waited = (today - pack.local_date(since)).num_days();
             if waited < 1 {
@@ -653,6 +665,7 @@ impl Services {
             if !request.is_open {
                 continue;
             }
+            let task = kind_of_change(&request, task);
             notices.extend(self.owner_notice(&request, &source, task, Some((today, waited)), now));
         }
         if notices.is_empty() {

@@ -617,6 +617,9 @@ impl Services {
         let Some(request) = requests::find(conn, request_id).await? else {
             return Ok(());
         };
+        if let Some(changes) = crate::corrections::requested(&request)? {
+            return self.correct_source(row, request, changes).await;
+        }
         let Some(w) = withdrawal(&request)? else {
             return Ok(());
         };
@@ -695,20 +698,7 @@ impl Services {
                 row.changes = json!(changes);
                 self.change_done(row, &request, result, None).await
             }
-            Err(e) if e.is_transient() => {
-                row.status = status::FAILED.to_owned();
-                row.error_code = Some(e.code().to_owned());
-                row.error = Some(e.to_string());
-                row.updated_at = self.now();
-                store::save(conn, row).await?;
-                metrics::counter!("rightsdesk_source_changes_total", "outcome" => "retried")
-                    .increment(1);
-                tracing::warn!(rights_request_id = %request_id, source, code = e.code(), "a source was not changed; tried again later");
-                Err(Error::new(
-                    ErrorCode::Unavailable,
-                    format!("source {source}: {e}"),
-                ))
-            }
+            Err(e) if e.is_transient() => self.change_retried(row, &request, &e).await,
             Err(e) => {
                 self.change_failed(row, &request, e.code(), &e.to_string())
                     .await
@@ -716,8 +706,30 @@ impl Services {
         }
     }
 
+    /// Records a transient failure and returns an error, so that the job is tried again
+    /// with back-off.
+    pub(crate) async fn change_retried(
+        &self,
+        mut row: store::Model,
+        request: &requests::Model,
+        e: &rightsdesk_connectors::ConnectorError,
+    ) -> Result<(), Error> {
+        row.status = status::FAILED.to_owned();
+        row.error_code = Some(e.code().to_owned());
+        row.error = Some(e.to_string());
+        row.updated_at = self.now();
+        let source = row.source.clone();
+        store::save(self.db().conn(), row).await?;
+        metrics::counter!("rightsdesk_source_changes_total", "outcome" => "retried").increment(1);
+        tracing::warn!(rights_request_id = %request.id, source = %source, code = e.code(), "a source was not changed; tried again later");
+        Err(Error::new(
+            ErrorCode::Unavailable,
+            format!("source {source}: {e}"),
+        ))
+    }
+
     /// Records a source's outcome.
-    async fn change_done(
+    pub(crate) async fn change_done(
         &self,
         mut row: store::Model,
         request: &requests::Model,
@@ -760,7 +772,7 @@ impl Services {
 
     /// Records a failure that trying again cannot mend (an officer re-runs the source
     /// once it is fixed).
-    async fn change_failed(
+    pub(crate) async fn change_failed(
         &self,
         mut row: store::Model,
         request: &requests::Model,
@@ -850,7 +862,7 @@ impl Services {
         &self,
         request: &requests::Model,
     ) -> Result<Vec<String>, Error> {
-        if withdrawal(request)?.is_none() {
+        if withdrawal(request)?.is_none() && crate::corrections::requested(request)?.is_none() {
             return Ok(Vec::new());
         }
         Ok(store::for_request(self.db().conn(), request.id)

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod collections;
 pub mod config;
 pub mod consents;
+pub mod corrections;
 pub mod erasures;
 pub mod error;
 pub mod evidence;

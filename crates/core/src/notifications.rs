@@ -196,6 +196,10 @@ impl Services {
                 if let Some(consents) = self.consent_confirmation(conn, row).await? {
                     params["consents"] = consents;
                 }
+                // A correction: each field, corrected or not and why.
+                if let Some(corrections) = self.correction_outcome(conn, row).await? {
+                    params["corrections"] = corrections;
+                }
                 // A deletion's signed certificate goes with it, as a file.
                 if let Some(certificate) = data.get("certificate") {
                     params["certificate"] = json!({

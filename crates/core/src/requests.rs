@@ -1450,12 +1450,23 @@ impl Services {
                 )
                 .with_details(json!({ "sources": unerased })));
             }
+            let undecided = self.corrections_undecided(&row).await?;
+            if !undecided.is_empty() {
+                return Err(Error::new(
+                    ErrorCode::CorrectionsUndecided,
+                    format!(
+                        "{} requested change(s) are not approved or rejected yet",
+                        undecided.len()
+                    ),
+                )
+                .with_details(json!({ "changes": undecided })));
+            }
             let unchanged = self.sources_unchanged(&row).await?;
             if !unchanged.is_empty() {
                 return Err(Error::new(
                     ErrorCode::SourcesUnchanged,
                     format!(
-                        "not every data source has applied the withdrawal: {}",
+                        "not every data source has applied the change: {}",
                         unchanged.join(", ")
                     ),
                 )

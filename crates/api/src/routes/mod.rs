@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 pub mod consents;
+pub mod corrections;
 pub mod downloads;
 pub mod intake;
 pub mod officer;
