@@ -18,6 +18,7 @@ mod m20261202_000011_collections;
 mod m20261202_000012_bundles;
 mod m20261202_000013_erasures;
 mod m20261202_000014_consents;
+mod m20261203_000015_arrangements;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000012_bundles::Migration),
             Box::new(m20261202_000013_erasures::Migration),
             Box::new(m20261202_000014_consents::Migration),
+            Box::new(m20261203_000015_arrangements::Migration),
         ]
     }
 }

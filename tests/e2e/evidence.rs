@@ -205,6 +205,26 @@ async fn a_next_of_kin_is_verified_when_an_officer_accepts_the_documents() {
     assert_eq!(viewed[0]["actor"], format!("officer:{officer_id}"));
     assert_eq!(viewed[0]["data"]["evidence_id"], evidence_id.as_str());
 
+    // An officer cannot vouch for a next of kin by other means, and one document is not
+    // both proofs (PIPL 49: the death and the relationship).
+    let r = app
+        .act(&officer, &f.id, "verify", json!({"method": "call_back"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    assert_eq!(r.code(), "documents_required");
+    let proof = upload(&app, &f, "relationship_proof", png()).await;
+    let r = app
+        .act(
+            &officer,
+            &f.id,
+            "accept_evidence",
+            json!({ "evidence_id": proof.body["id"] }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["state"], "awaiting_verification");
+    assert!(r.body["subject_id"].is_null());
+
     let r = app
         .act(
             &officer,
@@ -218,8 +238,9 @@ async fn a_next_of_kin_is_verified_when_an_officer_accepts_the_documents() {
     assert!(r.body["subject_id"].is_string());
     assert_eq!(r.body["evidence"][0]["status"], "accepted");
     let accepted = events(&r.body, "evidence_accepted");
-    assert_eq!(accepted[0]["data"]["method"], "document_review");
-    assert_eq!(accepted[0]["data"]["to"], "verified");
+    let last = accepted.last().expect("an acceptance");
+    assert_eq!(last["data"]["method"], "document_review");
+    assert_eq!(last["data"]["to"], "verified");
 
     let view = requester_view(&app, &f).await;
     assert_eq!(view["state"], "verified");
@@ -298,16 +319,19 @@ async fn a_rejected_document_tells_the_requester_why_and_another_can_be_sent() {
 
     let second = upload(&app, &f, "relationship_proof", pdf()).await;
     assert_eq!(second.status, StatusCode::CREATED, "{:?}", second.body);
-    let r = app
-        .act(
-            &officer,
-            &f.id,
-            "accept_evidence",
-            json!({ "evidence_id": second.body["id"] }),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    assert_eq!(r.body["state"], "verified");
+    let death = upload(&app, &f, "death_certificate", pdf()).await;
+    for (file, state) in [(&second, "awaiting_verification"), (&death, "verified")] {
+        let r = app
+            .act(
+                &officer,
+                &f.id,
+                "accept_evidence",
+                json!({ "evidence_id": file.body["id"] }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        assert_eq!(r.body["state"], state);
+    }
 }
 
 #[tokio::test]

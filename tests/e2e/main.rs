@@ -21,6 +21,7 @@ mod intake;
 mod jobs;
 mod lifecycle;
 mod mailboxes;
+mod next_of_kin;
 mod notifications;
 mod queue;
 mod references;

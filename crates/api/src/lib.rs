@@ -91,6 +91,7 @@ fn api_scope() -> scope::Scope<
         .configure(routes::sources::router)
         .configure(routes::consents::router)
         .configure(routes::corrections::router)
+        .configure(routes::arrangements::router)
         .configure(routes::downloads::router)
         .configure(routes::admin::router)
 }

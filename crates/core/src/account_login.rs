@@ -142,7 +142,10 @@ impl AccountLogin {
             issuer: v.issuer.clone(),
             account_id,
             email: text(&self.email_claim).map(|e| e.to_lowercase()),
-            phone: text(&self.phone_claim),
+            // As requests store a number (E.164), so that the account's subject is the
+            // one a filing or a relative names by it.
+            phone: text(&self.phone_claim)
+                .map(|p| rightsdesk_domain::Phone::parse(&p).map_or(p, |n| n.as_str().to_owned())),
         })
     }
 }

@@ -33,7 +33,6 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::collections::collects;
 use crate::config::BundlePassword;
 use crate::notifications::{Notice, Recipient};
 use crate::sealing::{OpeningReader, SealingReader};
@@ -261,8 +260,8 @@ impl Services {
         let Some(request) = requests::find(conn, request_id).await? else {
             return Ok(());
         };
-        let kind: RequestKind = crate::requests::parse_stored(&request.kind)?;
-        if !request.is_open || !collects(kind) || self.sources().is_empty() {
+        if !request.is_open || !self.gives_data(conn, &request).await? || self.sources().is_empty()
+        {
             return Ok(());
         }
         let answers = collections::for_request(conn, request_id).await?;
@@ -632,8 +631,7 @@ impl Services {
         &self,
         request: &requests::Model,
     ) -> Result<Option<store::Model>, Error> {
-        let kind: RequestKind = crate::requests::parse_stored(&request.kind)?;
-        if !collects(kind) || self.sources().is_empty() {
+        if !self.gives_data(self.db().conn(), request).await? || self.sources().is_empty() {
             return Ok(None);
         }
         ready_bundle(self.db().conn(), request.id)
@@ -657,7 +655,7 @@ impl Services {
         seq: i64,
     ) -> Result<Option<(Value, Value, Vec<Notice>)>, Error> {
         let kind: RequestKind = crate::requests::parse_stored(&request.kind)?;
-        if !collects(kind) || self.sources().is_empty() {
+        if !self.gives_data(conn, request).await? || self.sources().is_empty() {
             return Ok(None);
         }
         let Some(bundle) = ready_bundle(conn, request.id).await? else {
@@ -917,9 +915,8 @@ impl Services {
         &self,
         request: &requests::Model,
     ) -> Result<Option<Vec<SourceSummary>>, Error> {
-        let kind: RequestKind = crate::requests::parse_stored(&request.kind)?;
         let state: rightsdesk_domain::State = crate::requests::parse_stored(&request.state)?;
-        if !collects(kind)
+        if !self.gives_data(self.db().conn(), request).await?
             || state != rightsdesk_domain::State::Completed
             || self.sources().is_empty()
         {

@@ -60,14 +60,6 @@ impl SourceWork {
         }
     }
 
-    /// Whether a request of `kind` is answered by this work.
-    fn answers(self, kind: RequestKind) -> bool {
-        match self {
-            Self::Collect => collects(kind),
-            Self::Erase => crate::erasures::erases(kind),
-        }
-    }
-
     fn refused(self, message: String) -> Error {
         let code = match self {
             Self::Collect => ErrorCode::CollectionNotAllowed,
@@ -76,12 +68,12 @@ impl SourceWork {
         Error::new(code, message)
     }
 
-    /// Checks that `row` may have its sources worked: of a kind this work answers, in
-    /// progress, its subject verified.
-    fn check(self, row: &requests::Model) -> Result<(), Error> {
+    /// Checks that `row` may have its sources worked: answered by this work (`answers`),
+    /// in progress, its subject verified.
+    fn check(self, row: &requests::Model, answers: bool) -> Result<(), Error> {
         let kind: RequestKind = crate::requests::parse_stored(&row.kind)?;
         let state: State = crate::requests::parse_stored(&row.state)?;
-        if !self.answers(kind) {
+        if !answers {
             return Err(self.refused(format!("the sources are not worked for a {kind} request")));
         }
         if state != State::InProgress {
@@ -226,7 +218,12 @@ impl Services {
         let actor = Actor::Officer { id: officer.id };
         let services = self.clone();
         self.record_event(id, &actor, work.event(again), async move |tx, row, now| {
-            work.check(row)?;
+            let answers = match work {
+                SourceWork::Collect => services.gives_data(tx.conn(), row).await?,
+                SourceWork::Erase => services.erases_data(tx.conn(), row).await?,
+            };
+            work.check(row, answers)?;
+            services.check_not_held(tx.conn(), row.id).await?;
             // Each opened source, and whether it failed.
             let existing: Vec<(String, bool)> = match work {
                 SourceWork::Collect => store::for_request(tx.conn(), row.id)
@@ -747,8 +744,7 @@ impl Services {
         &self,
         request: &requests::Model,
     ) -> Result<Vec<String>, Error> {
-        let kind: RequestKind = crate::requests::parse_stored(&request.kind)?;
-        if !collects(kind) || self.sources().is_empty() {
+        if !self.gives_data(self.db().conn(), request).await? || self.sources().is_empty() {
             return Ok(Vec::new());
         }
         let rows = store::for_request(self.db().conn(), request.id).await?;

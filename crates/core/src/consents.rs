@@ -142,7 +142,9 @@ fn withdrawal(request: &requests::Model) -> Result<Option<Withdrawal>, Error> {
 
 /// The subject's identifiers in a consent call: `{email, phone, account_id}`, at least
 /// one, normalised as requests store them.
-fn read_identifiers(r: &mut ObjectReader<'_>) -> (Option<String>, Option<String>, Option<String>) {
+pub(crate) fn read_identifiers(
+    r: &mut ObjectReader<'_>,
+) -> (Option<String>, Option<String>, Option<String>) {
     let path = r.field_path("email");
     let email = r
         .string("email", false, Email::MAX_LEN)

@@ -523,8 +523,7 @@ impl Services {
         &self,
         request: &requests::Model,
     ) -> Result<Vec<String>, Error> {
-        let kind: RequestKind = crate::requests::parse_stored(&request.kind)?;
-        if !erases(kind) || self.sources().is_empty() {
+        if !self.erases_data(self.db().conn(), request).await? || self.sources().is_empty() {
             return Ok(Vec::new());
         }
         let rows = store::for_request(self.db().conn(), request.id).await?;

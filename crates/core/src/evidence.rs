@@ -317,6 +317,32 @@ impl Services {
         })
     }
 
+    /// Whether a next of kin has shown both the death and the relationship (PIPL 49)
+    /// once `accepting` is accepted too: an accepted death certificate and an accepted
+    /// proof of relationship.
+    pub(crate) async fn kin_proofs_complete(
+        &self,
+        conn: &impl rightsdesk_store::ConnectionTrait,
+        row: &requests::Model,
+        accepting: Option<Uuid>,
+    ) -> Result<bool, Error> {
+        let kinds: Vec<String> = evidence::for_request(conn, row.id)
+            .await?
+            .into_iter()
+            .filter(|f| {
+                f.deleted_at.is_none()
+                    && (f.status == evidence::ACCEPTED || Some(f.id) == accepting)
+            })
+            .map(|f| f.kind)
+            .collect();
+        Ok([
+            EvidenceKind::DeathCertificate,
+            EvidenceKind::RelationshipProof,
+        ]
+        .iter()
+        .all(|k| kinds.iter().any(|have| have == k.as_str())))
+    }
+
     /// Records an officer's decision on a pending file of `row`, inside the caller's
     /// transaction; returns the file's kind for the event and the notice.
     #[allow(clippy::too_many_arguments)]

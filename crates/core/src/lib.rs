@@ -3,6 +3,7 @@
 //! `api` calls these functions and never touches the database.
 
 pub mod account_login;
+pub mod arrangements;
 pub mod audit;
 pub mod auth;
 pub mod bundles;

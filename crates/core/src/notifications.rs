@@ -170,6 +170,24 @@ impl Services {
         if data.get("escalated_to_dpo") == Some(&Value::Bool(true)) {
             return self.complaint_escalation(conn, row, seq).await;
         }
+        // On hold for the DPO: relatives disagree (found at verification), or an officer
+        // held it.
+        if let Some(held) = data.get("held_for_dpo") {
+            let with: Vec<String> = held["with"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r.as_str().map(str::to_owned))
+                .collect();
+            return self
+                .hold_notices(conn, row, "relatives_disagree", &with, seq)
+                .await;
+        }
+        if action == Action::Hold {
+            return self
+                .hold_notices(conn, row, &text("reason"), &[], seq)
+                .await;
+        }
         let mut params = request_params(row, self.pack_of(row));
         let mut secret = None;
         let mut extra = Vec::new();
@@ -195,6 +213,10 @@ impl Services {
                 // A consent withdrawal: each purpose, and since when it is withdrawn.
                 if let Some(consents) = self.consent_confirmation(conn, row).await? {
                     params["consents"] = consents;
+                }
+                // A next of kin: the rights the deceased's arrangement refused.
+                if let Some(arrangement) = self.arrangement_outcome(conn, row).await? {
+                    params["arrangement"] = arrangement;
                 }
                 // A correction: each field, corrected or not and why.
                 if let Some(corrections) = self.correction_outcome(conn, row).await? {
@@ -284,18 +306,12 @@ impl Services {
         Ok(notices)
     }
 
-    /// A verified complaint's escalation (SPEC §8, PIPL 50): a notice to every active DPO
-    /// with an email address, or to `company.dpo_email` when none has one.
-    pub(crate) async fn complaint_escalation(
+    /// Where a matter for the DPO goes: every active DPO with an email address, or
+    /// `company.dpo_email` when none has one.
+    pub(crate) async fn dpo_recipients(
         &self,
         conn: &impl ConnectionTrait,
-        row: &requests::Model,
-        seq: i64,
-    ) -> Result<Vec<Notice>, Error> {
-        let about = match row.related_request_id {
-            Some(id) => requests::find(conn, id).await?,
-            None => None,
-        };
+    ) -> Result<Vec<String>, Error> {
         let mut to: Vec<String> = officers::list(conn)
             .await?
             .into_iter()
@@ -310,6 +326,22 @@ impl Services {
         {
             to.push(dpo.to_owned());
         }
+        Ok(to)
+    }
+
+    /// A verified complaint's escalation (SPEC §8, PIPL 50): a notice to every active DPO
+    /// with an email address, or to `company.dpo_email` when none has one.
+    pub(crate) async fn complaint_escalation(
+        &self,
+        conn: &impl ConnectionTrait,
+        row: &requests::Model,
+        seq: i64,
+    ) -> Result<Vec<Notice>, Error> {
+        let about = match row.related_request_id {
+            Some(id) => requests::find(conn, id).await?,
+            None => None,
+        };
+        let to = self.dpo_recipients(conn).await?;
         let extra = json!({"complaint": {
             "about_reference": row.details["about_reference"],
             "about_kind_label": about.as_ref().map(|a| labels::kind(&a.kind, OFFICER_LANGUAGE)),

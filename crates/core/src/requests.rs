@@ -435,6 +435,12 @@ pub struct RequestDetail {
     pub repeats: Vec<RepeatView>,
     /// The fee the request waits for its requester to accept, if it does.
     pub fee_due: Option<crate::fees::FeeQuote>,
+    /// A next of kin's request: the deceased's arrangement as checked at verification,
+    /// `{arrangement_id, recorded_via, verdict: {outcome, granted, refused}}`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub arrangement: Option<Value>,
+    /// On hold for the DPO (relatives disagree): nothing is answered until `release`.
+    pub on_hold: bool,
     /// The bundles written for it, newest first, with their download links.
     pub bundles: Vec<crate::bundles::BundleView>,
 }
@@ -513,6 +519,8 @@ fn event_type(action: Action) -> &'static str {
         Action::Extend => "extended",
         Action::QuoteFee => "fee_quoted",
         Action::AcceptFee => "fee_accepted",
+        Action::Hold => "held",
+        Action::Release => "released",
         Action::RejectEvidence => "evidence_rejected",
     }
 }
@@ -677,6 +685,8 @@ pub(crate) fn read_action_input(action: Action, body: &Value) -> Result<ActionIn
             }
         }
         Action::QuoteFee => crate::fees::read_quote(&mut r, &mut data),
+        Action::Hold => text(&mut r, "reason", true, &mut data),
+        Action::Release => text(&mut r, "decision", true, &mut data),
         Action::Start
         | Action::Resume
         | Action::Withdraw
@@ -1301,7 +1311,8 @@ impl Services {
         let all = events::for_request(conn, row.id).await?;
         let fee_due = crate::fees::pending(state, &all);
         let timeline = all
-            .into_iter()
+            .iter()
+            .cloned()
             .map(|e| TimelineEntry {
                 seq: e.seq,
                 at: e.at,
@@ -1323,9 +1334,17 @@ impl Services {
             .collect();
         let repeats = self.repeats(&row).await?;
         // A fee is quoted only for a repeat.
+        let held = crate::arrangements::on_hold(&all);
+        let arrangement = all
+            .iter()
+            .rev()
+            .find_map(|e| e.data.get("arrangement"))
+            .cloned();
         let allowed_actions = officer_actions(state, &officer.roles)
             .into_iter()
             .filter(|a| *a != Action::QuoteFee || !repeats.is_empty())
+            .filter(|a| *a != Action::Hold || !held)
+            .filter(|a| *a != Action::Release || held)
             .collect();
         Ok(RequestDetail {
             deadline: deadline_view(self.pack_of(&row), &row, state, now),
@@ -1367,6 +1386,8 @@ impl Services {
             changes: self.changes_of(row.id).await?,
             repeats,
             fee_due,
+            arrangement,
+            on_hold: held,
             bundles: self.bundles(row.id).await?,
         })
     }
@@ -1431,6 +1452,8 @@ impl Services {
         if action == Action::Complete
             && let Some(row) = requests::find(self.db().conn(), id).await?
         {
+            self.check_not_held(self.db().conn(), row.id).await?;
+            self.check_not_denied(self.db().conn(), &row).await?;
             let waiting = self.sources_unanswered(&row).await?;
             if !waiting.is_empty() {
                 return Err(Error::new(
@@ -1472,9 +1495,7 @@ impl Services {
                 )
                 .with_details(json!({ "sources": unchanged })));
             }
-            if crate::erasures::erases(crate::requests::parse_stored(&row.kind)?)
-                && !self.sources().is_empty()
-            {
+            if self.erases_data(self.db().conn(), &row).await? && !self.sources().is_empty() {
                 let certificate = self.deletion_certificate(&row, self.now()).await?;
                 input.data.insert("certificate".to_owned(), certificate);
             }
@@ -1577,8 +1598,21 @@ impl Services {
             let from: State = parse_stored(&row.state)?;
             let mut to = next_state(from, action)?;
             // Accepted documents verify a request that awaits verification.
+            // A next of kin shows the death and the relationship (PIPL 49): accepted
+            // documents of both verify them, nothing else does.
+            let kin = row.kind == RequestKind::NextOfKin.as_str();
             let verifies = match action {
+                Action::Verify if kin => {
+                    return Err(Error::new(
+                        ErrorCode::DocumentsRequired,
+                        "a next of kin is verified by accepting their death certificate and proof of relationship (accept_evidence)",
+                    ));
+                }
                 Action::Verify => true,
+                Action::AcceptEvidence if kin => {
+                    next_state(from, Action::Verify).is_ok()
+                        && self.kin_proofs_complete(&*tx, &row, input.evidence).await?
+                }
                 Action::AcceptEvidence => next_state(from, Action::Verify).is_ok(),
                 _ => false,
             };
@@ -1660,6 +1694,21 @@ impl Services {
                         .map_or(PeriodUnit::CalendarDays, |x| x.max.unit),
                 };
             }
+            if matches!(action, Action::Hold | Action::Release) {
+                let held = crate::arrangements::on_hold(&events::for_request(&*tx, id).await?);
+                if action == Action::Hold && held {
+                    return Err(Error::new(
+                        ErrorCode::OnHold,
+                        "the request is on hold for the DPO already",
+                    ));
+                }
+                if action == Action::Release && !held {
+                    return Err(Error::new(
+                        ErrorCode::NotOnHold,
+                        "the request is not on hold",
+                    ));
+                }
+            }
             let mut accepted_fee = None;
             if matches!(action, Action::AcceptFee | Action::RequesterReply) {
                 let history = events::for_request(&*tx, id).await?;
@@ -1707,6 +1756,7 @@ impl Services {
                 }
             }
             let mut subject = row.subject_id;
+            let mut held_with: Vec<requests::Model> = Vec::new();
             if verifies {
                 if action == Action::AcceptEvidence {
                     data.insert("method".to_owned(), json!("document_review"));
@@ -1715,6 +1765,12 @@ impl Services {
                 change.subject_id = Some(Some(linked));
                 data.insert("subject_id".to_owned(), json!(linked));
                 subject = Some(linked);
+                // A next of kin: the deceased's arrangement decides which rights go
+                // ahead, and a relative who disagrees holds both requests for the DPO.
+                if let Some((checked, others)) = self.check_arrangement(&*tx, &row, linked).await? {
+                    data.extend(checked);
+                    held_with = others;
+                }
             }
             // A complaint goes to the DPO once its complainant is verified (the notices
             // are written with this move's).
@@ -1767,9 +1823,27 @@ impl Services {
                 Err(e) if e.is_unique_violation() => continue,
                 Err(e) => return Err(e.into()),
             }
-            let notices = self
+            let mut notices = self
                 .transition_notices(&*tx, action, &row, &data, new_head.seq, &actor)
                 .await?;
+            for other in &held_with {
+                let held = json!({"held_for_dpo": {"reason": "relatives_disagree", "with": [row.reference]}});
+                match append_event(&*tx, other, Actor::System, "held_for_dpo", held, now).await {
+                    Ok(()) => {}
+                    Err(StoreError::Conflict) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+                notices.extend(
+                    self.hold_notices(
+                        &*tx,
+                        other,
+                        "relatives_disagree",
+                        std::slice::from_ref(&row.reference),
+                        other.event_seq + 1,
+                    )
+                    .await?,
+                );
+            }
             let outbox = self.outbox_rows(notices, now)?;
             let notify = !outbox.is_empty();
             notifications::insert_many(&*tx, outbox).await?;
@@ -1833,7 +1907,7 @@ impl Services {
 /// Appends to `row`'s chain an event that changes none of its fields (a comment, a
 /// resent code) and moves the chain head. `Conflict` when the request changed since
 /// `row` was read, so that the caller can read it again and retry.
-async fn append_event(
+pub(crate) async fn append_event(
     conn: &impl rightsdesk_store::ConnectionTrait,
     row: &requests::Model,
     actor: Actor,
@@ -1932,7 +2006,7 @@ impl Services {
     }
 
     /// The subject of a logged-in account, found by its identifiers or created.
-    async fn subject_for_account(
+    pub(crate) async fn subject_for_account(
         &self,
         account: &crate::account_login::Account,
     ) -> Result<Uuid, Error> {

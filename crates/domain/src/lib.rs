@@ -2,6 +2,7 @@
 //! maths, references, contacts, roles and refusal reasons. No I/O, no clock: every
 //! function that needs the time takes it as an argument.
 
+pub mod arrangements;
 pub mod calendar;
 pub mod categories;
 pub mod contact;

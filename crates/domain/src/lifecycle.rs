@@ -65,6 +65,8 @@ string_enum! {
         Extend = "extend",
         QuoteFee = "quote_fee",
         AcceptFee = "accept_fee",
+        Hold = "hold",
+        Release = "release",
     }
 }
 
@@ -214,6 +216,20 @@ pub const TRANSITIONS: &[Transition] = &[
         from: &[AwaitingRequester],
         to: Some(InProgress),
         allowed: Allowed::Requester,
+    },
+    // Relatives of a deceased who disagree put a request on hold for the DPO (PIPL 49);
+    // only the DPO releases it. The clock runs on.
+    Transition {
+        action: Action::Hold,
+        from: State::OPEN,
+        to: None,
+        allowed: Allowed::Roles(WORKERS),
+    },
+    Transition {
+        action: Action::Release,
+        from: State::OPEN,
+        to: None,
+        allowed: Allowed::Roles(DPO),
     },
 ];
 
@@ -427,7 +443,8 @@ mod tests {
                 Action::Start,
                 Action::AcceptEvidence,
                 Action::RejectEvidence,
-                Action::QuoteFee
+                Action::QuoteFee,
+                Action::Hold
             ]
         );
         assert!(officer_actions(Verified, &[Role::Dpo]).contains(&Action::Extend));

@@ -31,6 +31,7 @@ pub enum Template {
     RefusalLetter,
     ComplaintEscalated,
     FeeQuoted,
+    HeldForDpo,
 }
 
 impl Template {
@@ -54,6 +55,7 @@ impl Template {
         Template::RefusalLetter,
         Template::ComplaintEscalated,
         Template::FeeQuoted,
+        Template::HeldForDpo,
     ];
 
     /// The stable name: file names, outbox rows, metrics.
@@ -78,6 +80,7 @@ impl Template {
             Template::RefusalLetter => "refusal_letter",
             Template::ComplaintEscalated => "complaint_escalated",
             Template::FeeQuoted => "fee_quoted",
+            Template::HeldForDpo => "held_for_dpo",
         }
     }
 
@@ -184,6 +187,9 @@ const EMBEDDED: &[(&str, &str)] = embedded![
     "zh-CN/fee_quoted.html",
     "zh-CN/fee_quoted.subject",
     "zh-CN/fee_quoted.txt",
+    "zh-CN/held_for_dpo.html",
+    "zh-CN/held_for_dpo.subject",
+    "zh-CN/held_for_dpo.txt",
     "zh-CN/verification_code.html",
     "zh-CN/verification_code.subject",
     "zh-CN/verification_code.txt",
@@ -244,6 +250,9 @@ const EMBEDDED: &[(&str, &str)] = embedded![
     "en/fee_quoted.html",
     "en/fee_quoted.subject",
     "en/fee_quoted.txt",
+    "en/held_for_dpo.html",
+    "en/held_for_dpo.subject",
+    "en/held_for_dpo.txt",
     "en/verification_code.html",
     "en/verification_code.subject",
     "en/verification_code.txt",
@@ -322,6 +331,12 @@ impl Templates {
 
 /// Values for every variable any built-in template uses.
 pub fn sample_context() -> Value {
+    let mut context = sample_values();
+    context["hold"] = json!({"reason": "sample", "with": "PR-2026-000002"});
+    context
+}
+
+fn sample_values() -> Value {
     json!({
         "company": {
             "name": "Example Company",

@@ -1,6 +1,7 @@
 //! rightsdesk's storage: sea-orm entities and queries on SQLite and PostgreSQL. Every
 //! function takes `&impl ConnectionTrait`, so `core` decides what shares a transaction.
 
+pub mod arrangements;
 pub mod bundles;
 pub mod collections;
 pub mod comments;

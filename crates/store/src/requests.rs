@@ -93,6 +93,24 @@ pub async fn of_subject_between(
         .await?)
 }
 
+/// The open requests of `subject` and `kind` other than `except`, newest first.
+pub async fn open_of_subject(
+    conn: &impl ConnectionTrait,
+    subject: Uuid,
+    kind: &str,
+    except: Uuid,
+) -> Result<Vec<Model>, StoreError> {
+    Ok(Entity::find()
+        .filter(Column::SubjectId.eq(subject))
+        .filter(Column::Kind.eq(kind))
+        .filter(Column::Id.ne(except))
+        .filter(Column::IsOpen.eq(true))
+        .order_by_desc(Column::ReceivedAt)
+        .limit(20)
+        .all(conn)
+        .await?)
+}
+
 /// Ids of requests in `state` received before `cutoff`, oldest first, at most `limit`.
 pub async fn in_state_received_before(
     conn: &impl ConnectionTrait,

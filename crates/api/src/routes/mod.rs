@@ -1,6 +1,7 @@
 //! One file per resource, each with its own `router`.
 
 pub mod admin;
+pub mod arrangements;
 pub mod auth;
 pub mod consents;
 pub mod corrections;
