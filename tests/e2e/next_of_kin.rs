@@ -57,6 +57,9 @@ category = "account"
 match = {{ email = "email", mobile = "mobile" }}
 columns = ["id", "name", "mobile"]
 erase = "delete"
+[source.sql.correct.name]
+table = "users"
+column = "name"
 "#
     )
 }
@@ -127,15 +130,16 @@ struct Kin {
 
 /// A relative (`email`) files for the deceased with mobile `phone`, asking `rights`.
 async fn file_kin(app: &TestApp, email: &str, phone: &str, rights: &[&str]) -> Kin {
-    let mut body = filing(
-        "next_of_kin",
-        json!({
-            "relationship": "child",
-            "deceased": {"name": "逝者", "phone": phone, "date_of_death": "2026-01-02"},
-            "rights": rights,
-            "lawful_interest": "整理遗物，处理后事"
-        }),
-    );
+    let mut details = json!({
+        "relationship": "child",
+        "deceased": {"name": "逝者", "phone": phone, "date_of_death": "2026-01-02"},
+        "rights": rights,
+        "lawful_interest": "整理遗物，处理后事"
+    });
+    if rights.contains(&"correction") {
+        details["changes"] = json!([{"field": "name", "new_value": "王芳（已故）"}]);
+    }
+    let mut body = filing("next_of_kin", details);
     body["requester"]["email"] = json!(email);
     body["requester"]["phone"] = Value::Null;
     let r = app.post("/api/v1/requests", None, &body).await;
@@ -208,6 +212,25 @@ async fn bundle_users(app: &TestApp, link: &str) -> Vec<Value> {
         .read_to_string(&mut text)
         .expect("readable");
     serde_json::from_str(&text).expect("a JSON array")
+}
+
+async fn user_names(url: &str) -> Vec<(String, String)> {
+    let db = Database::connect(url).await.expect("the source");
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT id, name FROM users ORDER BY id",
+        ))
+        .await
+        .expect("read");
+    db.close().await.ok();
+    rows.iter()
+        .map(|r| {
+            let v = Value::from_query_result(r, "").expect("a row");
+            let s = |k: &str| v[k].as_str().expect(k).to_owned();
+            (s("id"), s("name"))
+        })
+        .collect()
 }
 
 async fn user_ids(url: &str) -> Vec<String> {
@@ -310,14 +333,33 @@ async fn the_deceaseds_arrangement_allows_limits_or_denies_and_only_their_data_i
         "deny"
     );
 
-    // Allowed: li.lei, 王芳's legacy contact, may see and copy; only her data is given.
+    // A correction right names its changes.
+    let mut body = filing(
+        "next_of_kin",
+        json!({"relationship": "child", "deceased": {"name": "王芳", "phone": "13900000001"},
+               "rights": ["correction"], "lawful_interest": "更正"}),
+    );
+    body["requester"]["phone"] = Value::Null;
+    let r = app.post("/api/v1/requests", None, &body).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.fields().contains(&"details.changes".to_owned()),
+        "{:?}",
+        r.body
+    );
+
+    // Allowed: li.lei, 王芳's legacy contact, may see, copy and correct; only her data is
+    // given, and only her row corrected.
     let allowed = file_kin(
         &app,
         "li.lei@example.com",
         "13900000001",
-        &["access", "copy"],
+        &["access", "copy", "correction"],
     )
     .await;
+    let corrections = format!("/api/v1/officer/requests/{}/corrections", allowed.id);
+    let r = app.get(&corrections, Some(&officer)).await;
+    assert_eq!(r.code(), "correction_not_allowed", "not before the check");
     let v = verify_kin(&app, &officer, &allowed).await;
     assert_eq!(
         v["arrangement"]["verdict"]["outcome"], "allow",
@@ -338,6 +380,25 @@ async fn the_deceaseds_arrangement_allows_limits_or_denies_and_only_their_data_i
         "{}",
         detail["sources"]
     );
+    let r = app.get(&corrections, Some(&officer)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        r.body["changes"][0]["sources"][0]["current"],
+        json!(["王芳"])
+    );
+    let r = app
+        .act(&officer, &allowed.id, "complete", json!({"summary": "x"}))
+        .await;
+    assert_eq!(r.code(), "corrections_undecided");
+    let r = app
+        .post(
+            &corrections,
+            Some(&officer),
+            &json!({"decisions": [{"change": 0, "decision": "approve"}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    app.services.run_due_jobs().await.expect("the worker runs");
     let r = app
         .act(
             &officer,
@@ -351,7 +412,23 @@ async fn the_deceaseds_arrangement_allows_limits_or_denies_and_only_their_data_i
     let users = bundle_users(&app, &download_link(&app, "li.lei@example.com")).await;
     assert_eq!(users.len(), 1, "{users:?}");
     assert_eq!(users[0]["id"], "d1");
-    assert_eq!(users[0]["name"], "王芳");
+    assert_eq!(
+        users[0]["name"], "王芳",
+        "the bundle was written before the correction"
+    );
+    assert_eq!(
+        user_names(&website).await,
+        [
+            ("d1", "王芳（已故）"),
+            ("d2", "赵强"),
+            ("d3", "孙丽"),
+            ("d4", "周杰"),
+            ("u1", "李雷"),
+            ("u2", "韩梅梅"),
+            ("u9", "路人")
+        ]
+        .map(|(i, n)| (i.to_owned(), n.to_owned()))
+    );
 
     // Limited: 赵强's arrangement denies deletion; access goes ahead, deletion does not.
     let limited = file_kin(

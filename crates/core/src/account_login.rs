@@ -277,7 +277,11 @@ mod tests {
             .unwrap();
         assert_eq!(account.account_id, "u-1001");
         assert_eq!(account.email.as_deref(), Some("li.lei@example.com"));
-        assert_eq!(account.phone.as_deref(), Some("+8613812345678"), "as requests store it");
+        assert_eq!(
+            account.phone.as_deref(),
+            Some("+8613812345678"),
+            "as requests store it"
+        );
     }
 
     #[test]

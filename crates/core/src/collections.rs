@@ -643,9 +643,10 @@ impl Services {
                     .into_iter()
                     .map(|r| (r.request_id, r.source, r.updated_at, OwnerTask::Consent)),
             );
-        // A source change is a consent withdrawal's or a correction's.
+        // A source change is a consent withdrawal's, or a correction's (a next of kin's too).
         let kind_of_change = |request: &requests::Model, task: OwnerTask| {
-            if task == OwnerTask::Consent && request.kind == RequestKind::Correction.as_str() {
+            if task == OwnerTask::Consent && request.kind != RequestKind::ConsentWithdrawal.as_str()
+            {
                 OwnerTask::Correction
             } else {
                 task

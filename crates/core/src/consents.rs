@@ -619,7 +619,7 @@ impl Services {
         let Some(request) = requests::find(conn, request_id).await? else {
             return Ok(());
         };
-        if let Some(changes) = crate::corrections::requested(&request)? {
+        if let Some(changes) = self.requested_changes(conn, &request).await? {
             return self.correct_source(row, request, changes).await;
         }
         let Some(w) = withdrawal(&request)? else {
@@ -864,7 +864,12 @@ impl Services {
         &self,
         request: &requests::Model,
     ) -> Result<Vec<String>, Error> {
-        if withdrawal(request)?.is_none() && crate::corrections::requested(request)?.is_none() {
+        if withdrawal(request)?.is_none()
+            && self
+                .requested_changes(self.db().conn(), request)
+                .await?
+                .is_none()
+        {
             return Ok(Vec::new());
         }
         Ok(store::for_request(self.db().conn(), request.id)

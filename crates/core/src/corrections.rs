@@ -89,8 +89,9 @@ pub struct CorrectionView {
     pub decided: bool,
 }
 
-/// The changes a correction request asks for (`None` for other kinds).
-pub(crate) fn requested(request: &requests::Model) -> Result<Option<Vec<FieldChange>>, Error> {
+/// The changes a correction request asks for (`None` for other kinds; see
+/// [`Services::requested_changes`] for a next of kin's).
+fn requested(request: &requests::Model) -> Result<Option<Vec<FieldChange>>, Error> {
     if request.kind != RequestKind::Correction.as_str() {
         return Ok(None);
     }
@@ -138,6 +139,34 @@ fn approved(changes: &[FieldChange], decided: &BTreeMap<usize, Decision>) -> Vec
 }
 
 impl Services {
+    /// The changes a request asks the sources to make: a correction's, or a next of
+    /// kin's once the deceased's arrangement granted them the correction right.
+    pub(crate) async fn requested_changes(
+        &self,
+        conn: &impl ConnectionTrait,
+        request: &requests::Model,
+    ) -> Result<Option<Vec<FieldChange>>, Error> {
+        if let Some(changes) = requested(request)? {
+            return Ok(Some(changes));
+        }
+        let Some(Details::NextOfKin { changes, .. }) =
+            Details::from_stored(RequestKind::NextOfKin, &request.details)
+                .filter(|_| request.kind == RequestKind::NextOfKin.as_str())
+        else {
+            return Ok(None);
+        };
+        if changes.is_empty() {
+            return Ok(None);
+        }
+        let granted = self
+            .granted_rights(conn, request)
+            .await?
+            .unwrap_or_default();
+        Ok(granted
+            .contains(&rightsdesk_domain::kinds::NextOfKinRight::Correction)
+            .then_some(changes))
+    }
+
     /// A keyed digest of a value of `field`, for the event log: the same value gives the
     /// same digest (an auditor can check a value they are shown), and without the key it
     /// cannot be guessed from a list of likely values.
@@ -173,10 +202,10 @@ impl Services {
         let request = requests::find(conn, id)
             .await?
             .ok_or_else(Error::not_found)?;
-        let Some(changes) = requested(&request)? else {
+        let Some(changes) = self.requested_changes(conn, &request).await? else {
             return Err(Error::new(
                 ErrorCode::CorrectionNotAllowed,
-                "the request is not a correction",
+                "the request is not a correction (nor a next of kin granted the correction right)",
             ));
         };
         let decided = decisions(&events::for_request(conn, id).await?);
@@ -264,10 +293,10 @@ impl Services {
         let request = requests::find(self.db().conn(), id)
             .await?
             .ok_or_else(Error::not_found)?;
-        let Some(changes) = requested(&request)? else {
+        let Some(changes) = self.requested_changes(self.db().conn(), &request).await? else {
             return Err(Error::new(
                 ErrorCode::CorrectionNotAllowed,
-                "the request is not a correction",
+                "the request is not a correction (nor a next of kin granted the correction right)",
             ));
         };
         let asked = self.read_decisions(body, &changes)?;
@@ -600,7 +629,7 @@ impl Services {
         &self,
         request: &requests::Model,
     ) -> Result<Vec<usize>, Error> {
-        let Some(changes) = requested(request)? else {
+        let Some(changes) = self.requested_changes(self.db().conn(), request).await? else {
             return Ok(Vec::new());
         };
         let decided = decisions(&events::for_request(self.db().conn(), request.id).await?);
@@ -616,7 +645,7 @@ impl Services {
         conn: &impl ConnectionTrait,
         request: &requests::Model,
     ) -> Result<Option<Value>, Error> {
-        let Some(changes) = requested(request)? else {
+        let Some(changes) = self.requested_changes(conn, request).await? else {
             return Ok(None);
         };
         let decided = decisions(&events::for_request(conn, request.id).await?);

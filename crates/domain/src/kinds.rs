@@ -193,6 +193,9 @@ pub enum Details {
         deceased: Deceased,
         rights: Vec<NextOfKinRight>,
         lawful_interest: String,
+        /// With the `correction` right: the changes to the deceased's data.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        changes: Vec<FieldChange>,
     },
     Explanation {
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -352,12 +355,22 @@ impl Details {
                 let deceased = read_deceased(&mut r);
                 let rights = r.string_list("rights", true, parse_enum::<NextOfKinRight>);
                 let lawful_interest = r.string("lawful_interest", true, limits::LONG_TEXT);
-                match (relationship, deceased, rights, lawful_interest) {
+                // The correction right names the changes, as a correction request does.
+                let changes = if rights
+                    .as_ref()
+                    .is_some_and(|r| r.contains(&NextOfKinRight::Correction))
+                {
+                    read_changes(&mut r)
+                } else {
+                    Some(Vec::new())
+                };
+                match (relationship, deceased, rights, lawful_interest, changes) {
                     (
                         Some(relationship),
                         Some(deceased),
                         Some(mut rights),
                         Some(lawful_interest),
+                        Some(changes),
                     ) => {
                         rights.sort_by_key(|r| r.as_str());
                         rights.dedup();
@@ -366,6 +379,7 @@ impl Details {
                             deceased,
                             rights,
                             lawful_interest,
+                            changes,
                         })
                     }
                     _ => None,
