@@ -20,7 +20,7 @@ use rightsdesk_domain::kinds::NextOfKinRight;
 use rightsdesk_domain::{Details, Permission, RequestKind, ValidationErrors};
 use rightsdesk_mail::Template;
 use rightsdesk_store::arrangements::{self as store, via};
-use rightsdesk_store::{ConnectionTrait, events, requests, subjects};
+use rightsdesk_store::{ConnectionTrait, events, requests};
 use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -216,29 +216,7 @@ impl Services {
         body: &Value,
     ) -> Result<SubjectArrangements, Error> {
         require(officer, Permission::ViewRequests)?;
-        let mut errors = ValidationErrors::default();
-        let ids = {
-            let mut r = crate::requests::object_reader(body, &mut errors)?;
-            let ids = crate::consents::read_identifiers(&mut r);
-            r.deny_unknown();
-            ids
-        };
-        let (email, phone, account_id) = errors.finish(ids).map_err(Error::from)?;
-        if email.is_none() && phone.is_none() && account_id.is_none() {
-            return Err(ValidationErrors::single(
-                "",
-                "required",
-                "give at least one of email, phone, account_id",
-            )
-            .into());
-        }
-        let subject = subjects::find_matching(
-            self.db().conn(),
-            account_id.as_deref(),
-            email.as_deref(),
-            phone.as_deref(),
-        )
-        .await?;
+        let subject = crate::consents::find_subject(self.db().conn(), body).await?;
         match subject {
             Some(s) => self.arrangements_of(s.id).await,
             None => Ok(SubjectArrangements {

@@ -169,6 +169,37 @@ pub(crate) fn read_identifiers(
     (email, phone, account_id)
 }
 
+/// The subject a query body `{email?, phone?, account_id?}` names (at least one), if
+/// rightsdesk knows them.
+pub(crate) async fn find_subject(
+    conn: &impl ConnectionTrait,
+    body: &Value,
+) -> Result<Option<subjects::Model>, Error> {
+    let mut errors = ValidationErrors::default();
+    let ids = {
+        let mut r = crate::requests::object_reader(body, &mut errors)?;
+        let ids = read_identifiers(&mut r);
+        r.deny_unknown();
+        ids
+    };
+    let (email, phone, account_id) = errors.finish(ids).map_err(Error::from)?;
+    if email.is_none() && phone.is_none() && account_id.is_none() {
+        return Err(ValidationErrors::single(
+            "",
+            "required",
+            "give at least one of email, phone, account_id",
+        )
+        .into());
+    }
+    Ok(subjects::find_matching(
+        conn,
+        account_id.as_deref(),
+        email.as_deref(),
+        phone.as_deref(),
+    )
+    .await?)
+}
+
 impl Services {
     /// `POST /api/v1/consents/query` `{email, phone, account_id}`: a subject's consents,
     /// as they stand and with their history. The identifiers travel in the body, never
@@ -179,30 +210,8 @@ impl Services {
         body: &Value,
     ) -> Result<SubjectConsents, Error> {
         require(officer, Permission::ReadConsents)?;
-        let mut errors = ValidationErrors::default();
-        let ids = {
-            let mut r = crate::requests::object_reader(body, &mut errors)?;
-            let ids = read_identifiers(&mut r);
-            r.deny_unknown();
-            ids
-        };
-        let (email, phone, account_id) = errors.finish(ids).map_err(Error::from)?;
-        if email.is_none() && phone.is_none() && account_id.is_none() {
-            return Err(ValidationErrors::single(
-                "",
-                "required",
-                "give at least one of email, phone, account_id",
-            )
-            .into());
-        }
         let conn = self.db().conn();
-        let subject = subjects::find_matching(
-            conn,
-            account_id.as_deref(),
-            email.as_deref(),
-            phone.as_deref(),
-        )
-        .await?;
+        let subject = find_subject(conn, body).await?;
         match subject {
             Some(s) => self.consents_of(conn, s.id).await,
             None => Ok(SubjectConsents {
@@ -619,12 +628,11 @@ impl Services {
         let Some(request) = requests::find(conn, request_id).await? else {
             return Ok(());
         };
-        if let Some(changes) = self.requested_changes(conn, &request).await? {
-            return self.correct_source(row, request, changes).await;
-        }
-        let Some(w) = withdrawal(&request)? else {
+        let corrections = self.requested_changes(conn, &request).await?;
+        let withdrawal = withdrawal(&request)?;
+        if corrections.is_none() && withdrawal.is_none() {
             return Ok(());
-        };
+        }
         let now = self.now();
         row.attempts += 1;
         row.updated_at = now;
@@ -638,6 +646,10 @@ impl Services {
                     "the source is no longer in the sources file",
                 )
                 .await;
+        };
+        let Some(w) = withdrawal else {
+            let changes = corrections.unwrap_or_default();
+            return self.correct_source(row, request, config, changes).await;
         };
         let ids = self.subject_identifiers(&request).await?;
         if ids.is_empty() {
@@ -657,26 +669,9 @@ impl Services {
             .cloned()
             .collect();
         if !config.connector.applies_consent(w.change, &purposes) {
-            row.status = status::WAITING_OWNER.to_owned();
-            let data = json!({"source": source, "owner": config.owner});
-            let services = self.clone();
-            let asked = request.clone();
-            self.record_event(
-                request.id,
-                &Actor::System,
-                "change_waiting_owner",
-                async move |tx, _, now| {
-                    store::save(tx.conn(), row.clone()).await?;
-                    let notice =
-                        services.owner_notice(&asked, &row.source, OwnerTask::Consent, None, now);
-                    let rows = services.outbox_rows(notice, now)?;
-                    notifications::insert_new(tx.conn(), rows).await?;
-                    Ok((data.clone(), ()))
-                },
-            )
-            .await?;
-            self.outbox_written();
-            return Ok(());
+            return self
+                .change_to_owner(row, &request, config, OwnerTask::Consent, None)
+                .await;
         }
         row.status = status::RUNNING.to_owned();
         store::save(conn, row.clone()).await?;
@@ -706,6 +701,40 @@ impl Services {
                     .await
             }
         }
+    }
+
+    /// Hands a source's change to its owner: the change waits for them (until an officer
+    /// confirms it), and they are sent the task, with `extra` template values.
+    pub(crate) async fn change_to_owner(
+        &self,
+        mut row: store::Model,
+        request: &requests::Model,
+        config: &rightsdesk_connectors::config::Source,
+        task: OwnerTask,
+        extra: Option<Value>,
+    ) -> Result<(), Error> {
+        row.status = status::WAITING_OWNER.to_owned();
+        let data = json!({"source": row.source, "owner": config.owner});
+        let services = self.clone();
+        let asked = request.clone();
+        self.record_event(
+            request.id,
+            &Actor::System,
+            "change_waiting_owner",
+            async move |tx, _, now| {
+                store::save(tx.conn(), row.clone()).await?;
+                let mut notice = services.owner_notice(&asked, &row.source, task, None, now);
+                if let (Some(n), Some(extra)) = (notice.as_mut(), &extra) {
+                    crate::notifications::merge(&mut n.params, extra.clone());
+                }
+                let rows = services.outbox_rows(notice, now)?;
+                notifications::insert_new(tx.conn(), rows).await?;
+                Ok((data.clone(), ()))
+            },
+        )
+        .await?;
+        self.outbox_written();
+        Ok(())
     }
 
     /// Records a transient failure and returns an error, so that the job is tried again

@@ -16,7 +16,7 @@ use rightsdesk_domain::kinds::FieldChange;
 use rightsdesk_domain::validation::{ObjectReader, limits};
 use rightsdesk_domain::{Actor, Details, Permission, RequestKind, State, ValidationErrors};
 use rightsdesk_store::source_changes::{self as store, outcome, status};
-use rightsdesk_store::{ConnectionTrait, events, notifications, requests};
+use rightsdesk_store::{ConnectionTrait, events, requests};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -513,62 +513,23 @@ impl Services {
         &self,
         mut row: store::Model,
         request: requests::Model,
+        config: &rightsdesk_connectors::config::Source,
         changes: Vec<FieldChange>,
     ) -> Result<(), Error> {
         let conn = self.db().conn();
-        let now = self.now();
-        row.attempts += 1;
-        row.updated_at = now;
-        row.started_at.get_or_insert(now);
-        let source = row.source.clone();
-        let Some(config) = self.sources().get(&source) else {
-            return self
-                .change_failed(
-                    row,
-                    &request,
-                    "unknown_source",
-                    "the source is no longer in the sources file",
-                )
-                .await;
-        };
         let decided = decisions(&events::for_request(conn, request.id).await?);
         let wanted: Vec<FieldValue> = approved(&changes, &decided)
             .into_iter()
             .filter(|a| config.correctable.contains(&a.field))
             .collect();
         if !config.connector.applies_correction() {
-            row.status = status::WAITING_OWNER.to_owned();
-            let data = json!({"source": source, "owner": config.owner});
+            // The fields approved that the source holds (their values are in the
+            // request, which the owner sees in the console).
             let fields: Vec<&str> = wanted.iter().map(|w| w.field.as_str()).collect();
-            let task = json!({ "fields": fields.join(", ") });
-            let services = self.clone();
-            let asked = request.clone();
-            self.record_event(
-                request.id,
-                &Actor::System,
-                "change_waiting_owner",
-                async move |tx, _, now| {
-                    store::save(tx.conn(), row.clone()).await?;
-                    let mut notice = services.owner_notice(
-                        &asked,
-                        &row.source,
-                        OwnerTask::Correction,
-                        None,
-                        now,
-                    );
-                    // The fields approved that the source holds (their values are in the
-                    // request, which the owner sees in the console).
-                    if let Some(n) = notice.as_mut() {
-                        n.params["correction"] = task.clone();
-                    }
-                    let rows = services.outbox_rows(notice, now)?;
-                    notifications::insert_new(tx.conn(), rows).await?;
-                    Ok((data.clone(), ()))
-                },
-            )
-            .await?;
-            self.outbox_written();
-            return Ok(());
+            let task = json!({"correction": { "fields": fields.join(", ") }});
+            return self
+                .change_to_owner(row, &request, config, OwnerTask::Correction, Some(task))
+                .await;
         }
         let ids = self.subject_identifiers(&request).await?;
         if ids.is_empty() {

@@ -10,13 +10,13 @@
 use chrono::{DateTime, Utc};
 use rightsdesk_domain::fees::Fee;
 use rightsdesk_domain::validation::{ObjectReader, limits};
-use rightsdesk_domain::{Action, Actor, State};
+use rightsdesk_domain::{Action, State};
 use rightsdesk_store::events;
 use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::requests::{RequesterView, read_action_input};
+use crate::requests::RequesterView;
 use crate::{Error, ErrorCode, Services};
 
 /// The currency of a quote that names none.
@@ -154,11 +154,7 @@ impl Services {
         token: Option<&str>,
         body: &Value,
     ) -> Result<RequesterView, Error> {
-        self.requester_request(id, token).await?;
-        let input = read_action_input(Action::AcceptFee, body)?;
-        let row = self
-            .transition(id, Action::AcceptFee, Actor::Requester, input)
-            .await?;
-        self.to_requester_view(row).await
+        self.requester_action(id, token, Action::AcceptFee, body)
+            .await
     }
 }

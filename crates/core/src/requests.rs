@@ -1249,11 +1249,21 @@ impl Services {
         token: Option<&str>,
         body: &Value,
     ) -> Result<RequesterView, Error> {
+        self.requester_action(id, token, Action::Withdraw, body)
+            .await
+    }
+
+    /// An action the requester takes with their token (withdraw, accept a fee).
+    pub(crate) async fn requester_action(
+        &self,
+        id: Uuid,
+        token: Option<&str>,
+        action: Action,
+        body: &Value,
+    ) -> Result<RequesterView, Error> {
         self.requester_request(id, token).await?;
-        let input = read_action_input(Action::Withdraw, body)?;
-        let row = self
-            .transition(id, Action::Withdraw, Actor::Requester, input)
-            .await?;
+        let input = read_action_input(action, body)?;
+        let row = self.transition(id, action, Actor::Requester, input).await?;
         self.to_requester_view(row).await
     }
 
