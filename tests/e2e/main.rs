@@ -8,6 +8,7 @@ mod bundles;
 mod collections;
 mod complaints;
 mod consents;
+mod console;
 mod corrections;
 mod deadlines;
 mod erasures;

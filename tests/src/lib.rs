@@ -16,6 +16,7 @@ use rightsdesk_core::ManualClock;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
 
+pub mod browser;
 pub mod imap;
 pub mod mail;
 pub mod sms;

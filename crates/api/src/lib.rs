@@ -2,6 +2,7 @@
 //! operations endpoints and the OpenAPI document. Handlers translate HTTP to use-cases
 //! in `rightsdesk-core` and back; they never touch the database.
 
+pub mod console;
 pub mod error;
 pub mod extract;
 mod middleware;
@@ -172,7 +173,8 @@ pub fn app(
         })
         .service(api_scope())
         .split_for_parts();
-    app.default_service(web::to(not_found))
+    app.service(web::scope("/console").configure(console::router))
+        .default_service(web::to(not_found))
         .wrap(actix_web::middleware::from_fn(middleware::observe))
 }
 

@@ -144,6 +144,19 @@ pub(crate) fn parse_roles(stored: &str) -> Vec<Role> {
         .collect()
 }
 
+/// The console's CSRF token for a session (SPEC §10): derived from the session's secret
+/// token, so it needs no storage and no other site can know it.
+pub fn csrf_token(session: &str) -> String {
+    sha256_hex(format!("rightsdesk-console-csrf\0{session}").as_bytes())[..32].to_owned()
+}
+
+/// A fresh random token, hex (for a login form's double-submitted cookie).
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    hex::encode(bytes)
+}
+
 pub(crate) fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }

@@ -92,7 +92,7 @@ erase = "delete"
     let broken = good.replace(
         r#"columns = ["product"]"#,
         r#"columns = ["product", "version"]"#,
-    ) + &format!(
+    ) + format!(
         r#"
 [[source]]
 name = "crm"
@@ -105,7 +105,8 @@ timeout_secs = 2
 url = "http://127.0.0.1:{port}/lookup"
 secret = "a-shared-secret-of-at-least-32-bytes!"
 "#
-    );
+    )
+    .as_str();
     std::fs::write(dir.0.join("sources.toml"), broken).expect("a sources file");
     let (out, report) = rightsdesk(&dir, &["sources", "check"], &env).await;
     assert_eq!(out.status.code(), Some(1), "{report}");

@@ -1,0 +1,487 @@
+//! The officer console (SPEC §10): pages rendered on the server (askama templates in
+//! `templates/console/`), with htmx vendored as a static file — no build step, no CDN.
+//!
+//! A session is the officer's access token in a cookie (`HttpOnly`, `SameSite=Strict`,
+//! `Path=/console`, `Secure` when the console is reached over HTTPS), issued by the same
+//! login as the API (with its lockout). Every form that changes something carries a
+//! CSRF token derived from the session (`rightsdesk_core::auth::csrf_token`), and the
+//! login form a double-submitted random one. Roles apply exactly as on the API: the
+//! pages call the same use-cases.
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use askama::Template;
+use askama_web::WebTemplate;
+use rightsdesk_core::auth::{Officer, csrf_token, random_token};
+use rightsdesk_core::requests::{QueueItem, QueueQuery};
+use rightsdesk_core::{ErrorCode, Services};
+use rightsdesk_domain::RequestKind;
+use serde::Deserialize;
+
+/// The session cookie.
+const SESSION: &str = "rightsdesk_session";
+/// The login form's double-submitted token.
+const LOGIN_CSRF: &str = "rightsdesk_login_csrf";
+/// The officer's language.
+const LANG: &str = "rightsdesk_lang";
+
+pub fn router(cfg: &mut web::ServiceConfig) {
+    cfg.service(asset)
+        .service(login_page)
+        .service(login)
+        .service(logout)
+        .service(queue);
+}
+
+/// The console's words, in the officer's language.
+pub struct Labels {
+    pub lang: &'static str,
+    pub other_lang: &'static str,
+    pub other_lang_name: &'static str,
+    pub login_title: &'static str,
+    pub username: &'static str,
+    pub password: &'static str,
+    pub log_in: &'static str,
+    pub log_out: &'static str,
+    pub queue: &'static str,
+    pub search: &'static str,
+    pub state: &'static str,
+    pub kind: &'static str,
+    pub assignee: &'static str,
+    pub overdue: &'static str,
+    pub any: &'static str,
+    pub me: &'static str,
+    pub nobody: &'static str,
+    pub yes: &'static str,
+    pub no: &'static str,
+    pub apply: &'static str,
+    pub reference: &'static str,
+    pub requester: &'static str,
+    pub due: &'static str,
+    pub days_left: &'static str,
+    pub shown: &'static str,
+    pub next_page: &'static str,
+    pub bad_login: &'static str,
+    pub locked: &'static str,
+    pub expired_form: &'static str,
+    pub states: &'static [(&'static str, &'static str)],
+}
+
+const ZH: Labels = Labels {
+    lang: "zh-CN",
+    other_lang: "en",
+    other_lang_name: "English",
+    login_title: "个人信息权利请求 · 登录",
+    username: "用户名",
+    password: "密码",
+    log_in: "登录",
+    log_out: "退出",
+    queue: "请求队列",
+    search: "搜索（编号、邮箱或手机号）",
+    state: "状态",
+    kind: "类型",
+    assignee: "负责人",
+    overdue: "已逾期",
+    any: "全部",
+    me: "我",
+    nobody: "未分配",
+    yes: "是",
+    no: "否",
+    apply: "筛选",
+    reference: "编号",
+    requester: "请求人",
+    due: "答复期限",
+    days_left: "剩余天数",
+    shown: "条",
+    next_page: "下一页",
+    bad_login: "用户名或密码错误。",
+    locked: "登录失败次数过多，账号已暂时锁定，请稍后再试。",
+    expired_form: "表单已过期，请重试。",
+    states: &[("open", "办理中"), ("closed", "已结束"), ("all", "全部")],
+};
+
+const EN: Labels = Labels {
+    lang: "en",
+    other_lang: "zh-CN",
+    other_lang_name: "中文",
+    login_title: "Privacy requests · Log in",
+    username: "Username",
+    password: "Password",
+    log_in: "Log in",
+    log_out: "Log out",
+    queue: "Queue",
+    search: "Search (reference, email or phone)",
+    state: "State",
+    kind: "Kind",
+    assignee: "Assignee",
+    overdue: "Overdue",
+    any: "Any",
+    me: "Me",
+    nobody: "Nobody",
+    yes: "Yes",
+    no: "No",
+    apply: "Filter",
+    reference: "Reference",
+    requester: "Requester",
+    due: "Due",
+    days_left: "Days left",
+    shown: "shown",
+    next_page: "Next page",
+    bad_login: "Unknown username or wrong password.",
+    locked: "Too many failed logins: the account is locked for a while.",
+    expired_form: "The form expired; please try again.",
+    states: &[("open", "Open"), ("closed", "Closed"), ("all", "All")],
+};
+
+/// The language asked in `?lang=`, else the cookie's, else Chinese.
+fn labels(req: &HttpRequest) -> &'static Labels {
+    let asked = web::Query::<LangQuery>::from_query(req.query_string())
+        .ok()
+        .and_then(|q| q.lang.clone())
+        .or_else(|| req.cookie(LANG).map(|c| c.value().to_owned()));
+    match asked.as_deref() {
+        Some("en") => &EN,
+        _ => &ZH,
+    }
+}
+
+#[derive(Deserialize)]
+struct LangQuery {
+    lang: Option<String>,
+}
+
+/// Whether the console is reached over HTTPS (directly, or behind a proxy that says so).
+fn secure(req: &HttpRequest) -> bool {
+    req.connection_info().scheme() == "https"
+}
+
+fn cookie<'a>(req: &HttpRequest, name: &'a str, value: String) -> Cookie<'a> {
+    Cookie::build(name, value)
+        .path("/console")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure(req))
+        .finish()
+}
+
+/// Pages are never cached, framed or given a referrer; scripts and styles come from the
+/// console itself only.
+fn page(mut res: HttpResponse, req: &HttpRequest, t: &Labels) -> HttpResponse {
+    let headers = res.headers_mut();
+    for (name, value) in [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    ] {
+        headers.insert(name, header::HeaderValue::from_static(value));
+    }
+    // The language chosen sticks.
+    let _ = res.add_cookie(&cookie(req, LANG, t.lang.to_owned()));
+    res
+}
+
+fn redirect(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to))
+        .finish()
+}
+
+/// `/console/static/…`: the vendored htmx and the stylesheet, built into the binary.
+#[get("/static/{file}")]
+async fn asset(file: web::Path<String>) -> HttpResponse {
+    let (body, kind): (&'static [u8], &str) = match file.as_str() {
+        "htmx.min.js" => (
+            include_bytes!("../static/htmx.min.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "console.css" => (
+            include_bytes!("../static/console.css"),
+            "text/css; charset=utf-8",
+        ),
+        _ => return HttpResponse::NotFound().finish(),
+    };
+    HttpResponse::Ok()
+        .content_type(kind)
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .body(body)
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "console/login.html")]
+struct LoginPage {
+    t: &'static Labels,
+    csrf: String,
+    username: String,
+    error: Option<&'static str>,
+}
+
+fn login_form(
+    req: &HttpRequest,
+    t: &'static Labels,
+    username: String,
+    error: Option<&'static str>,
+    status: actix_web::http::StatusCode,
+) -> HttpResponse {
+    let csrf = random_token();
+    let body = LoginPage {
+        t,
+        csrf: csrf.clone(),
+        username,
+        error,
+    }
+    .render()
+    .unwrap_or_default();
+    let mut res = HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body);
+    let _ = res.add_cookie(&cookie(req, LOGIN_CSRF, csrf));
+    page(res, req, t)
+}
+
+#[get("/login")]
+async fn login_page(req: HttpRequest) -> HttpResponse {
+    login_form(
+        &req,
+        labels(&req),
+        String::new(),
+        None,
+        actix_web::http::StatusCode::OK,
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    csrf: String,
+    username: String,
+    password: String,
+}
+
+#[post("/login")]
+async fn login(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    form: web::Form<LoginForm>,
+) -> HttpResponse {
+    let t = labels(&req);
+    let form = form.into_inner();
+    let expected = req.cookie(LOGIN_CSRF).map(|c| c.value().to_owned());
+    if expected.as_deref() != Some(form.csrf.as_str()) || form.csrf.is_empty() {
+        return login_form(
+            &req,
+            t,
+            form.username,
+            Some(t.expired_form),
+            actix_web::http::StatusCode::FORBIDDEN,
+        );
+    }
+    match services.login(&form.username, &form.password).await {
+        Ok(issued) => {
+            let mut res = redirect("/console");
+            let _ = res.add_cookie(&cookie(&req, SESSION, issued.access_token));
+            let mut gone = cookie(&req, LOGIN_CSRF, String::new());
+            gone.make_removal();
+            let _ = res.add_cookie(&gone);
+            page(res, &req, t)
+        }
+        Err(e) => {
+            let (message, status) = if e.code == ErrorCode::AccountLocked {
+                (t.locked, actix_web::http::StatusCode::TOO_MANY_REQUESTS)
+            } else {
+                (t.bad_login, actix_web::http::StatusCode::UNAUTHORIZED)
+            };
+            login_form(&req, t, form.username, Some(message), status)
+        }
+    }
+}
+
+/// The officer of the session cookie, or `None` (no cookie, expired, deactivated).
+async fn session(req: &HttpRequest, services: &Services) -> Option<(Officer, String)> {
+    let token = req.cookie(SESSION)?.value().to_owned();
+    let officer = services.authenticate_officer(Some(&token)).await.ok()?;
+    Some((officer, csrf_token(&token)))
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+#[post("/logout")]
+async fn logout(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let Some((officer, csrf)) = session(&req, &services).await else {
+        return redirect("/console/login");
+    };
+    if form.csrf != csrf {
+        return HttpResponse::Forbidden()
+            .content_type("text/plain; charset=utf-8")
+            .body("CSRF token missing or wrong");
+    }
+    tracing::info!(officer_id = %officer.id, "console logout");
+    let mut res = redirect("/console/login");
+    let mut gone = cookie(&req, SESSION, String::new());
+    gone.make_removal();
+    let _ = res.add_cookie(&gone);
+    res
+}
+
+/// One row of the queue as the page shows it.
+struct Row {
+    reference: String,
+    kind: String,
+    state: String,
+    requester: String,
+    due_date: String,
+    days_left: String,
+    /// `late`, `soon` (3 days or fewer), `ontime`, or `paused`.
+    urgency: &'static str,
+}
+
+impl From<QueueItem> for Row {
+    fn from(q: QueueItem) -> Self {
+        let d = &q.deadline;
+        let urgency = match d.days_left {
+            _ if d.paused => "paused",
+            Some(n) if n < 0 || d.overdue => "late",
+            Some(n) if n <= 3 => "soon",
+            _ => "ontime",
+        };
+        Self {
+            reference: q.reference,
+            kind: q.kind.to_string(),
+            state: q.state.to_string(),
+            requester: q.requester_name,
+            due_date: d.due_date.to_string(),
+            days_left: d.days_left.map_or_else(String::new, |n| n.to_string()),
+            urgency,
+        }
+    }
+}
+
+/// The filters as the form shows them back.
+#[derive(Default)]
+struct Filters {
+    q: String,
+    state: String,
+    kind: String,
+    assignee: String,
+    overdue: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "console/queue.html")]
+struct QueuePage {
+    t: &'static Labels,
+    csrf: String,
+    officer_name: String,
+    roles: String,
+    filters: Filters,
+    kinds: Vec<&'static str>,
+    rows: Vec<Row>,
+    next_page: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct QueueParams {
+    q: Option<String>,
+    state: Option<String>,
+    kind: Option<String>,
+    assignee: Option<String>,
+    overdue: Option<String>,
+    cursor: Option<String>,
+    #[allow(dead_code)]
+    lang: Option<String>,
+}
+
+fn nonempty(s: &Option<String>) -> Option<String> {
+    s.as_ref()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// `/console`: the queue, ordered by due date, with filters, search and paging.
+#[get("")]
+async fn queue(req: HttpRequest, services: web::Data<Services>) -> HttpResponse {
+    let t = labels(&req);
+    let Some((officer, csrf)) = session(&req, &services).await else {
+        return redirect("/console/login");
+    };
+    let params = web::Query::<QueueParams>::from_query(req.query_string())
+        .map(|q| q.into_inner())
+        .unwrap_or_default();
+    let query = QueueQuery {
+        q: nonempty(&params.q),
+        state: nonempty(&params.state),
+        kind: nonempty(&params.kind),
+        assignee: nonempty(&params.assignee),
+        overdue: nonempty(&params.overdue),
+        cursor: nonempty(&params.cursor),
+        ..QueueQuery::default()
+    };
+    let (rows, next_cursor, error) = match services.queue(&officer, &query).await {
+        Ok(page) => (
+            page.items.into_iter().map(Row::from).collect(),
+            page.next_cursor,
+            None,
+        ),
+        Err(e) => (Vec::new(), None, Some(e.message)),
+    };
+    let filters = Filters {
+        q: query.q.clone().unwrap_or_default(),
+        state: query.state.clone().unwrap_or_default(),
+        kind: query.kind.clone().unwrap_or_default(),
+        assignee: query.assignee.clone().unwrap_or_default(),
+        overdue: query.overdue.clone().unwrap_or_default(),
+    };
+    let next_page = next_cursor.map(|cursor| {
+        let pairs = [
+            ("q", filters.q.as_str()),
+            ("state", filters.state.as_str()),
+            ("kind", filters.kind.as_str()),
+            ("assignee", filters.assignee.as_str()),
+            ("overdue", filters.overdue.as_str()),
+            ("cursor", cursor.as_str()),
+        ];
+        let kept: Vec<(&str, &str)> = pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+        format!(
+            "/console?{}",
+            serde_urlencoded::to_string(kept).unwrap_or_default()
+        )
+    });
+    let body = QueuePage {
+        t,
+        csrf,
+        officer_name: officer.username.clone(),
+        roles: officer
+            .roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        filters,
+        kinds: RequestKind::ALL.iter().map(|k| k.as_str()).collect(),
+        rows,
+        next_page,
+        error,
+    }
+    .render()
+    .unwrap_or_default();
+    page(
+        HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body(body),
+        &req,
+        t,
+    )
+}

@@ -1,0 +1,213 @@
+//! The officer console (SPEC §10) in a real headless Chromium: an officer logs in, finds
+//! a request by its reference in the queue, and logs out; forms without their CSRF token
+//! are refused; repeated wrong passwords lock the account, as on the API.
+
+use rightsdesk_tests::browser::Browser;
+use rightsdesk_tests::reqwest::StatusCode;
+use rightsdesk_tests::{OFFICER_PASSWORD, TestApp, valid_details};
+use thirtyfour::prelude::*;
+
+/// The value of the hidden `csrf` field in `html`.
+fn csrf_field(html: &str) -> String {
+    let start = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    html[start..].split('"').next().expect("a value").to_owned()
+}
+
+async fn references_shown(driver: &WebDriver) -> Vec<String> {
+    let mut out = Vec::new();
+    for row in driver
+        .find_all(By::Css("tbody tr[data-reference]"))
+        .await
+        .expect("rows")
+    {
+        out.push(
+            row.attr("data-reference")
+                .await
+                .expect("an attribute")
+                .expect("a reference"),
+        );
+    }
+    out
+}
+
+#[tokio::test]
+async fn an_officer_logs_in_finds_a_request_by_reference_and_logs_out() {
+    let app = TestApp::spawn().await;
+    app.officer("wang", &["officer"]).await;
+    let first = app.file("access", valid_details("access")).await;
+    let second = app.file("deletion", valid_details("deletion")).await;
+    let reference = first["reference"].as_str().expect("a reference").to_owned();
+
+    let browser = Browser::start().await;
+    let d = &browser.driver;
+    d.goto(format!("{}/console", app.base))
+        .await
+        .expect("opens");
+    assert!(
+        d.current_url()
+            .await
+            .expect("a url")
+            .path()
+            .ends_with("/console/login"),
+        "a visitor without a session is sent to the login"
+    );
+    d.find(By::Id("username"))
+        .await
+        .expect("a username field")
+        .send_keys("wang")
+        .await
+        .expect("typed");
+    d.find(By::Id("password"))
+        .await
+        .expect("a password field")
+        .send_keys(OFFICER_PASSWORD)
+        .await
+        .expect("typed");
+    d.find(By::Id("login"))
+        .await
+        .expect("a button")
+        .click()
+        .await
+        .expect("clicked");
+    assert_eq!(
+        d.current_url().await.expect("a url").path(),
+        "/console",
+        "{}",
+        d.source().await.unwrap_or_default()
+    );
+    let shown = references_shown(d).await;
+    assert!(
+        shown.contains(&reference)
+            && shown.contains(
+                &second["reference"]
+                    .as_str()
+                    .expect("a reference")
+                    .to_owned()
+            ),
+        "{shown:?}"
+    );
+    // The session cookie is out of the page's reach.
+    let cookie = d
+        .get_named_cookie("rightsdesk_session")
+        .await
+        .expect("a session cookie");
+    assert_eq!(cookie.http_only, Some(true));
+    assert_eq!(cookie.same_site, Some(SameSite::Strict));
+
+    // Search by reference.
+    d.find(By::Id("q"))
+        .await
+        .expect("a search field")
+        .send_keys(&reference)
+        .await
+        .expect("typed");
+    d.find(By::Id("filter"))
+        .await
+        .expect("a button")
+        .click()
+        .await
+        .expect("clicked");
+    assert_eq!(references_shown(d).await, std::slice::from_ref(&reference));
+
+    // English, then out.
+    d.goto(format!("{}/console?lang=en", app.base))
+        .await
+        .expect("opens");
+    let page = d.source().await.expect("the page");
+    assert!(page.contains("Days left"), "{page}");
+    d.find(By::Id("logout"))
+        .await
+        .expect("a button")
+        .click()
+        .await
+        .expect("clicked");
+    assert!(
+        d.current_url()
+            .await
+            .expect("a url")
+            .path()
+            .ends_with("/console/login")
+    );
+    d.goto(format!("{}/console", app.base))
+        .await
+        .expect("opens");
+    assert!(
+        d.current_url()
+            .await
+            .expect("a url")
+            .path()
+            .ends_with("/console/login"),
+        "the session is gone"
+    );
+    browser.stop().await;
+}
+
+#[tokio::test]
+async fn forms_without_their_token_are_refused_and_failed_logins_lock_the_account() {
+    let app = TestApp::spawn().await;
+    app.officer("wang", &["officer"]).await;
+    let client = &app.client;
+    let session = app.login("wang", OFFICER_PASSWORD).await;
+
+    // A forged logout (another site's form cannot know the token).
+    let r = client
+        .post(format!("{}/console/logout", app.base))
+        .header("Cookie", format!("rightsdesk_session={session}"))
+        .form(&[("csrf", "forged")])
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // A login post without the login form's cookie.
+    let r = client
+        .post(format!("{}/console/login", app.base))
+        .form(&[
+            ("csrf", "x"),
+            ("username", "wang"),
+            ("password", OFFICER_PASSWORD),
+        ])
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.headers().get("set-cookie").is_none_or(|c| {
+        !c.to_str()
+            .unwrap_or_default()
+            .contains("rightsdesk_session=ey")
+    }));
+
+    // Wrong passwords, through the form, until the account locks.
+    let mut last = StatusCode::OK;
+    // The failure that reaches the limit locks the account; the next try is told.
+    for _ in 0..=app.config.core().security.max_failed_logins {
+        let page = client
+            .get(format!("{}/console/login", app.base))
+            .send()
+            .await
+            .expect("answers");
+        let cookie = page
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|c| c.to_str().ok())
+            .find(|c| c.starts_with("rightsdesk_login_csrf="))
+            .and_then(|c| c.split(';').next())
+            .expect("the login cookie")
+            .to_owned();
+        let html = page.text().await.expect("html");
+        let r = client
+            .post(format!("{}/console/login", app.base))
+            .header("Cookie", cookie)
+            .form(&[
+                ("csrf", csrf_field(&html).as_str()),
+                ("username", "wang"),
+                ("password", "wrong password"),
+            ])
+            .send()
+            .await
+            .expect("answers");
+        last = r.status();
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+}
