@@ -5,7 +5,6 @@
 use rightsdesk_tests::browser::Browser;
 use rightsdesk_tests::reqwest::StatusCode;
 use rightsdesk_tests::{OFFICER_PASSWORD, TestApp, valid_details};
-use thirtyfour::prelude::*;
 
 /// The value of the hidden `csrf` field in `html`.
 fn csrf_field(html: &str) -> String {
@@ -13,17 +12,12 @@ fn csrf_field(html: &str) -> String {
     html[start..].split('"').next().expect("a value").to_owned()
 }
 
-async fn references_shown(driver: &WebDriver) -> Vec<String> {
+async fn references_shown(b: &Browser) -> Vec<String> {
     let mut out = Vec::new();
-    for row in driver
-        .find_all(By::Css("tbody tr[data-reference]"))
-        .await
-        .expect("rows")
-    {
+    for row in b.find_all("tbody tr[data-reference]").await {
         out.push(
-            row.attr("data-reference")
+            b.attribute(&row, "data-reference")
                 .await
-                .expect("an attribute")
                 .expect("a reference"),
         );
     }
@@ -37,109 +31,54 @@ async fn an_officer_logs_in_finds_a_request_by_reference_and_logs_out() {
     let first = app.file("access", valid_details("access")).await;
     let second = app.file("deletion", valid_details("deletion")).await;
     let reference = first["reference"].as_str().expect("a reference").to_owned();
+    let other = second["reference"]
+        .as_str()
+        .expect("a reference")
+        .to_owned();
 
-    let browser = Browser::start().await;
-    let d = &browser.driver;
-    d.goto(format!("{}/console", app.base))
-        .await
-        .expect("opens");
-    assert!(
-        d.current_url()
-            .await
-            .expect("a url")
-            .path()
-            .ends_with("/console/login"),
+    let b = Browser::start().await;
+    b.goto(&format!("{}/console", app.base)).await;
+    assert_eq!(
+        b.path().await,
+        "/console/login",
         "a visitor without a session is sent to the login"
     );
-    d.find(By::Id("username"))
-        .await
-        .expect("a username field")
-        .send_keys("wang")
-        .await
-        .expect("typed");
-    d.find(By::Id("password"))
-        .await
-        .expect("a password field")
-        .send_keys(OFFICER_PASSWORD)
-        .await
-        .expect("typed");
-    d.find(By::Id("login"))
-        .await
-        .expect("a button")
-        .click()
-        .await
-        .expect("clicked");
+    b.type_text(&b.find("#username").await, "wang").await;
+    b.type_text(&b.find("#password").await, OFFICER_PASSWORD)
+        .await;
+    b.click(&b.find("#login").await).await;
     assert_eq!(
-        d.current_url().await.expect("a url").path(),
+        b.wait_for_path("/console").await,
         "/console",
         "{}",
-        d.source().await.unwrap_or_default()
+        b.source().await
     );
-    let shown = references_shown(d).await;
+    let shown = references_shown(&b).await;
     assert!(
-        shown.contains(&reference)
-            && shown.contains(
-                &second["reference"]
-                    .as_str()
-                    .expect("a reference")
-                    .to_owned()
-            ),
+        shown.contains(&reference) && shown.contains(&other),
         "{shown:?}"
     );
-    // The session cookie is out of the page's reach.
-    let cookie = d
-        .get_named_cookie("rightsdesk_session")
-        .await
-        .expect("a session cookie");
-    assert_eq!(cookie.http_only, Some(true));
-    assert_eq!(cookie.same_site, Some(SameSite::Strict));
+    // The session cookie is out of the page's reach, and goes to no other site.
+    let cookie = b.cookie("rightsdesk_session").await;
+    assert_eq!(cookie["httpOnly"], true, "{cookie}");
+    assert_eq!(cookie["sameSite"], "Strict", "{cookie}");
 
     // Search by reference.
-    d.find(By::Id("q"))
-        .await
-        .expect("a search field")
-        .send_keys(&reference)
-        .await
-        .expect("typed");
-    d.find(By::Id("filter"))
-        .await
-        .expect("a button")
-        .click()
-        .await
-        .expect("clicked");
-    assert_eq!(references_shown(d).await, std::slice::from_ref(&reference));
+    b.type_text(&b.find("#q").await, &reference).await;
+    b.click(&b.find("#filter").await).await;
+    b.wait_for_url(|url| url.contains("q=PR-")).await;
+    let shown = references_shown(&b).await;
+    assert_eq!(shown, std::slice::from_ref(&reference));
 
-    // English, then out.
-    d.goto(format!("{}/console?lang=en", app.base))
-        .await
-        .expect("opens");
-    let page = d.source().await.expect("the page");
+    // English, then out: the session is gone.
+    b.goto(&format!("{}/console?lang=en", app.base)).await;
+    let page = b.source().await;
     assert!(page.contains("Days left"), "{page}");
-    d.find(By::Id("logout"))
-        .await
-        .expect("a button")
-        .click()
-        .await
-        .expect("clicked");
-    assert!(
-        d.current_url()
-            .await
-            .expect("a url")
-            .path()
-            .ends_with("/console/login")
-    );
-    d.goto(format!("{}/console", app.base))
-        .await
-        .expect("opens");
-    assert!(
-        d.current_url()
-            .await
-            .expect("a url")
-            .path()
-            .ends_with("/console/login"),
-        "the session is gone"
-    );
-    browser.stop().await;
+    b.click(&b.find("#logout").await).await;
+    assert_eq!(b.wait_for_path("/console/login").await, "/console/login");
+    b.goto(&format!("{}/console", app.base)).await;
+    assert_eq!(b.path().await, "/console/login", "the session is gone");
+    b.stop().await;
 }
 
 #[tokio::test]
