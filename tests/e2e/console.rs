@@ -46,13 +46,8 @@ async fn an_officer_logs_in_finds_a_request_by_reference_and_logs_out() {
     b.type_text(&b.find("#username").await, "wang").await;
     b.type_text(&b.find("#password").await, OFFICER_PASSWORD)
         .await;
-    b.click(&b.find("#login").await).await;
-    assert_eq!(
-        b.wait_for_path("/console").await,
-        "/console",
-        "{}",
-        b.source().await
-    );
+    b.click_and_wait(&b.find("#login").await).await;
+    assert_eq!(b.path().await, "/console", "{}", b.source().await);
     let shown = references_shown(&b).await;
     assert!(
         shown.contains(&reference) && shown.contains(&other),
@@ -65,8 +60,7 @@ async fn an_officer_logs_in_finds_a_request_by_reference_and_logs_out() {
 
     // Search by reference.
     b.type_text(&b.find("#q").await, &reference).await;
-    b.click(&b.find("#filter").await).await;
-    b.wait_for_url(|url| url.contains("q=PR-")).await;
+    b.click_and_wait(&b.find("#filter").await).await;
     let shown = references_shown(&b).await;
     assert_eq!(shown, std::slice::from_ref(&reference));
 
@@ -74,10 +68,112 @@ async fn an_officer_logs_in_finds_a_request_by_reference_and_logs_out() {
     b.goto(&format!("{}/console?lang=en", app.base)).await;
     let page = b.source().await;
     assert!(page.contains("Days left"), "{page}");
-    b.click(&b.find("#logout").await).await;
-    assert_eq!(b.wait_for_path("/console/login").await, "/console/login");
+    b.click_and_wait(&b.find("#logout").await).await;
+    assert_eq!(b.path().await, "/console/login");
     b.goto(&format!("{}/console", app.base)).await;
     assert_eq!(b.path().await, "/console/login", "the session is gone");
+    b.stop().await;
+}
+
+/// Logs `username` in through the form.
+async fn log_in(b: &Browser, app: &TestApp, username: &str) {
+    b.goto(&format!("{}/console/login", app.base)).await;
+    b.type_text(&b.find("#username").await, username).await;
+    b.type_text(&b.find("#password").await, OFFICER_PASSWORD)
+        .await;
+    b.click_and_wait(&b.find("#login").await).await;
+    assert_eq!(b.path().await, "/console");
+}
+
+/// Submits the form of `action` on the request page, filling `fields` (text areas and
+/// inputs by name), and waits for the page to come back.
+async fn act(b: &Browser, action: &str, fields: &[(&str, &str)]) {
+    for (name, value) in fields {
+        let field = b.find(&format!("#action-{action} [name={name}]")).await;
+        b.type_text(&field, value).await;
+    }
+    // The page comes back (a redirect to the request page) with the new event.
+    b.click_and_wait(&b.find(&format!("#action-{action} button")).await)
+        .await;
+}
+
+async fn events_shown(b: &Browser) -> Vec<String> {
+    let mut out = Vec::new();
+    for row in b.find_all("#timeline tbody tr").await {
+        out.push(b.attribute(&row, "data-event").await.unwrap_or_default());
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_request_is_worked_from_its_page_and_each_change_is_in_the_timeline() {
+    let app = TestApp::spawn().await;
+    let (_, api_officer) = app.officer("wang", &["officer"]).await;
+    app.officer("zhou", &["dpo"]).await;
+    app.officer("audit", &["auditor"]).await;
+    let filed = app.file("access", valid_details("access")).await;
+    let id = filed["id"].as_str().expect("an id").to_owned();
+    let reference = filed["reference"].as_str().expect("a reference").to_owned();
+    let r = app
+        .act(
+            &api_officer,
+            &id,
+            "verify",
+            serde_json::json!({"method": "call_back"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+
+    let b = Browser::start().await;
+    log_in(&b, &app, "wang").await;
+    // Found by its reference, opened from the queue.
+    b.goto(&format!("{}/console?q={reference}", app.base)).await;
+    b.click_and_wait(&b.find(&format!("tr[data-reference='{reference}'] a")).await)
+        .await;
+    assert_eq!(
+        b.wait_for_path(&format!("/console/requests/{id}")).await,
+        format!("/console/requests/{id}")
+    );
+    assert!(
+        b.find_all("#action-reject").await.is_empty(),
+        "an officer cannot reject"
+    );
+    act(&b, "assign", &[]).await;
+    assert_eq!(b.text(&b.find("#assignee").await).await, "wang");
+    act(&b, "start", &[]).await;
+    act(
+        &b,
+        "request_info",
+        &[("message", "请提供您注册时使用的手机号")],
+    )
+    .await;
+    let events = events_shown(&b).await;
+    for e in ["assigned", "started", "info_requested"] {
+        assert!(events.iter().any(|x| x == e), "{e}: {events:?}");
+    }
+    assert_eq!(b.text(&b.find("#state").await).await, "awaiting_requester");
+    // The DPO rejects, with a reason.
+    b.click_and_wait(&b.find("#logout").await).await;
+    log_in(&b, &app, "zhou").await;
+    b.goto(&format!("{}/console/requests/{id}", app.base)).await;
+    // A refused action says why, and changes nothing (pipl allows no extension).
+    act(&b, "extend", &[("reason", "复杂的请求")]).await;
+    assert!(
+        b.text(&b.find("#error").await).await.contains("extension"),
+        "{}",
+        b.source().await
+    );
+    assert!(!events_shown(&b).await.iter().any(|e| e == "extended"));
+    act(&b, "reject", &[("explanation", "无法核实您的身份")]).await;
+    assert_eq!(b.text(&b.find("#state").await).await, "rejected");
+    assert!(events_shown(&b).await.iter().any(|e| e == "rejected"));
+
+    // An auditor reads, and has no action to take.
+    b.click_and_wait(&b.find("#logout").await).await;
+    log_in(&b, &app, "audit").await;
+    b.goto(&format!("{}/console/requests/{id}", app.base)).await;
+    assert!(b.find_all("form.action").await.is_empty());
+    assert!(events_shown(&b).await.iter().any(|e| e == "rejected"));
     b.stop().await;
 }
 
@@ -97,6 +193,33 @@ async fn forms_without_their_token_are_refused_and_failed_logins_lock_the_accoun
         .await
         .expect("answers");
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // An action posted without the token, or by a role that may not take it (an
+    // auditor, with a valid token): refused, nothing changes.
+    let filed = app.file("access", valid_details("access")).await;
+    let id = filed["id"].as_str().expect("an id");
+    let events_before = app.count("events").await;
+    let r = client
+        .post(format!("{}/console/requests/{id}/actions/assign", app.base))
+        .header("Cookie", format!("rightsdesk_session={session}"))
+        .form(&[("assignee_id", "")])
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let (_, auditor) = app.officer("audit", &["auditor"]).await;
+    let r = client
+        .post(format!(
+            "{}/console/requests/{id}/actions/withdraw",
+            app.base
+        ))
+        .header("Cookie", format!("rightsdesk_session={auditor}"))
+        .form(&[("csrf", rightsdesk_core::auth::csrf_token(&auditor).as_str())])
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.count("events").await, events_before);
 
     // A login post without the login form's cookie.
     let r = client

@@ -193,6 +193,43 @@ impl Browser {
         .await;
     }
 
+    /// Clicks `e` — a submit button or a link — and waits (up to 5 s) until the next page
+    /// has loaded: the old document is marked first, and the wait ends when a document
+    /// without the mark is complete.
+    pub async fn click_and_wait(&self, e: &Element) {
+        self.script("document.documentElement.dataset.rdOld = '1'; return true;")
+            .await;
+        self.click(e).await;
+        for _ in 0..100 {
+            let fresh = self
+                .script(
+                    "return document.readyState === 'complete' && !document.documentElement.dataset.rdOld;",
+                )
+                .await;
+            if fresh == Value::Bool(true) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no new page after the click");
+    }
+
+    /// Runs `script` in the page and returns its value.
+    pub async fn script(&self, script: &str) -> Value {
+        let answer: Value = self
+            .http
+            .post(format!("{}/execute/sync", self.session))
+            .json(&json!({"script": script, "args": []}))
+            .send()
+            .await
+            .expect("chromedriver answers")
+            .json()
+            .await
+            .expect("JSON");
+        // A page that is being replaced may answer with an error: not there yet.
+        answer["value"].clone()
+    }
+
     /// Types `text` into an input.
     pub async fn type_text(&self, e: &Element, text: &str) {
         self.call(
@@ -212,6 +249,19 @@ impl Browser {
         .await
         .as_str()
         .map(str::to_owned)
+    }
+
+    /// The text an element shows.
+    pub async fn text(&self, e: &Element) -> String {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/element/{}/text", e.0),
+            None,
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
     }
 
     /// The cookie `name` as the browser holds it: `{name, value, httpOnly, sameSite, …}`.

@@ -31,7 +31,9 @@ pub fn router(cfg: &mut web::ServiceConfig) {
         .service(login_page)
         .service(login)
         .service(logout)
-        .service(queue);
+        .service(queue)
+        .service(request_page)
+        .service(act);
 }
 
 /// The console's words, in the officer's language.
@@ -65,6 +67,14 @@ pub struct Labels {
     pub bad_login: &'static str,
     pub locked: &'static str,
     pub expired_form: &'static str,
+    pub actions: &'static str,
+    pub no_actions: &'static str,
+    pub timeline: &'static str,
+    pub when: &'static str,
+    pub who: &'static str,
+    pub event: &'static str,
+    pub notices: &'static str,
+    pub evidence: &'static str,
     pub states: &'static [(&'static str, &'static str)],
 }
 
@@ -98,6 +108,14 @@ const ZH: Labels = Labels {
     bad_login: "用户名或密码错误。",
     locked: "登录失败次数过多，账号已暂时锁定，请稍后再试。",
     expired_form: "表单已过期，请重试。",
+    actions: "可执行的操作",
+    no_actions: "您的角色在当前状态下没有可执行的操作。",
+    timeline: "时间线",
+    when: "时间",
+    who: "操作者",
+    event: "事件",
+    notices: "通知",
+    evidence: "证明材料",
     states: &[("open", "办理中"), ("closed", "已结束"), ("all", "全部")],
 };
 
@@ -131,6 +149,14 @@ const EN: Labels = Labels {
     bad_login: "Unknown username or wrong password.",
     locked: "Too many failed logins: the account is locked for a while.",
     expired_form: "The form expired; please try again.",
+    actions: "Actions",
+    no_actions: "Your roles allow no action in this state.",
+    timeline: "Timeline",
+    when: "When",
+    who: "Who",
+    event: "Event",
+    notices: "Notices",
+    evidence: "Evidence",
     states: &[("open", "Open"), ("closed", "Closed"), ("all", "All")],
 };
 
@@ -337,6 +363,7 @@ async fn logout(
 
 /// One row of the queue as the page shows it.
 struct Row {
+    id: String,
     reference: String,
     kind: String,
     state: String,
@@ -350,13 +377,9 @@ struct Row {
 impl From<QueueItem> for Row {
     fn from(q: QueueItem) -> Self {
         let d = &q.deadline;
-        let urgency = match d.days_left {
-            _ if d.paused => "paused",
-            Some(n) if n < 0 || d.overdue => "late",
-            Some(n) if n <= 3 => "soon",
-            _ => "ontime",
-        };
+        let urgency = urgency(d);
         Self {
+            id: q.id.to_string(),
             reference: q.reference,
             kind: q.kind.to_string(),
             state: q.state.to_string(),
@@ -463,12 +486,7 @@ async fn queue(req: HttpRequest, services: web::Data<Services>) -> HttpResponse 
         t,
         csrf,
         officer_name: officer.username.clone(),
-        roles: officer
-            .roles
-            .iter()
-            .map(|r| r.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
+        roles: roles_of(&officer),
         filters,
         kinds: RequestKind::ALL.iter().map(|k| k.as_str()).collect(),
         rows,
@@ -484,4 +502,332 @@ async fn queue(req: HttpRequest, services: web::Data<Services>) -> HttpResponse 
         &req,
         t,
     )
+}
+
+/// How a deadline is shown: `late`, `soon` (3 days or fewer), `ontime`, or `paused`.
+fn urgency(d: &rightsdesk_core::requests::DeadlineView) -> &'static str {
+    match d.days_left {
+        _ if d.paused => "paused",
+        Some(n) if n < 0 || d.overdue => "late",
+        Some(n) if n <= 3 => "soon",
+        _ => "ontime",
+    }
+}
+
+/// One field of an action's form.
+struct Field {
+    name: &'static str,
+    label: &'static str,
+    /// `input`, `textarea`, `select` or `hidden`.
+    kind: &'static str,
+    required: bool,
+    value: String,
+    options: Vec<&'static str>,
+}
+
+impl Field {
+    fn text(name: &'static str, required: bool) -> Self {
+        Self {
+            name,
+            label: name,
+            kind: "textarea",
+            required,
+            value: String::new(),
+            options: Vec::new(),
+        }
+    }
+
+    fn input(name: &'static str, required: bool) -> Self {
+        Self {
+            kind: "input",
+            ..Self::text(name, required)
+        }
+    }
+
+    fn select(name: &'static str, options: Vec<&'static str>) -> Self {
+        Self {
+            kind: "select",
+            options,
+            ..Self::text(name, true)
+        }
+    }
+
+    fn hidden(name: &'static str, value: String) -> Self {
+        Self {
+            kind: "hidden",
+            value,
+            ..Self::text(name, true)
+        }
+    }
+}
+
+/// An action's form: exactly the inputs the action takes (docs/api.md#actions).
+struct ActionForm {
+    name: &'static str,
+    fields: Vec<Field>,
+}
+
+fn action_form(action: rightsdesk_domain::Action, officer: &Officer) -> Option<ActionForm> {
+    use rightsdesk_domain::Action as A;
+    let fields = match action {
+        // Assigning from the page assigns to oneself.
+        A::Assign => vec![Field::hidden("assignee_id", officer.id.to_string())],
+        A::Verify => vec![
+            Field::select(
+                "method",
+                vec!["call_back", "document_review", "in_person", "other"],
+            ),
+            Field::text("note", false),
+        ],
+        A::Start | A::Resume => vec![Field::text("note", false)],
+        A::RequestInfo => vec![Field::text("message", true)],
+        A::Complete => vec![Field::text("summary", true)],
+        A::Reject => vec![
+            Field::select(
+                "reason_code",
+                rightsdesk_domain::ReasonCode::ALL
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect(),
+            ),
+            Field::text("explanation", true),
+        ],
+        A::Reopen => vec![Field::text("reason", true)],
+        A::Extend => vec![Field::text("reason", true), Field::input("amount", false)],
+        A::QuoteFee => vec![
+            Field::input("amount", true),
+            Field::input("currency", false),
+            Field::text("explanation", true),
+        ],
+        A::Hold => vec![Field::text("reason", true)],
+        A::Release => vec![Field::text("decision", true)],
+        // Evidence is judged from its own row (later); the rest is not an officer's.
+        _ => return None,
+    };
+    Some(ActionForm {
+        name: action.as_str(),
+        fields,
+    })
+}
+
+/// One event of the timeline as the page shows it.
+struct TimelineRow {
+    seq: i64,
+    at: String,
+    actor: String,
+    event: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "console/request.html")]
+struct RequestPage {
+    t: &'static Labels,
+    csrf: String,
+    officer_name: String,
+    roles: String,
+    id: String,
+    reference: String,
+    kind: String,
+    state: String,
+    due_date: String,
+    days_left: String,
+    urgency: &'static str,
+    requester: String,
+    assignee: String,
+    actions: Vec<ActionForm>,
+    timeline: Vec<TimelineRow>,
+    notices: Vec<(String, String, String)>,
+    evidence: Vec<(String, String, String)>,
+    error: Option<String>,
+}
+
+fn roles_of(officer: &Officer) -> String {
+    officer
+        .roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Renders request `id` for the session's officer, with `error` on top.
+async fn render_request(
+    req: &HttpRequest,
+    services: &Services,
+    officer: &Officer,
+    csrf: String,
+    id: uuid::Uuid,
+    error: Option<String>,
+    status: actix_web::http::StatusCode,
+) -> HttpResponse {
+    let t = labels(req);
+    let d = match services.request_detail(officer, id).await {
+        Ok(d) => d,
+        Err(e) => {
+            return page(
+                HttpResponse::build(
+                    actix_web::http::StatusCode::from_u16(e.code.status())
+                        .unwrap_or(actix_web::http::StatusCode::NOT_FOUND),
+                )
+                .content_type("text/plain; charset=utf-8")
+                .body(e.message),
+                req,
+                t,
+            );
+        }
+    };
+    let requester = [
+        Some(d.requester.name.clone()),
+        d.requester.email.clone(),
+        d.requester.phone.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" · ");
+    let body = RequestPage {
+        t,
+        csrf,
+        officer_name: officer.username.clone(),
+        roles: roles_of(officer),
+        id: d.id.to_string(),
+        reference: d.reference.clone(),
+        kind: d.kind.to_string(),
+        state: d.state.to_string(),
+        due_date: d.deadline.due_date.to_string(),
+        days_left: d
+            .deadline
+            .days_left
+            .map_or_else(String::new, |n| n.to_string()),
+        urgency: urgency(&d.deadline),
+        requester,
+        assignee: match d.assignee_id {
+            Some(a) if a == officer.id => officer.username.clone(),
+            Some(a) => a.to_string(),
+            None => "—".to_owned(),
+        },
+        actions: d
+            .allowed_actions
+            .iter()
+            .filter_map(|a| action_form(*a, officer))
+            .collect(),
+        timeline: d
+            .timeline
+            .iter()
+            .map(|e| TimelineRow {
+                seq: e.seq,
+                at: e.at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                actor: e.actor.clone(),
+                event: e.event.clone(),
+            })
+            .collect(),
+        notices: d
+            .notifications
+            .iter()
+            .map(|n| {
+                (
+                    n.template.clone(),
+                    n.status.clone(),
+                    n.created_at.format("%Y-%m-%d %H:%M").to_string(),
+                )
+            })
+            .collect(),
+        evidence: d
+            .evidence
+            .iter()
+            .map(|e| {
+                (
+                    e.kind.clone(),
+                    e.file_name.clone().unwrap_or_default(),
+                    e.status.clone(),
+                )
+            })
+            .collect(),
+        error,
+    }
+    .render()
+    .unwrap_or_default();
+    page(
+        HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .body(body),
+        req,
+        t,
+    )
+}
+
+/// `/console/requests/{id}`: a request with its timeline, notices, evidence and the
+/// actions the officer may take now.
+#[get("/requests/{id}")]
+async fn request_page(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let Some((officer, csrf)) = session(&req, &services).await else {
+        return redirect("/console/login");
+    };
+    let Ok(id) = id.parse::<uuid::Uuid>() else {
+        return HttpResponse::NotFound().finish();
+    };
+    render_request(
+        &req,
+        &services,
+        &officer,
+        csrf,
+        id,
+        None,
+        actix_web::http::StatusCode::OK,
+    )
+    .await
+}
+
+/// `POST /console/requests/{id}/actions/{action}`: the action's form, as the API's
+/// action (same checks, same roles); back to the request, with the error if refused.
+#[post("/requests/{id}/actions/{action}")]
+async fn act(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    path: web::Path<(String, String)>,
+    form: web::Form<std::collections::BTreeMap<String, String>>,
+) -> HttpResponse {
+    let Some((officer, csrf)) = session(&req, &services).await else {
+        return redirect("/console/login");
+    };
+    let mut form = form.into_inner();
+    if form.remove("csrf").as_deref() != Some(csrf.as_str()) {
+        return HttpResponse::Forbidden()
+            .content_type("text/plain; charset=utf-8")
+            .body("CSRF token missing or wrong");
+    }
+    let (id, action) = path.into_inner();
+    let Ok(id) = id.parse::<uuid::Uuid>() else {
+        return HttpResponse::NotFound().finish();
+    };
+    // Form fields are text; empty ones are left out, and a number is sent as one.
+    let mut body = serde_json::Map::new();
+    for (k, v) in form {
+        let v = v.trim().to_owned();
+        if v.is_empty() {
+            continue;
+        }
+        let value = match (action.as_str(), k.as_str()) {
+            ("extend", "amount") => v
+                .parse::<u64>()
+                .map_or(serde_json::Value::String(v), serde_json::Value::from),
+            _ => serde_json::Value::String(v),
+        };
+        body.insert(k, value);
+    }
+    match services
+        .act(&officer, id, &action, &serde_json::Value::Object(body))
+        .await
+    {
+        Ok(_) => redirect(&format!("/console/requests/{id}")),
+        Err(e) => {
+            let status = actix_web::http::StatusCode::from_u16(e.code.status())
+                .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
+            render_request(&req, &services, &officer, csrf, id, Some(e.message), status).await
+        }
+    }
 }
