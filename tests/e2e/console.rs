@@ -178,6 +178,66 @@ async fn a_request_is_worked_from_its_page_and_each_change_is_in_the_timeline() 
 }
 
 #[tokio::test]
+async fn selected_requests_are_assigned_and_started_at_once() {
+    let app = TestApp::spawn().await;
+    let (wang_id, api_officer) = app.officer("wang", &["officer"]).await;
+    let mut ids = Vec::new();
+    for kind in ["access", "deletion", "copy"] {
+        let filed = app.file(kind, valid_details(kind)).await;
+        let id = filed["id"].as_str().expect("an id").to_owned();
+        let r = app
+            .act(
+                &api_officer,
+                &id,
+                "verify",
+                serde_json::json!({"method": "call_back"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        ids.push(id);
+    }
+    let b = Browser::start().await;
+    log_in(&b, &app, "wang").await;
+    // The first two rows of the queue (oldest due first), by their checkboxes.
+    let boxes = b.find_all("input[name=ids]").await;
+    assert_eq!(boxes.len(), 3);
+    let mut chosen = Vec::new();
+    for checkbox in &boxes[..2] {
+        b.click(checkbox).await;
+        chosen.push(b.attribute(checkbox, "value").await.expect("an id"));
+    }
+    b.click_and_wait(&b.find("#bulk-assign").await).await;
+    assert_eq!(b.path().await, "/console", "{}", b.source().await);
+    for checkbox in &b.find_all("input[name=ids]").await[..2] {
+        b.click(checkbox).await;
+    }
+    b.click_and_wait(&b.find("#bulk-start").await).await;
+    for id in &ids {
+        let d = app.detail(&api_officer, id).await;
+        let picked = chosen.contains(id);
+        assert_eq!(
+            d["assignee_id"] == serde_json::json!(wang_id),
+            picked,
+            "{id}"
+        );
+        assert_eq!(d["state"] == "in_progress", picked, "{id}: {}", d["state"]);
+    }
+    // Starting them again is refused, and the page says which and why.
+    for checkbox in &b.find_all("input[name=ids]").await[..1] {
+        b.click(checkbox).await;
+    }
+    b.click_and_wait(&b.find("#bulk-start").await).await;
+    assert!(
+        b.text(&b.find("#error").await)
+            .await
+            .contains("in_progress"),
+        "{}",
+        b.source().await
+    );
+    b.stop().await;
+}
+
+#[tokio::test]
 async fn forms_without_their_token_are_refused_and_failed_logins_lock_the_account() {
     let app = TestApp::spawn().await;
     app.officer("wang", &["officer"]).await;

@@ -33,7 +33,8 @@ pub fn router(cfg: &mut web::ServiceConfig) {
         .service(logout)
         .service(queue)
         .service(request_page)
-        .service(act);
+        .service(act)
+        .service(bulk);
 }
 
 /// The console's words, in the officer's language.
@@ -75,6 +76,9 @@ pub struct Labels {
     pub event: &'static str,
     pub notices: &'static str,
     pub evidence: &'static str,
+    pub selected: &'static str,
+    pub assign_to_me: &'static str,
+    pub start: &'static str,
     pub states: &'static [(&'static str, &'static str)],
 }
 
@@ -116,6 +120,9 @@ const ZH: Labels = Labels {
     event: "事件",
     notices: "通知",
     evidence: "证明材料",
+    selected: "选中的请求",
+    assign_to_me: "分配给我",
+    start: "开始办理",
     states: &[("open", "办理中"), ("closed", "已结束"), ("all", "全部")],
 };
 
@@ -157,6 +164,9 @@ const EN: Labels = Labels {
     event: "Event",
     notices: "Notices",
     evidence: "Evidence",
+    selected: "Selected requests",
+    assign_to_me: "Assign to me",
+    start: "Start",
     states: &[("open", "Open"), ("closed", "Closed"), ("all", "All")],
 };
 
@@ -413,6 +423,8 @@ struct QueuePage {
     rows: Vec<Row>,
     next_page: Option<String>,
     error: Option<String>,
+    /// Whether the officer works requests (and so may select rows for bulk actions).
+    can_work: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -436,10 +448,29 @@ fn nonempty(s: &Option<String>) -> Option<String> {
 /// `/console`: the queue, ordered by due date, with filters, search and paging.
 #[get("")]
 async fn queue(req: HttpRequest, services: web::Data<Services>) -> HttpResponse {
-    let t = labels(&req);
     let Some((officer, csrf)) = session(&req, &services).await else {
         return redirect("/console/login");
     };
+    render_queue(
+        &req,
+        &services,
+        &officer,
+        csrf,
+        None,
+        actix_web::http::StatusCode::OK,
+    )
+    .await
+}
+
+async fn render_queue(
+    req: &HttpRequest,
+    services: &Services,
+    officer: &Officer,
+    csrf: String,
+    notice: Option<String>,
+    status: actix_web::http::StatusCode,
+) -> HttpResponse {
+    let t = labels(req);
     let params = web::Query::<QueueParams>::from_query(req.query_string())
         .map(|q| q.into_inner())
         .unwrap_or_default();
@@ -452,7 +483,7 @@ async fn queue(req: HttpRequest, services: web::Data<Services>) -> HttpResponse 
         cursor: nonempty(&params.cursor),
         ..QueueQuery::default()
     };
-    let (rows, next_cursor, error) = match services.queue(&officer, &query).await {
+    let (rows, next_cursor, error) = match services.queue(officer, &query).await {
         Ok(page) => (
             page.items.into_iter().map(Row::from).collect(),
             page.next_cursor,
@@ -486,22 +517,78 @@ async fn queue(req: HttpRequest, services: web::Data<Services>) -> HttpResponse 
         t,
         csrf,
         officer_name: officer.username.clone(),
-        roles: roles_of(&officer),
+        roles: roles_of(officer),
+        can_work: rightsdesk_domain::roles::permits(
+            &officer.roles,
+            rightsdesk_domain::Permission::WorkRequests,
+        ),
         filters,
         kinds: RequestKind::ALL.iter().map(|k| k.as_str()).collect(),
         rows,
         next_page,
-        error,
+        error: notice.or(error),
     }
     .render()
     .unwrap_or_default();
     page(
-        HttpResponse::Ok()
+        HttpResponse::build(status)
             .content_type("text/html; charset=utf-8")
             .body(body),
-        &req,
+        req,
         t,
     )
+}
+
+/// `POST /console/bulk`: `assign` (to oneself) or `start` every selected request
+/// (`ids`, repeated), each as the API's action; those refused are listed with why.
+#[post("/bulk")]
+async fn bulk(req: HttpRequest, services: web::Data<Services>, body: web::Bytes) -> HttpResponse {
+    let Some((officer, csrf)) = session(&req, &services).await else {
+        return redirect("/console/login");
+    };
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let value = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    if value("csrf") != Some(csrf.as_str()) {
+        return HttpResponse::Forbidden()
+            .content_type("text/plain; charset=utf-8")
+            .body("CSRF token missing or wrong");
+    }
+    let (action, input) = match value("action") {
+        Some("assign") => ("assign", serde_json::json!({"assignee_id": officer.id})),
+        Some("start") => ("start", serde_json::json!({})),
+        _ => {
+            return HttpResponse::BadRequest()
+                .content_type("text/plain; charset=utf-8")
+                .body("action must be assign or start");
+        }
+    };
+    let mut refused = Vec::new();
+    for (_, id) in pairs.iter().filter(|(k, _)| k == "ids").take(200) {
+        let Ok(id) = id.parse::<uuid::Uuid>() else {
+            refused.push(format!("{id}: not a request id"));
+            continue;
+        };
+        if let Err(e) = services.act(&officer, id, action, &input).await {
+            refused.push(format!("{id}: {}", e.message));
+        }
+    }
+    if refused.is_empty() {
+        return redirect("/console");
+    }
+    render_queue(
+        &req,
+        &services,
+        &officer,
+        csrf,
+        Some(refused.join("; ")),
+        actix_web::http::StatusCode::CONFLICT,
+    )
+    .await
 }
 
 /// How a deadline is shown: `late`, `soon` (3 days or fewer), `ontime`, or `paused`.
