@@ -215,11 +215,7 @@ impl HttpSource {
                 .call(&json!({
                     "action": "lookup",
                     "reference": reference,
-                    "identifiers": {
-                        "email": ids.email,
-                        "mobile": ids.mobile,
-                        "account_id": ids.account_id,
-                    },
+                    "identifiers": Self::identifiers(ids),
                     "cursor": cursor,
                     "limit": self.page_size,
                 }))
@@ -285,11 +281,7 @@ impl HttpSource {
             .call(&json!({
                 "action": "erase",
                 "reference": reference,
-                "identifiers": {
-                    "email": ids.email,
-                    "mobile": ids.mobile,
-                    "account_id": ids.account_id,
-                },
+                "identifiers": Self::identifiers(ids),
                 "restricted": order.restricted,
                 "deactivate": order.deactivate,
                 "categories": order.only,
@@ -377,11 +369,7 @@ impl HttpSource {
             .call(&json!({
                 "action": "consent",
                 "reference": reference,
-                "identifiers": {
-                    "email": ids.email,
-                    "mobile": ids.mobile,
-                    "account_id": ids.account_id,
-                },
+                "identifiers": Self::identifiers(ids),
                 "purposes": order.purposes,
                 "change": order.change,
                 "scope": order.scope,
@@ -409,6 +397,7 @@ impl HttpSource {
         self.correct
     }
 
+    /// `{email, mobile, account_id}`, as every action sends them.
     fn identifiers(ids: &Identifiers) -> Value {
         json!({
             "email": ids.email,

@@ -153,7 +153,8 @@ struct Table {
     depth: usize,
 }
 
-/// Columns set in the person's rows of one table (`deactivate`, `consent`), checked.
+/// Columns set in the person's rows of one table (`deactivate`, `consent`, a
+/// correction), checked.
 #[derive(Debug)]
 struct Update {
     table: usize,
@@ -879,7 +880,6 @@ impl SqlSource {
     ) -> Result<Vec<FieldCorrection>, ConnectorError> {
         let db = self.write_connection().await?;
         let txn = self.timed(db.begin()).await?;
-        let d = self.dialect;
         let mut done = Vec::new();
         for change in order.changes {
             let Some((table, column)) = self.correct.get(&change.field) else {
@@ -888,18 +888,14 @@ impl SqlSource {
             let Some(old_values) = self.field_values(&txn, &change.field, order.ids).await? else {
                 continue;
             };
-            // `?` placeholders bind in the order they appear: SET's first.
-            let mut values = vec![DbValue::from(change.value.clone())];
-            let condition = self
-                .condition(*table, order.ids, &mut values)
+            let update = Update {
+                table: *table,
+                set: vec![(column.clone(), DbValue::from(change.value.clone()))],
+            };
+            let rows = self
+                .update_rows(&txn, &update, order.ids)
+                .await?
                 .unwrap_or_default();
-            let sql = format!(
-                "UPDATE {} SET {} = {} WHERE {condition}",
-                d.quote(&self.tables[*table].name),
-                d.quote(column),
-                d.placeholder(1),
-            );
-            let rows = self.exec(&txn, sql, values).await?;
             done.push(FieldCorrection {
                 field: change.field.clone(),
                 table: self.tables[*table].name.clone(),

@@ -80,13 +80,15 @@ fn rights_asked(request: &requests::Model) -> Option<Vec<NextOfKinRight>> {
     }
 }
 
-/// The verdict recorded at verification, from a request's events (the latest).
-pub(crate) fn recorded_verdict(events: &[events::Model]) -> Option<Verdict> {
-    events
-        .iter()
-        .rev()
-        .find_map(|e| e.data.get("arrangement"))
-        .and_then(|v| serde_json::from_value(v["verdict"].clone()).ok())
+/// The arrangement check recorded at verification, from a request's events (the latest):
+/// `{arrangement_id, recorded_via, verdict}`.
+pub(crate) fn recorded_arrangement(events: &[events::Model]) -> Option<&Value> {
+    events.iter().rev().find_map(|e| e.data.get("arrangement"))
+}
+
+/// The verdict of [`recorded_arrangement`].
+fn recorded_verdict(events: &[events::Model]) -> Option<Verdict> {
+    recorded_arrangement(events).and_then(|v| serde_json::from_value(v["verdict"].clone()).ok())
 }
 
 /// Whether the request is on hold for the DPO: its latest hold not released since.
@@ -311,6 +313,21 @@ impl Services {
             .collect())
     }
 
+    /// A next of kin's verdict, as recorded at verification (`None` for other kinds, or
+    /// before verification).
+    async fn verdict(
+        &self,
+        conn: &impl ConnectionTrait,
+        request: &requests::Model,
+    ) -> Result<Option<Verdict>, Error> {
+        if request.kind != RequestKind::NextOfKin.as_str() {
+            return Ok(None);
+        }
+        Ok(recorded_verdict(
+            &events::for_request(conn, request.id).await?,
+        ))
+    }
+
     /// The rights a next of kin's request is answered for, as recorded at verification
     /// (`None` for other kinds, or before verification).
     pub(crate) async fn granted_rights(
@@ -318,15 +335,7 @@ impl Services {
         conn: &impl ConnectionTrait,
         request: &requests::Model,
     ) -> Result<Option<Vec<NextOfKinRight>>, Error> {
-        if request.kind != RequestKind::NextOfKin.as_str() {
-            return Ok(None);
-        }
-        let events = events::for_request(conn, request.id).await?;
-        Ok(Some(
-            recorded_verdict(&events)
-                .map(|v| v.granted)
-                .unwrap_or_default(),
-        ))
+        Ok(self.verdict(conn, request).await?.map(|v| v.granted))
     }
 
     /// Whether the request is answered with its subject's data (a bundle): access, copy,
@@ -384,11 +393,11 @@ impl Services {
         conn: &impl ConnectionTrait,
         request: &requests::Model,
     ) -> Result<(), Error> {
-        if request.kind != RequestKind::NextOfKin.as_str() {
-            return Ok(());
-        }
-        let events = events::for_request(conn, request.id).await?;
-        if recorded_verdict(&events).is_some_and(|v| v.outcome == Outcome::Deny) {
+        if self
+            .verdict(conn, request)
+            .await?
+            .is_some_and(|v| v.outcome == Outcome::Deny)
+        {
             return Err(Error::new(
                 ErrorCode::ArrangementDenies,
                 "the deceased's arrangement refuses every right asked: reject the request with reason_code deceased_arrangement",
@@ -404,11 +413,10 @@ impl Services {
         conn: &impl ConnectionTrait,
         request: &requests::Model,
     ) -> Result<Option<Value>, Error> {
-        if request.kind != RequestKind::NextOfKin.as_str() {
-            return Ok(None);
-        }
-        let events = events::for_request(conn, request.id).await?;
-        Ok(recorded_verdict(&events).map(|v| json!({"granted": v.granted, "refused": v.refused})))
+        Ok(self
+            .verdict(conn, request)
+            .await?
+            .map(|v| json!({"granted": v.granted, "refused": v.refused})))
     }
 }
 

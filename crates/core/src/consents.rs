@@ -460,19 +460,7 @@ impl Services {
             .filter(|s| s.purposes.iter().any(|p| wanted.contains(p)))
             .map(|s| s.name.clone())
             .collect();
-        store::open(conn, request.id, &sources, now).await?;
-        for source in &sources {
-            let key = format!("change:{}:{source}:{}", request.id, Uuid::now_v7());
-            self.enqueue_job(
-                conn,
-                &Job::ChangeSource {
-                    request_id: request.id,
-                    source: source.clone(),
-                },
-                &key,
-            )
-            .await?;
-        }
+        self.open_changes(conn, request.id, &sources, now).await?;
         metrics::counter!("rightsdesk_consents_recorded_total", "state" => new_state)
             .increment(w.purposes.len() as u64);
         Ok(Some(json!({
@@ -595,17 +583,8 @@ impl Services {
                     format!("the request has no open change in {source}"),
                 ));
             }
-            store::open(tx.conn(), row.id, std::slice::from_ref(&source), now).await?;
-            let key = format!("change:{}:{source}:{}", row.id, Uuid::now_v7());
             services
-                .enqueue_job(
-                    tx.conn(),
-                    &Job::ChangeSource {
-                        request_id: row.id,
-                        source: source.clone(),
-                    },
-                    &key,
-                )
+                .open_changes(tx.conn(), row.id, std::slice::from_ref(&source), now)
                 .await?;
             Ok((json!({ "source": source }), ()))
         })
@@ -695,12 +674,33 @@ impl Services {
                 row.changes = json!(changes);
                 self.change_done(row, &request, result, None).await
             }
-            Err(e) if e.is_transient() => self.change_retried(row, &request, &e).await,
-            Err(e) => {
-                self.change_failed(row, &request, e.code(), &e.to_string())
-                    .await
-            }
+            Err(e) => self.change_errored(row, &request, &e).await,
         }
+    }
+
+    /// Opens (or re-opens) a change and queues a `change_source` job for each of
+    /// `sources`: a consent withdrawal's, a correction's, a re-run.
+    pub(crate) async fn open_changes(
+        &self,
+        conn: &impl ConnectionTrait,
+        request_id: Uuid,
+        sources: &[String],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), Error> {
+        store::open(conn, request_id, sources, now).await?;
+        for source in sources {
+            let key = format!("change:{request_id}:{source}:{}", Uuid::now_v7());
+            self.enqueue_job(
+                conn,
+                &Job::ChangeSource {
+                    request_id,
+                    source: source.clone(),
+                },
+                &key,
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// Hands a source's change to its owner: the change waits for them (until an officer
@@ -737,9 +737,25 @@ impl Services {
         Ok(())
     }
 
+    /// Records a connector's failure: a transient one is tried again with back-off (the
+    /// job fails), any other waits for an officer to re-run the source.
+    pub(crate) async fn change_errored(
+        &self,
+        row: store::Model,
+        request: &requests::Model,
+        e: &rightsdesk_connectors::ConnectorError,
+    ) -> Result<(), Error> {
+        if e.is_transient() {
+            self.change_retried(row, request, e).await
+        } else {
+            self.change_failed(row, request, e.code(), &e.to_string())
+                .await
+        }
+    }
+
     /// Records a transient failure and returns an error, so that the job is tried again
     /// with back-off.
-    pub(crate) async fn change_retried(
+    async fn change_retried(
         &self,
         mut row: store::Model,
         request: &requests::Model,

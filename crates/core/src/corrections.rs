@@ -24,7 +24,6 @@ use uuid::Uuid;
 
 use crate::auth::Officer;
 use crate::collections::OwnerTask;
-use crate::jobs::Job;
 use crate::officers::require;
 use crate::{Error, ErrorCode, Services};
 
@@ -367,30 +366,6 @@ impl Services {
         self.correction_view(officer, id).await
     }
 
-    /// Opens a change and queues a job for each of `sources`.
-    pub(crate) async fn open_changes(
-        &self,
-        conn: &impl ConnectionTrait,
-        request_id: Uuid,
-        sources: &[String],
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<(), Error> {
-        store::open(conn, request_id, sources, now).await?;
-        for source in sources {
-            let key = format!("change:{request_id}:{source}:{}", Uuid::now_v7());
-            self.enqueue_job(
-                conn,
-                &Job::ChangeSource {
-                    request_id,
-                    source: source.clone(),
-                },
-                &key,
-            )
-            .await?;
-        }
-        Ok(())
-    }
-
     /// Reads and checks a decisions body against the requested `changes`.
     fn read_decisions(
         &self,
@@ -576,11 +551,7 @@ impl Services {
                 );
                 self.change_done(row, &request, result, None).await
             }
-            Err(e) if e.is_transient() => self.change_retried(row, &request, &e).await,
-            Err(e) => {
-                self.change_failed(row, &request, e.code(), &e.to_string())
-                    .await
-            }
+            Err(e) => self.change_errored(row, &request, &e).await,
         }
     }
 

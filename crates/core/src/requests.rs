@@ -1320,9 +1320,10 @@ impl Services {
         let conn = self.db().conn();
         let all = events::for_request(conn, row.id).await?;
         let fee_due = crate::fees::pending(state, &all);
+        let held = crate::arrangements::on_hold(&all);
+        let arrangement = crate::arrangements::recorded_arrangement(&all).cloned();
         let timeline = all
-            .iter()
-            .cloned()
+            .into_iter()
             .map(|e| TimelineEntry {
                 seq: e.seq,
                 at: e.at,
@@ -1343,13 +1344,7 @@ impl Services {
             })
             .collect();
         let repeats = self.repeats(&row).await?;
-        // A fee is quoted only for a repeat.
-        let held = crate::arrangements::on_hold(&all);
-        let arrangement = all
-            .iter()
-            .rev()
-            .find_map(|e| e.data.get("arrangement"))
-            .cloned();
+        // A fee is quoted only for a repeat; a hold is released only while held.
         let allowed_actions = officer_actions(state, &officer.roles)
             .into_iter()
             .filter(|a| *a != Action::QuoteFee || !repeats.is_empty())
