@@ -12,8 +12,10 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rightsdesk_core::{Clock, ManualClock};
 use rightsdesk_tests::reqwest::StatusCode;
 use rightsdesk_tests::serde_json::{Value, json};
-use rightsdesk_tests::{TempDir, TestApp, TestDb, base_config, filing, free_port, start_time};
-use sea_orm::{ConnectionTrait, Database, FromQueryResult, Statement};
+use rightsdesk_tests::{
+    TempDir, TestApp, TestDb, base_config, filing, free_port, source_rows, start_time,
+};
+use sea_orm::{ConnectionTrait, Database};
 
 use crate::collections::{SECRET, signed_service};
 
@@ -117,18 +119,6 @@ purposes = ["marketing_phone"]
 [source.manual]
 "#
     )
-}
-
-async fn rows(url: &str, sql: &str) -> Vec<Value> {
-    let db = Database::connect(url).await.expect("the source");
-    let rows = db
-        .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .expect("read the source");
-    db.close().await.ok();
-    rows.iter()
-        .map(|r| Value::from_query_result(r, "").expect("a row"))
-        .collect()
 }
 
 struct Setup {
@@ -287,7 +277,7 @@ async fn a_withdrawal_takes_effect_at_verification_and_reaches_every_source_that
             .all(|h| h["request_id"] == json!(id) && h["method"] == "rights_request")
     );
     assert_eq!(
-        rows(&website, "SELECT * FROM users WHERE id = 'u1'").await[0]["sms_opt_in"],
+        source_rows(&website, "SELECT * FROM users WHERE id = 'u1'").await[0]["sms_opt_in"],
         1
     );
 
@@ -309,14 +299,14 @@ async fn a_withdrawal_takes_effect_at_verification_and_reaches_every_source_that
     let website_change = change(&detail, "website");
     assert_eq!(website_change["outcome"], "applied", "{website_change}");
     assert_eq!(website_change["changes"].as_array().map(Vec::len), Some(2));
-    let users = rows(&website, "SELECT * FROM users ORDER BY id").await;
+    let users = source_rows(&website, "SELECT * FROM users ORDER BY id").await;
     assert_eq!(users[0]["sms_opt_in"], 0);
     assert_eq!(users[0]["email_opt_in"], 0);
     assert_eq!(users[1]["sms_opt_in"], 1);
     assert_eq!(users[1]["email_opt_in"], 1);
     // The mailer on PostgreSQL.
     assert_eq!(change(&detail, "mailer")["outcome"], "applied");
-    let subscribers = rows(&mailer.url, "SELECT * FROM subscribers ORDER BY email").await;
+    let subscribers = source_rows(&mailer.url, "SELECT * FROM subscribers ORDER BY email").await;
     assert_eq!(
         subscribers,
         [

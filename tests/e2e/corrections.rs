@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use rightsdesk_core::ManualClock;
 use rightsdesk_tests::reqwest::StatusCode;
 use rightsdesk_tests::serde_json::{Value, json};
-use rightsdesk_tests::{TempDir, TestApp, TestDb, base_config, free_port, start_time};
-use sea_orm::{ConnectionTrait, Database, FromQueryResult, Statement};
+use rightsdesk_tests::{TempDir, TestApp, TestDb, base_config, free_port, source_rows, start_time};
+use sea_orm::{ConnectionTrait, Database};
 
 use crate::collections::{SECRET, signed_service};
 
@@ -110,18 +110,6 @@ correctable = ["address"]
 [source.manual]
 "#
     )
-}
-
-async fn rows(url: &str, sql: &str) -> Vec<Value> {
-    let db = Database::connect(url).await.expect("the source");
-    let rows = db
-        .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .expect("read the source");
-    db.close().await.ok();
-    rows.iter()
-        .map(|r| Value::from_query_result(r, "").expect("a row"))
-        .collect()
 }
 
 fn source<'a>(change: &'a Value, name: &str) -> &'a Value {
@@ -321,11 +309,11 @@ async fn approved_corrections_reach_every_source_and_the_log_keeps_only_digests(
         change_of(&detail, "website")["changes"][0]["old_value_digests"],
         change_of(&detail, "crm")["changes"][0]["old_value_digests"]
     );
-    let users = rows(&website, "SELECT * FROM users ORDER BY id").await;
+    let users = source_rows(&website, "SELECT * FROM users ORDER BY id").await;
     assert_eq!(users[0]["address"], NEW_ADDRESS);
     assert_eq!(users[0]["name"], "李雷", "the name was rejected");
     assert_eq!(users[1]["address"], OLD_ADDRESS, "another person's row");
-    let customers = rows(&crm.url, "SELECT * FROM customers ORDER BY email").await;
+    let customers = source_rows(&crm.url, "SELECT * FROM customers ORDER BY email").await;
     assert_eq!(customers[0]["postal_address"], OLD_ADDRESS, "han");
     assert_eq!(customers[1]["postal_address"], NEW_ADDRESS, "li.lei");
     let call = calls

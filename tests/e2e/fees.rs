@@ -6,34 +6,9 @@
 use chrono::{NaiveDate, TimeDelta};
 use rightsdesk_tests::reqwest::StatusCode;
 use rightsdesk_tests::serde_json::{Value, json};
-use rightsdesk_tests::{OFFICER_PASSWORD, TestApp, valid_details};
+use rightsdesk_tests::{OFFICER_PASSWORD, TestApp};
 
 const EXPLANATION: &str = "您在 30 天内第三次申请复制全部个人信息，每次导出需人工核对五个系统";
-
-/// Files a request of `kind` as li.lei and verifies it by the emailed link.
-async fn verified(app: &TestApp, kind: &str) -> Value {
-    let filed = app.file(kind, valid_details(kind)).await;
-    app.deliver().await;
-    let reference = s(&filed, "reference");
-    let path = app
-        .outbox_messages()
-        .into_iter()
-        .find(|m| {
-            m.to == "li.lei@example.com"
-                && m.subject.contains(&reference)
-                && m.text.contains("/verify/")
-        })
-        .expect("the verification message")
-        .link_path();
-    let r = app
-        .client
-        .post(format!("{}{path}", app.base))
-        .send()
-        .await
-        .expect("the link answers");
-    assert!(r.status().is_success());
-    filed
-}
 
 fn s(v: &Value, key: &str) -> String {
     v[key]
@@ -60,9 +35,9 @@ fn events(detail: &Value) -> Vec<String> {
 #[tokio::test]
 async fn a_fee_for_a_repeat_pauses_the_clock_until_the_requester_accepts_it() {
     let app = TestApp::spawn().await;
-    let first = verified(&app, "copy").await;
+    let first = app.file_verified("copy").await;
     app.clock.advance(TimeDelta::days(5));
-    let second = verified(&app, "copy").await;
+    let second = app.file_verified("copy").await;
     let (_, officer) = app.officer("wang", &["officer"]).await;
     let (first_id, id, token) = (
         s(&first, "id"),
@@ -243,9 +218,9 @@ async fn a_fee_for_a_repeat_pauses_the_clock_until_the_requester_accepts_it() {
 #[tokio::test]
 async fn a_requester_who_will_not_pay_withdraws_and_an_officer_may_waive_the_fee() {
     let app = TestApp::spawn().await;
-    verified(&app, "access").await;
-    let second = verified(&app, "access").await;
-    let third = verified(&app, "access").await;
+    app.file_verified("access").await;
+    let second = app.file_verified("access").await;
+    let third = app.file_verified("access").await;
     let (_, officer) = app.officer("wang", &["officer"]).await;
     let quote = json!({"amount": 12.5, "currency": "CNY", "explanation": EXPLANATION});
 

@@ -13,8 +13,8 @@ use rightsdesk_core::{Clock, ManualClock};
 use rightsdesk_tests::reqwest::StatusCode;
 use rightsdesk_tests::reqwest::multipart::{Form, Part};
 use rightsdesk_tests::serde_json::{Value, json};
-use rightsdesk_tests::{TempDir, TestApp, TestDb, base_config, filing, start_time};
-use sea_orm::{ConnectionTrait, Database, FromQueryResult, Statement};
+use rightsdesk_tests::{TempDir, TestApp, TestDb, base_config, filing, source_rows, start_time};
+use sea_orm::{ConnectionTrait, Database};
 
 const ISSUER: &str = "https://accounts.example.com";
 const ACCOUNT_SECRET: &str = "the-account-system-shared-secret-0123456789";
@@ -215,18 +215,10 @@ async fn bundle_users(app: &TestApp, link: &str) -> Vec<Value> {
 }
 
 async fn user_names(url: &str) -> Vec<(String, String)> {
-    let db = Database::connect(url).await.expect("the source");
-    let rows = db
-        .query_all_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT id, name FROM users ORDER BY id",
-        ))
+    source_rows(url, "SELECT id, name FROM users ORDER BY id")
         .await
-        .expect("read");
-    db.close().await.ok();
-    rows.iter()
-        .map(|r| {
-            let v = Value::from_query_result(r, "").expect("a row");
+        .iter()
+        .map(|v| {
             let s = |k: &str| v[k].as_str().expect(k).to_owned();
             (s("id"), s("name"))
         })
@@ -234,22 +226,10 @@ async fn user_names(url: &str) -> Vec<(String, String)> {
 }
 
 async fn user_ids(url: &str) -> Vec<String> {
-    let db = Database::connect(url).await.expect("the source");
-    let rows = db
-        .query_all_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT id FROM users ORDER BY id",
-        ))
+    user_names(url)
         .await
-        .expect("read");
-    db.close().await.ok();
-    rows.iter()
-        .map(|r| {
-            Value::from_query_result(r, "").expect("a row")["id"]
-                .as_str()
-                .expect("an id")
-                .to_owned()
-        })
+        .into_iter()
+        .map(|(id, _)| id)
         .collect()
 }
 

@@ -4,23 +4,8 @@
 //! listed.
 
 use chrono::TimeDelta;
+use rightsdesk_tests::TestApp;
 use rightsdesk_tests::serde_json::Value;
-use rightsdesk_tests::{TestApp, valid_details};
-
-/// Files a request of `kind` as li.lei and verifies it by the emailed link.
-async fn verified(app: &TestApp, kind: &str) -> Value {
-    let filed = app.file(kind, valid_details(kind)).await;
-    app.deliver().await;
-    let path = app.verification_message("li.lei@example.com").link_path();
-    let r = app
-        .client
-        .post(format!("{}{path}", app.base))
-        .send()
-        .await
-        .expect("the link answers");
-    assert!(r.status().is_success());
-    filed
-}
 
 fn repeats(detail: &Value) -> Vec<String> {
     detail["repeats"]
@@ -34,11 +19,11 @@ fn repeats(detail: &Value) -> Vec<String> {
 #[tokio::test]
 async fn earlier_requests_of_the_same_subject_and_kind_are_listed() {
     let app = TestApp::spawn().await;
-    let first = verified(&app, "deletion").await;
+    let first = app.file_verified("deletion").await;
     app.clock.advance(TimeDelta::days(10));
-    let copy = verified(&app, "copy").await;
+    let copy = app.file_verified("copy").await;
     app.clock.advance(TimeDelta::days(10));
-    let second = verified(&app, "deletion").await;
+    let second = app.file_verified("deletion").await;
     let (_, officer) = app.officer("wang", &["officer"]).await;
     let id = |v: &Value| v["id"].as_str().expect("an id").to_owned();
     let reference = |v: &Value| v["reference"].as_str().expect("a reference").to_owned();
@@ -51,7 +36,7 @@ async fn earlier_requests_of_the_same_subject_and_kind_are_listed() {
     assert!(repeats(&app.detail(&officer, &id(&copy)).await).is_empty());
     // A year and more later, the window has passed.
     app.clock.advance(TimeDelta::days(400));
-    let third = verified(&app, "deletion").await;
+    let third = app.file_verified("deletion").await;
     let (_, officer) = app.officer("zhao", &["officer"]).await;
     assert!(repeats(&app.detail(&officer, &id(&third)).await).is_empty());
 }

@@ -451,6 +451,28 @@ impl TestApp {
         mail::folder_messages(&self.config.mail.folder)
     }
 
+    /// Files a request of `kind` as li.lei (valid details) and verifies it with the
+    /// link of its own verification message; returns the 201 body.
+    pub async fn file_verified(&self, kind: &str) -> Value {
+        let filed = self.file(kind, valid_details(kind)).await;
+        self.deliver().await;
+        let reference = filed["reference"].as_str().expect("a reference");
+        let path = self
+            .outbox_messages()
+            .into_iter()
+            .find(|m| m.subject.contains(reference) && m.text.contains("/verify/"))
+            .expect("the request's verification message")
+            .link_path();
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("the link answers");
+        assert!(r.status().is_success(), "{}", r.status());
+        filed
+    }
+
     /// The newest verification message (code and link) sent to `to`.
     pub fn verification_message(&self, to: &str) -> mail::Received {
         self.outbox_messages()
@@ -474,6 +496,24 @@ impl TestApp {
         conn.close().await.ok();
         n
     }
+}
+
+/// Every row `sql` reads from the source database at `url`, as JSON objects (to check
+/// what a connector changed there).
+pub async fn source_rows(url: &str, sql: &str) -> Vec<Value> {
+    use sea_orm::FromQueryResult;
+    let db = Database::connect(url).await.expect("the source");
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            sql,
+        ))
+        .await
+        .expect("read the source");
+    db.close().await.ok();
+    rows.iter()
+        .map(|r| Value::from_query_result(r, "").expect("a row"))
+        .collect()
 }
 
 /// A valid filing of `kind` with `details` by a requester with an email address.
