@@ -19,6 +19,7 @@ mod m20261202_000012_bundles;
 mod m20261202_000013_erasures;
 mod m20261202_000014_consents;
 mod m20261203_000015_arrangements;
+mod m20261203_000016_console;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000013_erasures::Migration),
             Box::new(m20261202_000014_consents::Migration),
             Box::new(m20261203_000015_arrangements::Migration),
+            Box::new(m20261203_000016_console::Migration),
         ]
     }
 }

@@ -51,6 +51,52 @@ pub(crate) enum SourceWork {
 }
 
 impl SourceWork {
+    /// Which of `names` this work opens for request `id`: those not opened yet, or that
+    /// failed (all of them `again`).
+    pub(crate) async fn to_open(
+        self,
+        conn: &impl rightsdesk_store::ConnectionTrait,
+        id: Uuid,
+        names: &[String],
+        again: bool,
+    ) -> Result<Vec<String>, Error> {
+        // Each opened source, and whether it failed.
+        let existing: Vec<(String, bool)> = match self {
+            SourceWork::Collect => store::for_request(conn, id)
+                .await?
+                .into_iter()
+                .map(|c| (c.source, c.status == status::FAILED))
+                .collect(),
+            SourceWork::Erase => rightsdesk_store::erasures::for_request(conn, id)
+                .await?
+                .into_iter()
+                .map(|e| {
+                    let failed = e.status == rightsdesk_store::erasures::status::FAILED;
+                    (e.source, failed)
+                })
+                .collect(),
+        };
+        Ok(names
+            .iter()
+            .filter(|name| {
+                again
+                    || existing
+                        .iter()
+                        .find(|(source, _)| source == *name)
+                        .is_none_or(|(_, failed)| *failed)
+            })
+            .cloned()
+            .collect())
+    }
+
+    /// `collect` or `erase`, as the request detail's `source_work` names it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Collect => "collect",
+            Self::Erase => "erase",
+        }
+    }
+
     fn event(self, again: bool) -> &'static str {
         match (self, again) {
             (Self::Collect, false) => "collection_started",
@@ -70,7 +116,7 @@ impl SourceWork {
 
     /// Checks that `row` may have its sources worked: answered by this work (`answers`),
     /// in progress, its subject verified.
-    fn check(self, row: &requests::Model, answers: bool) -> Result<(), Error> {
+    pub(crate) fn check(self, row: &requests::Model, answers: bool) -> Result<(), Error> {
         let kind: RequestKind = crate::requests::parse_stored(&row.kind)?;
         let state: State = crate::requests::parse_stored(&row.state)?;
         if !answers {
@@ -224,33 +270,7 @@ impl Services {
             };
             work.check(row, answers)?;
             services.check_not_held(tx.conn(), row.id).await?;
-            // Each opened source, and whether it failed.
-            let existing: Vec<(String, bool)> = match work {
-                SourceWork::Collect => store::for_request(tx.conn(), row.id)
-                    .await?
-                    .into_iter()
-                    .map(|c| (c.source, c.status == status::FAILED))
-                    .collect(),
-                SourceWork::Erase => rightsdesk_store::erasures::for_request(tx.conn(), row.id)
-                    .await?
-                    .into_iter()
-                    .map(|e| {
-                        let failed = e.status == rightsdesk_store::erasures::status::FAILED;
-                        (e.source, failed)
-                    })
-                    .collect(),
-            };
-            let open: Vec<String> = names
-                .iter()
-                .filter(|name| {
-                    again
-                        || existing
-                            .iter()
-                            .find(|(source, _)| source == *name)
-                            .is_none_or(|(_, failed)| *failed)
-                })
-                .cloned()
-                .collect();
+            let open = work.to_open(tx.conn(), row.id, &names, again).await?;
             match work {
                 SourceWork::Collect => store::open(tx.conn(), row.id, &open, now).await?,
                 SourceWork::Erase => {

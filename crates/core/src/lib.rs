@@ -13,6 +13,7 @@ pub mod collections;
 pub mod config;
 pub mod consents;
 pub mod corrections;
+pub mod dashboard;
 pub mod erasures;
 pub mod error;
 pub mod evidence;

@@ -443,6 +443,9 @@ pub struct RequestDetail {
     pub on_hold: bool,
     /// The bundles written for it, newest first, with their download links.
     pub bundles: Vec<crate::bundles::BundleView>,
+    /// The work this officer may have the data sources do now: `collect` (search them
+    /// for the subject's data) and/or `erase`.
+    pub source_work: Vec<String>,
 }
 
 // ---------------------------------------------------------------------------------
@@ -761,6 +764,11 @@ const ATTEMPTS: usize = 5;
 const REFERENCE_ATTEMPTS: usize = 20;
 
 impl Services {
+    /// The names of the rule packs requests may be filed under (the queue filters by them).
+    pub fn pack_names(&self) -> Vec<String> {
+        self.inner.packs.iter().map(|p| p.name.clone()).collect()
+    }
+
     /// Today, for requests under each pack (in its time zone); requests under a pack
     /// that is gone count as `pipl`'s, as [`Services::pack_of`] does.
     pub(crate) fn pack_dates(&self, now: DateTime<Utc>) -> requests::PackDates {
@@ -1351,6 +1359,7 @@ impl Services {
             .filter(|a| *a != Action::Hold || !held)
             .filter(|a| *a != Action::Release || held)
             .collect();
+        let source_work = self.source_work(officer, &row, held).await?;
         Ok(RequestDetail {
             deadline: deadline_view(self.pack_of(&row), &row, state, now),
             allowed_actions,
@@ -1394,7 +1403,47 @@ impl Services {
             arrangement,
             on_hold: held,
             bundles: self.bundles(row.id).await?,
+            source_work,
         })
+    }
+
+    /// What this officer may have the data sources do for `row` now: `collect` (a
+    /// request answered with its subject's data) or `erase` (one answered by erasing
+    /// them), once it is in progress with its subject verified, not on hold, with
+    /// sources configured, and some source not yet worked (or failed) — the checks
+    /// `POST …/collect` and `POST …/erase` make.
+    async fn source_work(
+        &self,
+        officer: &Officer,
+        row: &requests::Model,
+        held: bool,
+    ) -> Result<Vec<String>, Error> {
+        use crate::collections::SourceWork;
+        if held
+            || self.sources().is_empty()
+            || !rightsdesk_domain::roles::permits(&officer.roles, Permission::WorkRequests)
+        {
+            return Ok(Vec::new());
+        }
+        let conn = self.db().conn();
+        let names: Vec<String> = self
+            .sources()
+            .sources
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
+        let mut work = Vec::new();
+        for (kind, answers) in [
+            (SourceWork::Collect, self.gives_data(conn, row).await?),
+            (SourceWork::Erase, self.erases_data(conn, row).await?),
+        ] {
+            if kind.check(row, answers).is_ok()
+                && !kind.to_open(conn, row.id, &names, false).await?.is_empty()
+            {
+                work.push(kind.name().to_owned());
+            }
+        }
+        Ok(work)
     }
 
     /// The requester answered (by email): a clock paused for them runs again.

@@ -25,6 +25,8 @@ pub enum Permission {
     WorkRequests,
     /// Create and change officer accounts.
     ManageOfficers,
+    /// See the data sources and check that they answer.
+    ManageSources,
     /// Read a subject's consents and their history.
     ReadConsents,
     /// Record a consent given (or withdrawn elsewhere) in the ledger.
@@ -36,7 +38,7 @@ impl Role {
         match permission {
             Permission::ViewRequests => matches!(self, Role::Officer | Role::Dpo | Role::Auditor),
             Permission::WorkRequests => matches!(self, Role::Officer | Role::Dpo),
-            Permission::ManageOfficers => self == Role::Admin,
+            Permission::ManageOfficers | Permission::ManageSources => self == Role::Admin,
             Permission::ReadConsents => {
                 matches!(
                     self,
@@ -63,6 +65,8 @@ mod tests {
         assert!(!permits(&[Role::Auditor], Permission::WorkRequests));
         assert!(!permits(&[Role::Admin], Permission::ViewRequests));
         assert!(permits(&[Role::Admin], Permission::ManageOfficers));
+        assert!(permits(&[Role::Admin], Permission::ManageSources));
+        assert!(!permits(&[Role::Dpo], Permission::ManageSources));
         assert!(!permits(
             &[Role::Dpo, Role::Officer],
             Permission::ManageOfficers

@@ -177,6 +177,23 @@ pub async fn for_request(
         .await?)
 }
 
+/// The events of type `event_type` of the requests `request_ids` (the dashboard reads
+/// the refusals' reason codes this way, through the `(request_id, seq)` key).
+pub async fn of_type_for(
+    conn: &impl ConnectionTrait,
+    request_ids: &[Uuid],
+    event_type: &str,
+) -> Result<Vec<Model>, StoreError> {
+    if request_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(Entity::find()
+        .filter(Column::RequestId.is_in(request_ids.iter().copied()))
+        .filter(Column::EventType.eq(event_type))
+        .all(conn)
+        .await?)
+}
+
 /// Why a chain does not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChainError {

@@ -22,6 +22,7 @@ pub mod reference_counters;
 pub mod requests;
 pub mod secrets;
 pub mod source_changes;
+pub mod source_checks;
 pub mod subjects;
 pub mod verifications;
 

@@ -236,6 +236,19 @@ pub struct PackDates {
 }
 
 impl PackDates {
+    /// The same packs, `days` later (the dashboard's "due this week").
+    pub fn plus_days(&self, days: i64) -> Self {
+        let shift = |d: NaiveDate| d + chrono::Days::new(days.max(0) as u64);
+        Self {
+            groups: self
+                .groups
+                .iter()
+                .map(|(d, names)| (shift(*d), names.clone()))
+                .collect(),
+            others: shift(self.others),
+        }
+    }
+
     /// The earliest and the latest of the dates.
     fn bounds(&self) -> (NaiveDate, NaiveDate) {
         let dates = self.groups.iter().map(|(d, _)| *d).chain([self.others]);
@@ -387,14 +400,8 @@ pub struct Cursor {
     pub id: Uuid,
 }
 
-/// One page of the queue, ordered by due date (oldest first), then id. Reads one row
-/// more than `limit` to know whether another page follows.
-pub async fn queue(
-    conn: &impl ConnectionTrait,
-    filter: &QueueFilter,
-    after: Option<Cursor>,
-    limit: u64,
-) -> Result<(Vec<Model>, Option<Cursor>), StoreError> {
+/// The condition of `filter`'s rows.
+fn condition(filter: &QueueFilter) -> Condition {
     let mut cond = Condition::all();
     if let Some(states) = &filter.states {
         cond = cond.add(Column::State.is_in(states.clone()));
@@ -438,6 +445,75 @@ pub async fn queue(
     if let Some(p) = &filter.phone {
         cond = cond.add(Column::RequesterPhone.eq(p.clone()));
     }
+    cond
+}
+
+/// How many requests `filter` selects (the dashboard's open, due and overdue counts).
+pub async fn count(conn: &impl ConnectionTrait, filter: &QueueFilter) -> Result<u64, StoreError> {
+    Ok(Entity::find().filter(condition(filter)).count(conn).await?)
+}
+
+/// A request closed in the dashboard's window: what its on-time rate, time to close and
+/// refusal reasons are measured from.
+#[derive(Debug, Clone, sea_orm::FromQueryResult)]
+pub struct ClosedRow {
+    pub id: Uuid,
+    pub state: String,
+    pub received_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub due_date: NaiveDate,
+    pub time_zone: String,
+}
+
+/// The requests closed at or after `since` (by the `requests_closed` index).
+pub async fn closed_since(
+    conn: &impl ConnectionTrait,
+    since: DateTime<Utc>,
+) -> Result<Vec<ClosedRow>, StoreError> {
+    Ok(Entity::find()
+        .select_only()
+        .columns([
+            Column::Id,
+            Column::State,
+            Column::ReceivedAt,
+            Column::ClosedAt,
+            Column::DueDate,
+            Column::TimeZone,
+        ])
+        .filter(Column::ClosedAt.gte(since))
+        .into_model::<ClosedRow>()
+        .all(conn)
+        .await?)
+}
+
+/// The requests received at or after `since`, counted by kind and channel:
+/// `(kind, channel, count)` (by the `requests_received` index).
+pub async fn received_since_by_kind_and_channel(
+    conn: &impl ConnectionTrait,
+    since: DateTime<Utc>,
+) -> Result<Vec<(String, String, i64)>, StoreError> {
+    Ok(Entity::find()
+        .select_only()
+        .column(Column::Kind)
+        .column(Column::Channel)
+        .column_as(Column::Id.count(), "n")
+        .filter(Column::ReceivedAt.gte(since))
+        .group_by(Column::Kind)
+        .group_by(Column::Channel)
+        .into_tuple::<(String, String, i64)>()
+        .all(conn)
+        .await?)
+}
+
+/// One page of the queue, ordered by due date (oldest first), then id. Reads one row
+/// more than `limit` to know whether another page follows.
+pub async fn queue(
+    conn: &impl ConnectionTrait,
+    filter: &QueueFilter,
+    after: Option<Cursor>,
+    limit: u64,
+) -> Result<(Vec<Model>, Option<Cursor>), StoreError> {
+    let mut cond = condition(filter);
     if let Some(c) = after {
         // Written so that the first term bounds an index range scan.
         cond = cond.add(Column::DueDate.gte(c.due_date)).add(

@@ -1,8 +1,9 @@
-//! The officer's side: the queue, request detail, registering phone and post requests,
+//! The officer's side: the queue, the dashboard, request detail, registering phone and post requests,
 //! lifecycle actions and comments.
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use rightsdesk_core::Services;
+use rightsdesk_core::dashboard::Dashboard;
 use rightsdesk_core::requests::{CommentView, Filed, QueuePage, QueueQuery, RequestDetail};
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -11,6 +12,7 @@ use crate::extract::{JsonBody, OfficerAuth, idempotency, parse_id};
 
 pub fn router(cfg: &mut ServiceConfig) {
     cfg.service(queue)
+        .service(dashboard)
         .service(register)
         .service(detail)
         .service(act)
@@ -66,6 +68,26 @@ async fn queue(
     query: web::Query<QueueQuery>,
 ) -> ApiResult<web::Json<QueuePage>> {
     Ok(web::Json(services.queue(&officer.0, &query).await?))
+}
+
+/// The dashboard: open, due this week and overdue now; over the last 30 and 90 days,
+/// requests received by kind and channel, the on-time rate, refusals by reason and the
+/// median time to close.
+#[utoipa::path(
+    tag = "officer",
+    security(("officer_token" = [])),
+    responses(
+        (status = 200, body = Dashboard),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+    )
+)]
+#[get("/officer/dashboard")]
+async fn dashboard(
+    services: web::Data<Services>,
+    officer: OfficerAuth,
+) -> ApiResult<web::Json<Dashboard>> {
+    Ok(web::Json(services.dashboard(&officer.0).await?))
 }
 
 /// Register a request received by phone, post, in person or email.
