@@ -93,7 +93,7 @@ instructions_en = "Export the person's call recordings."
     file
 }
 
-async fn app_with(sources: String, dir: &TempDir) -> TestApp {
+pub(crate) async fn app_with(sources: String, dir: &TempDir) -> TestApp {
     let path = dir.0.join("sources.toml");
     std::fs::write(&path, sources).expect("a sources file");
     let db = TestDb::fresh().await;

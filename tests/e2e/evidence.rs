@@ -18,7 +18,7 @@ const EMAIL: &str = "li.lei@example.com";
 /// Text in the test PDF that must never be readable in the database.
 const MARKER: &[u8] = b"RIGHTSDESK-SECRET-DEATH-CERTIFICATE";
 
-fn pdf() -> Vec<u8> {
+pub(crate) fn pdf() -> Vec<u8> {
     let mut bytes = b"%PDF-1.4\n% ".to_vec();
     bytes.extend_from_slice(MARKER);
     bytes.extend_from_slice(b"\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n");
@@ -31,12 +31,12 @@ fn png() -> Vec<u8> {
     bytes
 }
 
-struct Filed {
-    id: String,
-    token: String,
+pub(crate) struct Filed {
+    pub(crate) id: String,
+    pub(crate) token: String,
 }
 
-async fn file(app: &TestApp, kind: &str) -> Filed {
+pub(crate) async fn file(app: &TestApp, kind: &str) -> Filed {
     let body = app.file(kind, valid_details(kind)).await;
     Filed {
         id: body["id"].as_str().expect("an id").to_owned(),
@@ -72,7 +72,7 @@ fn form(kind: Option<&str>, name: &str, mime: &str, bytes: Vec<u8>) -> Form {
     )
 }
 
-async fn upload(app: &TestApp, f: &Filed, kind: &str, bytes: Vec<u8>) -> Reply {
+pub(crate) async fn upload(app: &TestApp, f: &Filed, kind: &str, bytes: Vec<u8>) -> Reply {
     upload_form(
         app,
         &f.id,

@@ -16,7 +16,7 @@ use sha2::Sha256;
 
 const SECRET: &str = "an-inbound-hook-secret-of-at-least-32-bytes";
 
-async fn app() -> TestApp {
+pub(crate) async fn app() -> TestApp {
     let db = TestDb::fresh().await;
     let mut config = base_config(&db);
     config.intake.hook_secret = Some(SECRET.to_owned());
@@ -47,13 +47,13 @@ async fn post_signed(app: &TestApp, raw: &[u8], timestamp: i64, secret: &str) ->
 }
 
 /// Posts `raw`, signed now, and returns the outcome.
-async fn ingest(app: &TestApp, raw: &str) -> Value {
+pub(crate) async fn ingest(app: &TestApp, raw: &str) -> Value {
     let r = post_signed(app, raw.as_bytes(), app.services.now().timestamp(), SECRET).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     r.body
 }
 
-fn mail(from: &str, message_id: &str, subject: &str, body: &str, extra: &str) -> String {
+pub(crate) fn mail(from: &str, message_id: &str, subject: &str, body: &str, extra: &str) -> String {
     format!(
         "From: {from}\r\nTo: privacy@example.com\r\nSubject: {subject}\r\nMessage-ID: <{message_id}>\r\n\
          Date: Sun, 1 Mar 2026 10:00:00 +0800\r\nMIME-Version: 1.0\r\n{extra}\

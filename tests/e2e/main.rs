@@ -9,6 +9,7 @@ mod collections;
 mod complaints;
 mod consents;
 mod console;
+mod console_pages;
 mod corrections;
 mod deadlines;
 mod erasures;

@@ -270,6 +270,41 @@ impl Browser {
             .await
     }
 
+    /// Saves what the window shows as `docs/screenshots/{name}.png`, for the docs (on
+    /// the SQLite run only, so that one run of the suite writes each picture once).
+    pub async fn screenshot(&self, name: &str) {
+        use base64::Engine as _;
+        if crate::backend() != crate::Backend::Sqlite {
+            return;
+        }
+        // The whole page: the window is made as tall as the document for the picture.
+        let height = self
+            .script("return document.documentElement.scrollHeight;")
+            .await
+            .as_u64()
+            .unwrap_or(900)
+            .clamp(900, 4000);
+        self.call(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({"width": 1280, "height": height})),
+        )
+        .await;
+        let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        self.call(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({"width": 1280, "height": 900})),
+        )
+        .await;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().expect("a base64 PNG"))
+            .expect("base64");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+        std::fs::create_dir_all(&dir).expect("docs/screenshots");
+        std::fs::write(dir.join(format!("{name}.png")), bytes).expect("the screenshot is written");
+    }
+
     /// Ends the session and the driver.
     pub async fn stop(mut self) {
         let _ = self.http.delete(&self.session).send().await;
