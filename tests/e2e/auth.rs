@@ -779,3 +779,103 @@ async fn requester_tokens_are_stored_hashed() {
     );
     conn.close().await.ok();
 }
+
+#[tokio::test]
+async fn an_administrator_changes_resets_and_deactivates_accounts() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (id, _) = app.officer("li.na", &["officer"]).await;
+    let path = format!("/api/v1/admin/officers/{id}");
+    let patch = |body: Value| {
+        let app = &app;
+        let path = path.clone();
+        let admin = admin.clone();
+        async move {
+            app.request(
+                rightsdesk_tests::reqwest::Method::PATCH,
+                &path,
+                Some(&admin),
+                Some(&body),
+            )
+            .await
+        }
+    };
+    // Locked out, then reset by the administrator with new roles: the lockout is lifted.
+    for _ in 0..5 {
+        try_login(&app, "li.na", "wrong-password-123").await;
+    }
+    let r = patch(
+        json!({"password": "a-brand-new-password", "roles": ["dpo", "officer"],
+                         "email": "li.na@example.com"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["roles"], json!(["dpo", "officer"]));
+    assert_eq!(r.body["locked_until"], Value::Null);
+    assert_eq!(r.body["email"], "li.na@example.com");
+    let token = app.login("li.na", "a-brand-new-password").await;
+    assert_error(
+        &try_login(&app, "li.na", OFFICER_PASSWORD).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    );
+
+    // Bad input changes nothing.
+    for body in [
+        json!({"active": "no"}),
+        json!({"roles": ["pope"]}),
+        json!({"roles": []}),
+        json!({"password": "short"}),
+        json!({"email": "not an address"}),
+        json!({"nickname": "x"}),
+    ] {
+        let r = patch(body.clone()).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {:?}",
+            r.body
+        );
+    }
+    let listed = app.get("/api/v1/admin/officers", Some(&admin)).await.body;
+    let li = listed
+        .as_array()
+        .and_then(|a| a.iter().find(|o| o["username"] == "li.na"))
+        .cloned()
+        .expect("li.na");
+    assert_eq!(li["roles"], json!(["dpo", "officer"]));
+    assert_eq!(li["active"], true);
+    let r = app
+        .request(
+            rightsdesk_tests::reqwest::Method::PATCH,
+            &format!("/api/v1/admin/officers/{}", uuid::Uuid::now_v7()),
+            Some(&admin),
+            Some(&json!({"active": false})),
+        )
+        .await;
+    assert_error(&r, StatusCode::NOT_FOUND, "not_found");
+    // Only an administrator changes accounts.
+    let r = app
+        .request(
+            rightsdesk_tests::reqwest::Method::PATCH,
+            &path,
+            Some(&token),
+            Some(&json!({"roles": ["admin"]})),
+        )
+        .await;
+    assert_error(&r, StatusCode::FORBIDDEN, "forbidden");
+
+    // Deactivated: the account's token stops working, and it cannot log in.
+    let r = patch(json!({"active": false})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        app.get(QUEUE, Some(&token)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        try_login(&app, "li.na", "a-brand-new-password")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+}

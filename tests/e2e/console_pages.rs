@@ -211,6 +211,50 @@ async fn an_admin_adds_an_officer_and_checks_the_sources() {
     );
     assert_eq!(app.count("officers").await, officers);
 
+    // Li Na is made an auditor only, then deactivated: her token stops working.
+    let edit = "tr[data-username='li.na'] form.edit-officer";
+    b.click(&b.find("tr[data-username='li.na'] summary").await)
+        .await;
+    b.click(&b.find(&format!("{edit} input[value=officer]")).await)
+        .await;
+    b.click(&b.find(&format!("{edit} input[value=dpo]")).await)
+        .await;
+    b.click(&b.find(&format!("{edit} input[value=auditor]")).await)
+        .await;
+    b.click_and_wait(&b.find(&format!("{edit} button")).await)
+        .await;
+    assert_eq!(
+        text_of(&b, "tr[data-username='li.na'] .roles").await,
+        "auditor"
+    );
+    b.script(&format!(
+        "document.querySelector(\"{edit} select[name=active]\").value = 'false';"
+    ))
+    .await;
+    b.click(&b.find("tr[data-username='li.na'] summary").await)
+        .await;
+    b.click_and_wait(&b.find(&format!("{edit} button")).await)
+        .await;
+    assert!(text_of(&b, "#done").await.contains("li.na"));
+    let r = app.get("/api/v1/officer/requests", Some(&token)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.body);
+    // An admin cannot take their own admin role away.
+    let root = "tr[data-username=root] form.edit-officer";
+    b.click(&b.find("tr[data-username=root] summary").await)
+        .await;
+    b.click(&b.find(&format!("{root} input[value=admin]")).await)
+        .await;
+    b.click(&b.find(&format!("{root} input[value=officer]")).await)
+        .await;
+    b.click_and_wait(&b.find(&format!("{root} button")).await)
+        .await;
+    assert!(
+        text_of(&b, "#error").await.contains("admin role"),
+        "{}",
+        b.source().await
+    );
+    assert_eq!(text_of(&b, "tr[data-username=root] .roles").await, "admin");
+
     // An officer has no administration: no link, and the page refuses.
     b.click_and_wait(&b.find("#logout").await).await;
     log_in_as(&b, &app, "wang").await;

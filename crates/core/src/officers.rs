@@ -201,6 +201,133 @@ impl Services {
         Ok(row.into())
     }
 
+    /// Changes an account (`admin`): any of `display_name`, `email` (`null` removes it),
+    /// `roles`, `active` (false: every session of it ends at its next request) and
+    /// `password` (a reset, which also lifts a lockout). An admin cannot take their own
+    /// `admin` role away or deactivate themselves (nobody might be left to undo it).
+    pub async fn update_officer(
+        &self,
+        actor: &Officer,
+        id: Uuid,
+        body: &Value,
+    ) -> Result<OfficerView, Error> {
+        require(actor, Permission::ManageOfficers)?;
+        let mut errors = ValidationErrors::default();
+        let Some(mut r) = ObjectReader::new(Some(body), "", false, &mut errors) else {
+            return Err(Error::new(
+                ErrorCode::InvalidBody,
+                "the body must be a JSON object",
+            ));
+        };
+        let display_name = r.string("display_name", false, limits::NAME);
+        let email_path = r.field_path("email");
+        let email = match r.take("email") {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(Value::String(e)) => match Email::parse(e.trim()) {
+                Ok(e) => Some(Some(e.as_str().to_owned())),
+                Err((code, m)) => {
+                    r.errors().push(email_path, code, m);
+                    None
+                }
+            },
+            Some(_) => {
+                r.errors().push(
+                    email_path,
+                    "invalid_type",
+                    "must be an email address or null",
+                );
+                None
+            }
+        };
+        let roles_path = r.field_path("roles");
+        let roles = if body.get("roles").is_some() {
+            r.string_list("roles", true, |s| {
+                s.parse::<Role>().map_err(|m| ("invalid_value", m))
+            })
+        } else {
+            None
+        };
+        let active_path = r.field_path("active");
+        let active = match r.take("active") {
+            None => None,
+            Some(Value::Bool(b)) => Some(b),
+            Some(_) => {
+                r.errors()
+                    .push(active_path.clone(), "invalid_type", "must be true or false");
+                None
+            }
+        };
+        let password = if body.get("password").is_some() {
+            r.secret("password", "weak_password", check_password)
+        } else {
+            None
+        };
+        r.deny_unknown();
+        if id == actor.id {
+            if roles.as_ref().is_some_and(|rs| !rs.contains(&Role::Admin)) {
+                errors.push(
+                    roles_path,
+                    "invalid_value",
+                    "you cannot take your own admin role away",
+                );
+            }
+            if active == Some(false) {
+                errors.push(
+                    active_path,
+                    "invalid_value",
+                    "you cannot deactivate yourself",
+                );
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors.into());
+        }
+        let hash = match &password {
+            Some(p) => Some(hash_password(p).await?),
+            None => None,
+        };
+        let tx = self.db().begin_write().await?;
+        let mut row = officers::find(&*tx, id)
+            .await?
+            .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such officer"))?;
+        if let Some(name) = display_name {
+            row.display_name = name;
+        }
+        if let Some(email) = email {
+            row.email = email;
+        }
+        if let Some(mut roles) = roles {
+            roles.sort_by_key(|r| r.as_str());
+            roles.dedup();
+            row.roles = roles
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(",");
+        }
+        if let Some(active) = active {
+            row.active = active;
+        }
+        if let Some(hash) = hash {
+            row.password_hash = hash;
+            row.failed_logins = 0;
+            row.locked_until = None;
+        }
+        row.updated_at = self.now();
+        officers::update(&*tx, &row).await?;
+        tx.commit().await?;
+        tracing::info!(
+            officer_id = %row.id,
+            by = %actor.id,
+            roles = %row.roles,
+            active = row.active,
+            password_reset = password.is_some(),
+            "officer account changed"
+        );
+        Ok(row.into())
+    }
+
     pub async fn list_officers(&self, actor: &Officer) -> Result<Vec<OfficerView>, Error> {
         require(actor, Permission::ManageOfficers)?;
         Ok(officers::list(self.db().conn())

@@ -62,6 +62,24 @@ pub async fn list(conn: &impl ConnectionTrait) -> Result<Vec<Model>, StoreError>
         .await?)
 }
 
+/// Writes an account's changeable columns (name, email, password, roles, active, the
+/// lockout) as `row` holds them.
+pub async fn update(conn: &impl ConnectionTrait, row: &Model) -> Result<(), StoreError> {
+    let mut q = Query::update();
+    q.table(Entity)
+        .value(Column::DisplayName, row.display_name.clone())
+        .value(Column::Email, row.email.clone())
+        .value(Column::PasswordHash, row.password_hash.clone())
+        .value(Column::Roles, row.roles.clone())
+        .value(Column::Active, row.active)
+        .value(Column::FailedLogins, row.failed_logins)
+        .value(Column::LockedUntil, row.locked_until)
+        .value(Column::UpdatedAt, row.updated_at)
+        .and_where(Column::Id.eq(row.id));
+    conn.execute(&q).await?;
+    Ok(())
+}
+
 /// Adds one failed login and returns the count now (the row stays locked by this
 /// transaction until it ends, so concurrent failures are all counted).
 pub async fn count_failed_login(

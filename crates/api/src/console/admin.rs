@@ -20,17 +20,28 @@ use super::{
 pub(super) fn router(cfg: &mut web::ServiceConfig) {
     cfg.service(admin)
         .service(create_officer)
+        .service(update_officer)
         .service(check_sources);
 }
 
-/// The roles an admin may give (`system` belongs to the company's systems, not people).
-const ROLES: [Role; 4] = [Role::Officer, Role::Dpo, Role::Auditor, Role::Admin];
+/// The roles an admin may give (`system`: an account of one of the company's systems,
+/// which reads and records consents).
+const ROLES: [Role; 5] = [
+    Role::Officer,
+    Role::Dpo,
+    Role::Auditor,
+    Role::Admin,
+    Role::System,
+];
 
 struct OfficerRow {
+    id: String,
     username: String,
     display_name: String,
     email: String,
     roles: String,
+    /// Each role an admin may give, and whether the account holds it.
+    role_boxes: Vec<(&'static str, bool)>,
     active: bool,
     locked: bool,
 }
@@ -62,6 +73,11 @@ struct AdminPage {
 
 fn officer_row(o: OfficerView, now: chrono::DateTime<chrono::Utc>) -> OfficerRow {
     OfficerRow {
+        id: o.id.to_string(),
+        role_boxes: ROLES
+            .iter()
+            .map(|r| (r.as_str(), o.roles.contains(r)))
+            .collect(),
         username: o.username,
         display_name: o.display_name,
         email: o.email.unwrap_or_default(),
@@ -180,6 +196,68 @@ async fn create_officer(
         Ok(created) => {
             let t = super::labels(&req);
             let done = format!("{} {}", t.officer_created, created.username);
+            render_admin(
+                &req,
+                &services,
+                &officer,
+                csrf,
+                None,
+                Some(done),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(e) => {
+            render_admin(
+                &req,
+                &services,
+                &officer,
+                csrf,
+                Some(explain(&e)),
+                None,
+                status_of(&e),
+            )
+            .await
+        }
+    }
+}
+
+/// `POST /console/admin/officers/{id}`: the account's `display_name`, `email` (blank
+/// removes it), `roles` (repeated), `active` (`true`/`false`) and, when given, a new
+/// `password`, as `PATCH /api/v1/admin/officers/{id}`.
+#[post("/admin/officers/{id}")]
+async fn update_officer(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let Some((officer, csrf)) = session(&req, &services).await else {
+        return redirect("/console/login");
+    };
+    let Some(pairs) = checked_form(&body, &csrf) else {
+        return csrf_refused();
+    };
+    let Ok(id) = id.parse::<uuid::Uuid>() else {
+        return HttpResponse::NotFound().finish();
+    };
+    let text = |name: &str| field(&pairs, name).unwrap_or_default().trim().to_owned();
+    let mut input = serde_json::json!({
+        "display_name": text("display_name"),
+        "roles": pairs.iter().filter(|(k, _)| k == "roles").map(|(_, v)| v.as_str()).collect::<Vec<_>>(),
+        "active": text("active") == "true",
+        "email": serde_json::Value::Null,
+    });
+    if !text("email").is_empty() {
+        input["email"] = serde_json::Value::String(text("email"));
+    }
+    if let Some(password) = field(&pairs, "password").filter(|p| !p.is_empty()) {
+        input["password"] = serde_json::Value::String(password.to_owned());
+    }
+    match services.update_officer(&officer, id, &input).await {
+        Ok(changed) => {
+            let t = super::labels(&req);
+            let done = format!("{} {}", t.officer_changed, changed.username);
             render_admin(
                 &req,
                 &services,

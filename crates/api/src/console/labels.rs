@@ -127,6 +127,10 @@ pub struct Labels {
     pub internal_note: &'static str,
     pub add_note: &'static str,
     pub delivery: &'static str,
+    pub officer_changed: &'static str,
+    pub change: &'static str,
+    pub new_password: &'static str,
+    pub save: &'static str,
     pub states: &'static [(&'static str, &'static str)],
     /// What the officer reads for a stored value: kinds, channels, states, actions and
     /// their fields (see [`Labels::name`]).
@@ -259,6 +263,10 @@ pub(super) const ZH: Labels = Labels {
     internal_note: "备注（请求人看不到）",
     add_note: "添加备注",
     delivery: "发送状态",
+    officer_changed: "已修改账号",
+    change: "修改",
+    new_password: "新密码（留空则不变，同时解除锁定）",
+    save: "保存",
     states: &[("open", "办理中"), ("closed", "已结束"), ("all", "全部")],
     names: &[
         ("access", "查阅"),
@@ -439,6 +447,10 @@ pub(super) const EN: Labels = Labels {
     internal_note: "Note (the requester never sees it)",
     add_note: "Add note",
     delivery: "Delivery",
+    officer_changed: "Account changed:",
+    change: "Change",
+    new_password: "New password (blank: unchanged; also lifts a lockout)",
+    save: "Save",
     states: &[("open", "Open"), ("closed", "Closed"), ("all", "All")],
     names: &[
         ("access", "Access"),
