@@ -13,8 +13,7 @@ use rightsdesk_core::sources::SourceView;
 use rightsdesk_domain::Role;
 
 use super::{
-    Chrome, checked_form, csrf_refused, explain, field, html, message_page, redirect, session,
-    status_of,
+    Chrome, Page, explain, field, html, id_of, message_page, posted, redirect, signed_in, status_of,
 };
 
 pub(super) fn router(cfg: &mut web::ServiceConfig) {
@@ -161,27 +160,53 @@ async fn render_admin(
 
 /// `/console/admin`.
 #[get("/admin")]
-async fn admin(req: HttpRequest, services: web::Data<Services>) -> HttpResponse {
-    let Some((officer, csrf)) = session(&req, &services).await else {
-        return redirect("/console/login");
-    };
-    render_admin(&req, &services, &officer, csrf, None, None, StatusCode::OK).await
+async fn admin(req: HttpRequest, services: web::Data<Services>) -> Page {
+    let (officer, csrf) = signed_in(&req, &services).await?;
+    Ok(render_admin(&req, &services, &officer, csrf, None, None, StatusCode::OK).await)
+}
+
+/// The page after a form: what it did, or why it was refused (nothing changed).
+async fn after(
+    req: &HttpRequest,
+    services: &Services,
+    officer: &Officer,
+    csrf: String,
+    outcome: Result<String, rightsdesk_core::Error>,
+) -> HttpResponse {
+    match outcome {
+        Ok(done) => {
+            render_admin(
+                req,
+                services,
+                officer,
+                csrf,
+                None,
+                Some(done),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(e) => {
+            let status = status_of(&e);
+            render_admin(
+                req,
+                services,
+                officer,
+                csrf,
+                Some(explain(&e)),
+                None,
+                status,
+            )
+            .await
+        }
+    }
 }
 
 /// `POST /console/admin/officers`: `username`, `display_name`, `email`, `password` and
 /// `roles` (repeated), as `POST /api/v1/admin/officers`.
 #[post("/admin/officers")]
-async fn create_officer(
-    req: HttpRequest,
-    services: web::Data<Services>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let Some((officer, csrf)) = session(&req, &services).await else {
-        return redirect("/console/login");
-    };
-    let Some(pairs) = checked_form(&body, &csrf) else {
-        return csrf_refused();
-    };
+async fn create_officer(req: HttpRequest, services: web::Data<Services>, body: web::Bytes) -> Page {
+    let (officer, csrf, pairs) = posted(&req, &services, &body).await?;
     let text = |name: &str| field(&pairs, name).unwrap_or_default().trim().to_owned();
     let mut input = serde_json::json!({
         "username": text("username"),
@@ -192,34 +217,12 @@ async fn create_officer(
     if !text("email").is_empty() {
         input["email"] = serde_json::Value::String(text("email"));
     }
-    match services.create_officer(&officer, &input).await {
-        Ok(created) => {
-            let t = super::labels(&req);
-            let done = format!("{} {}", t.officer_created, created.username);
-            render_admin(
-                &req,
-                &services,
-                &officer,
-                csrf,
-                None,
-                Some(done),
-                StatusCode::OK,
-            )
-            .await
-        }
-        Err(e) => {
-            render_admin(
-                &req,
-                &services,
-                &officer,
-                csrf,
-                Some(explain(&e)),
-                None,
-                status_of(&e),
-            )
-            .await
-        }
-    }
+    let t = super::labels(&req);
+    let outcome = services
+        .create_officer(&officer, &input)
+        .await
+        .map(|o| format!("{} {}", t.officer_created, o.username));
+    Ok(after(&req, &services, &officer, csrf, outcome).await)
 }
 
 /// `POST /console/admin/officers/{id}`: the account's `display_name`, `email` (blank
@@ -231,16 +234,9 @@ async fn update_officer(
     services: web::Data<Services>,
     id: web::Path<String>,
     body: web::Bytes,
-) -> HttpResponse {
-    let Some((officer, csrf)) = session(&req, &services).await else {
-        return redirect("/console/login");
-    };
-    let Some(pairs) = checked_form(&body, &csrf) else {
-        return csrf_refused();
-    };
-    let Ok(id) = id.parse::<uuid::Uuid>() else {
-        return HttpResponse::NotFound().finish();
-    };
+) -> Page {
+    let (officer, csrf, pairs) = posted(&req, &services, &body).await?;
+    let id = id_of(&id)?;
     let text = |name: &str| field(&pairs, name).unwrap_or_default().trim().to_owned();
     let mut input = serde_json::json!({
         "display_name": text("display_name"),
@@ -254,62 +250,20 @@ async fn update_officer(
     if let Some(password) = field(&pairs, "password").filter(|p| !p.is_empty()) {
         input["password"] = serde_json::Value::String(password.to_owned());
     }
-    match services.update_officer(&officer, id, &input).await {
-        Ok(changed) => {
-            let t = super::labels(&req);
-            let done = format!("{} {}", t.officer_changed, changed.username);
-            render_admin(
-                &req,
-                &services,
-                &officer,
-                csrf,
-                None,
-                Some(done),
-                StatusCode::OK,
-            )
-            .await
-        }
-        Err(e) => {
-            render_admin(
-                &req,
-                &services,
-                &officer,
-                csrf,
-                Some(explain(&e)),
-                None,
-                status_of(&e),
-            )
-            .await
-        }
-    }
+    let t = super::labels(&req);
+    let outcome = services
+        .update_officer(&officer, id, &input)
+        .await
+        .map(|o| format!("{} {}", t.officer_changed, o.username));
+    Ok(after(&req, &services, &officer, csrf, outcome).await)
 }
 
 /// `POST /console/admin/sources/check`: checks every source now and records it.
 #[post("/admin/sources/check")]
-async fn check_sources(
-    req: HttpRequest,
-    services: web::Data<Services>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let Some((officer, csrf)) = session(&req, &services).await else {
-        return redirect("/console/login");
-    };
-    if checked_form(&body, &csrf).is_none() {
-        return csrf_refused();
-    }
-    match services.check_sources(&officer).await {
+async fn check_sources(req: HttpRequest, services: web::Data<Services>, body: web::Bytes) -> Page {
+    let (officer, csrf, _) = posted(&req, &services, &body).await?;
+    Ok(match services.check_sources(&officer).await {
         Ok(_) => redirect("/console/admin#sources"),
-        Err(e) => {
-            render_admin(
-                &req,
-                &services,
-                &officer,
-                csrf,
-                Some(explain(&e)),
-                None,
-                status_of(&e),
-            )
-            .await
-        }
-    }
+        Err(e) => after(&req, &services, &officer, csrf, Err(e)).await,
+    })
 }

@@ -4,13 +4,13 @@
 //! reason as bar charts drawn in inline SVG (no script).
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::{HttpRequest, get, web};
 use askama::Template;
 use askama_web::WebTemplate;
 use rightsdesk_core::Services;
 use rightsdesk_core::dashboard::Window;
 
-use super::{Chrome, html, redirect, session, status_of};
+use super::{Chrome, Page, html, signed_in, status_of};
 
 pub(super) fn router(cfg: &mut web::ServiceConfig) {
     cfg.service(dashboard);
@@ -143,21 +143,15 @@ fn window_view(chrome: &Chrome, w: Window) -> WindowView {
 
 /// `/console/dashboard`.
 #[get("/dashboard")]
-async fn dashboard(req: HttpRequest, services: web::Data<Services>) -> HttpResponse {
-    let Some((officer, csrf)) = session(&req, &services).await else {
-        return redirect("/console/login");
-    };
+async fn dashboard(req: HttpRequest, services: web::Data<Services>) -> Page {
+    let (officer, csrf) = signed_in(&req, &services).await?;
     let chrome = Chrome::new(&req, &officer, csrf, "dashboard");
     let t = chrome.t;
     let d = match services.dashboard(&officer).await {
         Ok(d) => d,
         Err(e) => {
-            return html(
-                &req,
-                t,
-                status_of(&e),
-                super::message_page(&chrome, &e.message),
-            );
+            let body = super::message_page(&chrome, &e.message);
+            return Ok(html(&req, t, status_of(&e), body));
         }
     };
     let windows = d
@@ -175,5 +169,5 @@ async fn dashboard(req: HttpRequest, services: web::Data<Services>) -> HttpRespo
     }
     .render()
     .unwrap_or_default();
-    html(&req, t, StatusCode::OK, body)
+    Ok(html(&req, t, StatusCode::OK, body))
 }

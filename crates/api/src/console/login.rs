@@ -9,7 +9,7 @@ use rightsdesk_core::auth::random_token;
 use rightsdesk_core::{ErrorCode, Services};
 use serde::Deserialize;
 
-use super::{LOGIN_CSRF, Labels, SESSION, cookie, csrf_refused, labels, page, redirect, session};
+use super::{LOGIN_CSRF, Labels, Page, SESSION, cookie, labels, page, posted, redirect};
 
 pub(super) fn router(cfg: &mut web::ServiceConfig) {
     cfg.service(login_page).service(login).service(logout);
@@ -97,27 +97,13 @@ async fn login(
     }
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
-}
-
 #[post("/logout")]
-async fn logout(
-    req: HttpRequest,
-    services: web::Data<Services>,
-    form: web::Form<CsrfForm>,
-) -> HttpResponse {
-    let Some((officer, csrf)) = session(&req, &services).await else {
-        return redirect("/console/login");
-    };
-    if form.csrf != csrf {
-        return csrf_refused();
-    }
+async fn logout(req: HttpRequest, services: web::Data<Services>, body: web::Bytes) -> Page {
+    let (officer, _, _) = posted(&req, &services, &body).await?;
     tracing::info!(officer_id = %officer.id, "console logout");
     let mut res = redirect("/console/login");
     let mut gone = cookie(&req, SESSION, String::new());
     gone.make_removal();
     let _ = res.add_cookie(&gone);
-    res
+    Ok(res)
 }

@@ -130,6 +130,67 @@ async fn asset(file: web::Path<String>) -> HttpResponse {
         .body(body)
 }
 
+/// Why a console request is turned away before its page runs: it answers itself (see
+/// [`actix_web::ResponseError`]), so a handler says `signed_in(…).await?`.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum Refusal {
+    /// No session (none, expired, deactivated): off to the login.
+    #[error("no session")]
+    Login,
+    /// A form without the session's CSRF token, or with another.
+    #[error("CSRF token missing or wrong")]
+    Csrf,
+    /// An id in the path that is not one.
+    #[error("not found")]
+    NotFound,
+}
+
+impl actix_web::ResponseError for Refusal {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Refusal::Login => StatusCode::SEE_OTHER,
+            Refusal::Csrf => StatusCode::FORBIDDEN,
+            Refusal::NotFound => StatusCode::NOT_FOUND,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Refusal::Login => redirect("/console/login"),
+            Refusal::Csrf => csrf_refused(),
+            Refusal::NotFound => HttpResponse::NotFound().finish(),
+        }
+    }
+}
+
+/// What a console handler answers: its page, or a [`Refusal`].
+pub(super) type Page = Result<HttpResponse, Refusal>;
+
+/// The signed-in officer and the session's CSRF token.
+pub(super) async fn signed_in(
+    req: &HttpRequest,
+    services: &Services,
+) -> Result<(Officer, String), Refusal> {
+    session(req, services).await.ok_or(Refusal::Login)
+}
+
+/// A form posted by the signed-in officer: the officer, the session's CSRF token, and the
+/// form's fields (names may repeat: `ids`, `roles`), its CSRF token checked.
+pub(super) async fn posted(
+    req: &HttpRequest,
+    services: &Services,
+    body: &[u8],
+) -> Result<(Officer, String, Vec<(String, String)>), Refusal> {
+    let (officer, csrf) = signed_in(req, services).await?;
+    let pairs = checked_form(body, &csrf).ok_or(Refusal::Csrf)?;
+    Ok((officer, csrf, pairs))
+}
+
+/// An id from the path.
+pub(super) fn id_of(s: &str) -> Result<uuid::Uuid, Refusal> {
+    s.parse().map_err(|_| Refusal::NotFound)
+}
+
 /// The officer of the session cookie, or `None` (no cookie, expired, deactivated).
 async fn session(req: &HttpRequest, services: &Services) -> Option<(Officer, String)> {
     let token = req.cookie(SESSION)?.value().to_owned();
@@ -238,7 +299,7 @@ pub(super) fn message_page(chrome: &Chrome, message: &str) -> String {
 
 /// The fields of a form posted with repeated names (`ids`, `roles`), after checking its
 /// CSRF token against the session's: `None` when it is missing or wrong.
-pub(super) fn checked_form(body: &[u8], csrf: &str) -> Option<Vec<(String, String)>> {
+fn checked_form(body: &[u8], csrf: &str) -> Option<Vec<(String, String)>> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
     let sent = pairs
         .iter()

@@ -11,9 +11,7 @@ use rightsdesk_core::requests::{QueueItem, QueueQuery};
 use rightsdesk_domain::{Channel, RequestKind};
 use serde::Deserialize;
 
-use super::{
-    Chrome, checked_form, csrf_refused, field, html, nonempty, redirect, session, urgency,
-};
+use super::{Chrome, Page, field, html, nonempty, posted, redirect, signed_in, urgency};
 
 pub(super) fn router(cfg: &mut web::ServiceConfig) {
     cfg.service(queue).service(bulk);
@@ -129,11 +127,9 @@ struct QueuePage {
 
 /// `/console`: the queue, ordered by due date, with filters, search and paging.
 #[get("")]
-async fn queue(req: HttpRequest, services: web::Data<Services>) -> HttpResponse {
-    let Some((officer, csrf)) = session(&req, &services).await else {
-        return redirect("/console/login");
-    };
-    render_queue(&req, &services, &officer, csrf, None, StatusCode::OK).await
+async fn queue(req: HttpRequest, services: web::Data<Services>) -> Page {
+    let (officer, csrf) = signed_in(&req, &services).await?;
+    Ok(render_queue(&req, &services, &officer, csrf, None, StatusCode::OK).await)
 }
 
 async fn render_queue(
@@ -173,20 +169,15 @@ async fn render_queue(
 /// `POST /console/bulk`: `assign` (to oneself) or `start` every selected request
 /// (`ids`, repeated), each as the API's action; those refused are listed with why.
 #[post("/bulk")]
-async fn bulk(req: HttpRequest, services: web::Data<Services>, body: web::Bytes) -> HttpResponse {
-    let Some((officer, csrf)) = session(&req, &services).await else {
-        return redirect("/console/login");
-    };
-    let Some(pairs) = checked_form(&body, &csrf) else {
-        return csrf_refused();
-    };
+async fn bulk(req: HttpRequest, services: web::Data<Services>, body: web::Bytes) -> Page {
+    let (officer, csrf, pairs) = posted(&req, &services, &body).await?;
     let (action, input) = match field(&pairs, "action") {
         Some("assign") => ("assign", serde_json::json!({"assignee_id": officer.id})),
         Some("start") => ("start", serde_json::json!({})),
         _ => {
-            return HttpResponse::BadRequest()
+            return Ok(HttpResponse::BadRequest()
                 .content_type("text/plain; charset=utf-8")
-                .body("action must be assign or start");
+                .body("action must be assign or start"));
         }
     };
     let mut refused = Vec::new();
@@ -200,9 +191,9 @@ async fn bulk(req: HttpRequest, services: web::Data<Services>, body: web::Bytes)
         }
     }
     if refused.is_empty() {
-        return redirect("/console");
+        return Ok(redirect("/console"));
     }
-    render_queue(
+    Ok(render_queue(
         &req,
         &services,
         &officer,
@@ -210,5 +201,5 @@ async fn bulk(req: HttpRequest, services: web::Data<Services>, body: web::Bytes)
         Some(refused.join("; ")),
         StatusCode::CONFLICT,
     )
-    .await
+    .await)
 }

@@ -12,7 +12,7 @@ use rightsdesk_core::requests::RequestDetail;
 use rightsdesk_domain::{Action, RequestKind, State};
 
 use super::{
-    Chrome, checked_form, csrf_refused, explain, field, html, message_page, redirect, session,
+    Chrome, Page, Refusal, explain, field, html, id_of, message_page, posted, redirect, signed_in,
     status_of, urgency,
 };
 
@@ -427,14 +427,10 @@ async fn request_page(
     req: HttpRequest,
     services: web::Data<Services>,
     id: web::Path<String>,
-) -> HttpResponse {
-    let Some((officer, csrf)) = session(&req, &services).await else {
-        return redirect("/console/login");
-    };
-    let Ok(id) = id.parse::<uuid::Uuid>() else {
-        return HttpResponse::NotFound().finish();
-    };
-    render_request(&req, &services, &officer, csrf, id, None, StatusCode::OK).await
+) -> Page {
+    let (officer, csrf) = signed_in(&req, &services).await?;
+    let id = id_of(&id)?;
+    Ok(render_request(&req, &services, &officer, csrf, id, None, StatusCode::OK).await)
 }
 
 /// `POST /console/requests/{id}/actions/{action}`: the action's form, as the API's
@@ -444,22 +440,14 @@ async fn act(
     req: HttpRequest,
     services: web::Data<Services>,
     path: web::Path<(String, String)>,
-    form: web::Form<std::collections::BTreeMap<String, String>>,
-) -> HttpResponse {
-    let Some((officer, csrf)) = session(&req, &services).await else {
-        return redirect("/console/login");
-    };
-    let mut form = form.into_inner();
-    if form.remove("csrf").as_deref() != Some(csrf.as_str()) {
-        return csrf_refused();
-    }
+    body: web::Bytes,
+) -> Page {
+    let (officer, csrf, pairs) = posted(&req, &services, &body).await?;
     let (id, action) = path.into_inner();
-    let Ok(id) = id.parse::<uuid::Uuid>() else {
-        return HttpResponse::NotFound().finish();
-    };
+    let id = id_of(&id)?;
     // Form fields are text; empty ones are left out, and a number is sent as one.
-    let mut body = serde_json::Map::new();
-    for (k, v) in form {
+    let mut input = serde_json::Map::new();
+    for (k, v) in pairs.into_iter().filter(|(k, _)| k != "csrf") {
         let v = v.trim().to_owned();
         if v.is_empty() {
             continue;
@@ -470,27 +458,12 @@ async fn act(
                 .map_or(serde_json::Value::String(v), serde_json::Value::from),
             _ => serde_json::Value::String(v),
         };
-        body.insert(k, value);
+        input.insert(k, value);
     }
-    match services
-        .act(&officer, id, &action, &serde_json::Value::Object(body))
-        .await
-    {
-        Ok(_) => redirect(&format!("/console/requests/{id}")),
-        Err(e) => {
-            let status = status_of(&e);
-            render_request(
-                &req,
-                &services,
-                &officer,
-                csrf,
-                id,
-                Some(explain(&e)),
-                status,
-            )
-            .await
-        }
-    }
+    let result = services
+        .act(&officer, id, &action, &serde_json::Value::Object(input))
+        .await;
+    after(&req, &services, &officer, csrf, id, result).await
 }
 
 /// The request's page again after a form: on to it when `result` worked, else with the
@@ -502,14 +475,14 @@ async fn after<T>(
     csrf: String,
     id: uuid::Uuid,
     result: Result<T, rightsdesk_core::Error>,
-) -> HttpResponse {
-    match result {
+) -> Page {
+    Ok(match result {
         Ok(_) => redirect(&format!("/console/requests/{id}")),
         Err(e) => {
             let status = status_of(&e);
             render_request(req, services, officer, csrf, id, Some(explain(&e)), status).await
         }
-    }
+    })
 }
 
 /// `GET /console/requests/{id}/evidence/{evidence_id}`: an evidence file, opened as on
@@ -520,35 +493,32 @@ async fn evidence(
     req: HttpRequest,
     services: web::Data<Services>,
     path: web::Path<(String, String)>,
-) -> HttpResponse {
-    let Some((officer, csrf)) = session(&req, &services).await else {
-        return redirect("/console/login");
-    };
-    let (Ok(id), Ok(evidence_id)) = (path.0.parse::<uuid::Uuid>(), path.1.parse::<uuid::Uuid>())
-    else {
-        return HttpResponse::NotFound().finish();
-    };
-    match services.open_evidence(&officer, id, evidence_id).await {
-        Ok(file) => HttpResponse::Ok()
-            .content_type(file.content_type)
-            .insert_header((
-                "Content-Disposition",
-                format!("inline; filename=\"{}\"", file.download_name),
-            ))
-            .insert_header(("Cache-Control", "no-store"))
-            .insert_header(("X-Content-Type-Options", "nosniff"))
-            .insert_header(("Content-Security-Policy", "sandbox; default-src 'none'"))
-            .body(file.bytes),
-        Err(e) => {
-            let chrome = Chrome::new(&req, &officer, csrf, "queue");
-            html(
-                &req,
-                chrome.t,
-                status_of(&e),
-                message_page(&chrome, &explain(&e)),
-            )
-        }
-    }
+) -> Page {
+    let (officer, csrf) = signed_in(&req, &services).await?;
+    let (id, evidence_id) = (id_of(&path.0)?, id_of(&path.1)?);
+    Ok(
+        match services.open_evidence(&officer, id, evidence_id).await {
+            Ok(file) => HttpResponse::Ok()
+                .content_type(file.content_type)
+                .insert_header((
+                    "Content-Disposition",
+                    format!("inline; filename=\"{}\"", file.download_name),
+                ))
+                .insert_header(("Cache-Control", "no-store"))
+                .insert_header(("X-Content-Type-Options", "nosniff"))
+                .insert_header(("Content-Security-Policy", "sandbox; default-src 'none'"))
+                .body(file.bytes),
+            Err(e) => {
+                let chrome = Chrome::new(&req, &officer, csrf, "queue");
+                html(
+                    &req,
+                    chrome.t,
+                    status_of(&e),
+                    message_page(&chrome, &explain(&e)),
+                )
+            }
+        },
+    )
 }
 
 /// `POST /console/requests/{id}/sources/{work}`: `collect` (search every source for the
@@ -560,20 +530,13 @@ async fn source_work(
     services: web::Data<Services>,
     path: web::Path<(String, String)>,
     body: web::Bytes,
-) -> HttpResponse {
-    let Some((officer, csrf)) = session(&req, &services).await else {
-        return redirect("/console/login");
-    };
-    if checked_form(&body, &csrf).is_none() {
-        return csrf_refused();
-    }
-    let Ok(id) = path.0.parse::<uuid::Uuid>() else {
-        return HttpResponse::NotFound().finish();
-    };
+) -> Page {
+    let (officer, csrf, _) = posted(&req, &services, &body).await?;
+    let id = id_of(&path.0)?;
     let result = match path.1.as_str() {
         "collect" => services.start_collection(&officer, id).await.map(drop),
         "erase" => services.start_erasure(&officer, id).await.map(drop),
-        _ => return HttpResponse::NotFound().finish(),
+        _ => return Err(Refusal::NotFound),
     };
     after(&req, &services, &officer, csrf, id, result).await
 }
@@ -586,17 +549,10 @@ async fn rerun(
     services: web::Data<Services>,
     path: web::Path<(String, String, String)>,
     body: web::Bytes,
-) -> HttpResponse {
-    let Some((officer, csrf)) = session(&req, &services).await else {
-        return redirect("/console/login");
-    };
-    if checked_form(&body, &csrf).is_none() {
-        return csrf_refused();
-    }
+) -> Page {
+    let (officer, csrf, _) = posted(&req, &services, &body).await?;
     let (id, work, source) = path.into_inner();
-    let Ok(id) = id.parse::<uuid::Uuid>() else {
-        return HttpResponse::NotFound().finish();
-    };
+    let id = id_of(&id)?;
     let result = match work.as_str() {
         "collection" => services
             .rerun_collection(&officer, id, &source)
@@ -607,7 +563,7 @@ async fn rerun(
             .await
             .map(drop),
         "change" => services.rerun_change(&officer, id, &source).await.map(drop),
-        _ => return HttpResponse::NotFound().finish(),
+        _ => return Err(Refusal::NotFound),
     };
     after(&req, &services, &officer, csrf, id, result).await
 }
@@ -619,16 +575,9 @@ async fn comment(
     services: web::Data<Services>,
     id: web::Path<String>,
     body: web::Bytes,
-) -> HttpResponse {
-    let Some((officer, csrf)) = session(&req, &services).await else {
-        return redirect("/console/login");
-    };
-    let Some(pairs) = checked_form(&body, &csrf) else {
-        return csrf_refused();
-    };
-    let Ok(id) = id.parse::<uuid::Uuid>() else {
-        return HttpResponse::NotFound().finish();
-    };
+) -> Page {
+    let (officer, csrf, pairs) = posted(&req, &services, &body).await?;
+    let id = id_of(&id)?;
     let input = serde_json::json!({ "body": field(&pairs, "body").unwrap_or_default() });
     let result = services.comment(&officer, id, &input).await;
     after(&req, &services, &officer, csrf, id, result).await
@@ -643,16 +592,9 @@ async fn corrections(
     services: web::Data<Services>,
     id: web::Path<String>,
     body: web::Bytes,
-) -> HttpResponse {
-    let Some((officer, csrf)) = session(&req, &services).await else {
-        return redirect("/console/login");
-    };
-    let Some(pairs) = checked_form(&body, &csrf) else {
-        return csrf_refused();
-    };
-    let Ok(id) = id.parse::<uuid::Uuid>() else {
-        return HttpResponse::NotFound().finish();
-    };
+) -> Page {
+    let (officer, csrf, pairs) = posted(&req, &services, &body).await?;
+    let id = id_of(&id)?;
     let decisions: Vec<serde_json::Value> = pairs
         .iter()
         .filter_map(|(k, v)| {

@@ -14,8 +14,8 @@ use rightsdesk_domain::RequestKind;
 use serde::Deserialize;
 
 use super::{
-    Chrome, checked_form, csrf_refused, explain, field, html, message_page, nonempty, redirect,
-    session, status_of,
+    Chrome, Page, explain, field, html, id_of, message_page, nonempty, posted, redirect, signed_in,
+    status_of,
 };
 
 pub(super) fn router(cfg: &mut web::ServiceConfig) {
@@ -135,11 +135,28 @@ async fn render_triage(
 
 /// `/console/triage` (`?status=` another outcome).
 #[get("/triage")]
-async fn triage(req: HttpRequest, services: web::Data<Services>) -> HttpResponse {
-    let Some((officer, csrf)) = session(&req, &services).await else {
-        return redirect("/console/login");
-    };
-    render_triage(&req, &services, &officer, csrf, None, StatusCode::OK).await
+async fn triage(req: HttpRequest, services: web::Data<Services>) -> Page {
+    let (officer, csrf) = signed_in(&req, &services).await?;
+    Ok(render_triage(&req, &services, &officer, csrf, None, StatusCode::OK).await)
+}
+
+/// The lane again after a refused form, with the reason (nothing changed).
+async fn refused(
+    req: &HttpRequest,
+    services: &Services,
+    officer: &Officer,
+    csrf: String,
+    e: rightsdesk_core::Error,
+) -> HttpResponse {
+    render_triage(
+        req,
+        services,
+        officer,
+        csrf,
+        Some(explain(&e)),
+        status_of(&e),
+    )
+    .await
 }
 
 /// `POST /console/triage/{id}/convert`: `kind` and optionally `requester_name`, as
@@ -150,37 +167,20 @@ async fn convert(
     services: web::Data<Services>,
     id: web::Path<String>,
     body: web::Bytes,
-) -> HttpResponse {
-    let Some((officer, csrf)) = session(&req, &services).await else {
-        return redirect("/console/login");
-    };
-    let Some(pairs) = checked_form(&body, &csrf) else {
-        return csrf_refused();
-    };
-    let Ok(id) = id.parse::<uuid::Uuid>() else {
-        return HttpResponse::NotFound().finish();
-    };
+) -> Page {
+    let (officer, csrf, pairs) = posted(&req, &services, &body).await?;
+    let id = id_of(&id)?;
     let mut input = serde_json::json!({ "kind": field(&pairs, "kind").unwrap_or_default() });
     if let Some(name) = nonempty(&field(&pairs, "requester_name").map(str::to_owned)) {
         input["requester_name"] = serde_json::Value::String(name);
     }
-    match services.convert_intake(&officer, id, &input).await {
+    Ok(match services.convert_intake(&officer, id, &input).await {
         Ok(outcome) => match outcome.request_id {
             Some(request) => redirect(&format!("/console/requests/{request}")),
             None => redirect("/console/triage"),
         },
-        Err(e) => {
-            render_triage(
-                &req,
-                &services,
-                &officer,
-                csrf,
-                Some(explain(&e)),
-                status_of(&e),
-            )
-            .await
-        }
-    }
+        Err(e) => refused(&req, &services, &officer, csrf, e).await,
+    })
 }
 
 /// `POST /console/triage/{id}/dismiss`: `reason`, as
@@ -191,29 +191,12 @@ async fn dismiss(
     services: web::Data<Services>,
     id: web::Path<String>,
     body: web::Bytes,
-) -> HttpResponse {
-    let Some((officer, csrf)) = session(&req, &services).await else {
-        return redirect("/console/login");
-    };
-    let Some(pairs) = checked_form(&body, &csrf) else {
-        return csrf_refused();
-    };
-    let Ok(id) = id.parse::<uuid::Uuid>() else {
-        return HttpResponse::NotFound().finish();
-    };
+) -> Page {
+    let (officer, csrf, pairs) = posted(&req, &services, &body).await?;
+    let id = id_of(&id)?;
     let input = serde_json::json!({ "reason": field(&pairs, "reason").unwrap_or_default() });
-    match services.dismiss_intake(&officer, id, &input).await {
+    Ok(match services.dismiss_intake(&officer, id, &input).await {
         Ok(_) => redirect("/console/triage"),
-        Err(e) => {
-            render_triage(
-                &req,
-                &services,
-                &officer,
-                csrf,
-                Some(explain(&e)),
-                status_of(&e),
-            )
-            .await
-        }
-    }
+        Err(e) => refused(&req, &services, &officer, csrf, e).await,
+    })
 }
