@@ -282,7 +282,7 @@ impl Browser {
             .script("return document.documentElement.scrollHeight;")
             .await
             .as_u64()
-            .unwrap_or(900)
+            .map_or(900, |h| h + 120)
             .clamp(900, 4000);
         self.call(
             reqwest::Method::POST,
