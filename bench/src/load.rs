@@ -169,7 +169,22 @@ pub fn get(port: u16, path_and_query: &str, bearer: Option<&str>) -> Vec<u8> {
     let auth = bearer
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
-    format!("GET {path_and_query} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}\r\n").into_bytes()
+    get_with(port, path_and_query, &auth)
+}
+
+/// A GET request of a console page: the access token as the console's session cookie
+/// (`rightsdesk_session`) instead of an `Authorization` header.
+pub fn get_with_session(port: u16, path_and_query: &str, session: &str) -> Vec<u8> {
+    get_with(
+        port,
+        path_and_query,
+        &format!("Cookie: rightsdesk_session={session}\r\n"),
+    )
+}
+
+/// A GET request's bytes with `headers` (complete lines, each ending in CRLF).
+fn get_with(port: u16, path_and_query: &str, headers: &str) -> Vec<u8> {
+    format!("GET {path_and_query} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{headers}\r\n").into_bytes()
 }
 
 /// A POST request with a JSON body and, optionally, an `Idempotency-Key`.

@@ -8,8 +8,9 @@
 //!
 //! Per backend: (1) filing throughput and latency at 1 and 16 clients on an empty
 //! database, rounds alternating; (2) a second database seeded directly with N requests
-//! (1,000,000 by default), then queue pages for several filters, and filing again on
-//! the full table; (3) the server's resident memory at each point; (4) the outbox:
+//! (1,000,000 by default), then queue pages for several filters, through the API and
+//! as the officer console's HTML page, and filing again on the full table; (3) the
+//! server's resident memory at each point; (4) the outbox:
 //! notifications of N filings delivered to a local SMTP server (aiosmtpd), mails/s;
 //! (5) the deadline sweep over 100k and 1M open requests of which 1,000 or 10,000 are
 //! due on a reminder day, writing a reminder for each; (6) intake: parsing and
@@ -65,9 +66,9 @@ usage: rightsdesk-bench [options]
   --wait-quiet S        before each phase, wait up to S seconds for the machine to
                         be at least 90 % idle (default 60; 0: do not wait)
   --phases P            filing, queue, mail, sweep, intake, bundle, or several
-                        separated by commas, or all (default all). A run of only mail,
-                        sweep, intake and/or bundle rewrites only their sections of an
-                        existing report.
+                        separated by commas, or all (default all). A run without
+                        filing rewrites only the sections of the phases it runs (and
+                        their rows of the targets table) in an existing report.
   --mail-filings N      filings whose notifications the mail phase delivers
                         (default 2000; with --quick 300; 2 mails each)
   --sweep-totals N,N    open requests stored for the sweep phase, one database each
@@ -368,6 +369,8 @@ pub struct BackendResult {
     pub ready_seeded: Duration,
     pub mem_idle_seeded: Memory,
     pub queue: Vec<(Variant, Vec<RunResult>, Option<Explained>)>,
+    /// The console's queue page (`GET /console`), measured in the same rounds.
+    pub console: Vec<(Variant, Vec<RunResult>)>,
     /// Filing at 16 clients with the seeded rows in place.
     pub filing_seeded: Vec<RunResult>,
     pub mem_after_queue: Memory,
@@ -426,10 +429,11 @@ fn filing_maker(port: u16, keyed: bool) -> RequestMaker {
     })
 }
 
-fn queue_maker(port: u16, token: &str, queries: &[String]) -> RequestMaker {
-    let requests: Vec<Vec<u8>> = queries
+fn queue_maker(port: u16, token: &str, variant: &Variant) -> RequestMaker {
+    let requests: Vec<Vec<u8>> = variant
+        .queries
         .iter()
-        .map(|q| load::get(port, &format!("/api/v1/officer/requests?{q}"), Some(token)))
+        .map(|q| variant.request(port, token, q))
         .collect();
     Arc::new(move |client, seq| requests[(client + seq as usize) % requests.len()].clone())
 }
@@ -610,9 +614,14 @@ async fn queue_phase(
     let token = api.token("bench.officer", password).await?;
     let today = (Utc::now() + TimeDelta::hours(8)).date_naive();
     let mut variants = queue::base_variants(today);
+    // The console's page for each filter, checked against the API's page.
+    let mut console = Vec::new();
     for v in variants.iter_mut() {
         let page = queue::check_page(&api, &token, &v.queries[0]).await?;
         v.items_checked = page["items"].as_array().map_or(0, Vec::len);
+        let mut c = queue::console_variant(v);
+        c.items_checked = queue::check_console_page(&server, &token, &c, &page).await?;
+        console.push(c);
     }
     if let Some(v) = queue::cursor_variant(
         &api,
@@ -641,9 +650,27 @@ async fn queue_phase(
     {
         variants.push(v);
     }
+    for (name, base, conds) in [
+        ("open", "", vec![queue::Cond::Open(true)]),
+        (
+            "kind=deletion",
+            "kind=deletion",
+            vec![
+                queue::Cond::Open(true),
+                queue::Cond::Kind("deletion".to_owned()),
+            ],
+        ),
+    ] {
+        if let Some(v) =
+            queue::console_cursor_variant(&server, &token, name, base, conds, 10).await?
+        {
+            console.push(v);
+        }
+    }
     let mut busy = variants[0].clone();
     busy.name = format!("{}, 16 clients", busy.name);
     busy.concurrency = 16;
+    variants.extend(console);
     variants.push(busy);
 
     // Warm-up: every statement prepared, every plan cached, pages in memory.
@@ -653,7 +680,7 @@ async fn queue_phase(
             v.concurrency,
             secs(opts.warmup_secs / 2.0),
             200,
-            queue_maker(server.port, &token, &v.queries),
+            queue_maker(server.port, &token, v),
             server.pid,
         )
         .await?;
@@ -668,7 +695,7 @@ async fn queue_phase(
                 v.concurrency,
                 secs(opts.queue_secs),
                 200,
-                queue_maker(server.port, &token, &v.queries),
+                queue_maker(server.port, &token, v),
                 server.pid,
             )
             .await?;
@@ -695,9 +722,14 @@ async fn queue_phase(
     merge_errors(&mut result.server_errors, server.errors());
     server.stop().await?;
 
-    // The database side of each variant, with the server stopped.
+    // The database side of each API variant, with the server stopped (the console's
+    // pages issue the same SELECTs).
     let mut queue = Vec::new();
     for (v, r) in variants.into_iter().zip(runs) {
+        if v.page == queue::Page::Console {
+            result.console.push((v, r));
+            continue;
+        }
         let explained = if v.concurrency == 1 {
             match queue::explain(db, &v.conds).await {
                 Ok(e) => Some(e),
@@ -736,6 +768,7 @@ async fn bench_backend(
         ready_seeded: Duration::ZERO,
         mem_idle_seeded: Memory::default(),
         queue: Vec::new(),
+        console: Vec::new(),
         filing_seeded: Vec::new(),
         mem_after_queue: Memory::default(),
         mail: None,
@@ -828,16 +861,22 @@ async fn main() -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&root);
     }
     let text = report::render(&opts, &machine, &results, parsed.as_ref());
-    if opts.filing || opts.queue {
+    if opts.filing {
         report::write(&opts.out, &text)?;
     } else {
-        // Only the outbox, the sweep, intake and/or bundles: their sections (and intake's rows of
-        // the targets table), the rest as it was.
+        // Without the filing phase: only the sections of the phases that ran (and their
+        // rows of the targets table), the rest as it was.
         let mut sections = Vec::new();
         if opts.mail {
             sections.push(report::Section::Mail(report::render_mail(
                 &opts, &machine, &results,
             )));
+        }
+        if opts.queue {
+            sections.push(report::Section::Queue(report::render_queue(
+                &opts, &machine, &results,
+            )));
+            sections.push(report::Section::Plans(report::render_plans(&results)));
         }
         if opts.sweep {
             sections.push(report::Section::Sweep(report::render_sweep(
@@ -858,9 +897,17 @@ async fn main() -> anyhow::Result<()> {
             )));
         }
         report::write_sections(&opts.out, &sections, &text)?;
+        if opts.queue {
+            report::write_target_rows(
+                &opts.out,
+                report::QUEUE_ROWS,
+                &report::queue_target_rows(&opts, &results),
+            )?;
+        }
         if opts.intake {
             report::write_target_rows(
                 &opts.out,
+                report::INTAKE_ROWS,
                 &report::intake_target_rows(&results, parsed.as_ref()),
             )?;
         }

@@ -1,7 +1,9 @@
-//! The officer queue: the filter variants measured, their validation through the API,
-//! and — to explain what the HTTP timings show — the same SELECT the service issues,
-//! run and explained directly on the database.
+//! The officer queue: the filter variants measured, through the API and as the
+//! console's queue page, their validation, and — to explain what the HTTP timings
+//! show — the same SELECT the service issues, run and explained directly on the
+//! database.
 
+use std::collections::HashSet;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -12,7 +14,8 @@ use sea_orm::sqlx::{self, AssertSqlSafe, Connection, Row as _};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::server::{Api, Backend, Database};
+use crate::load::{self, Conn};
+use crate::server::{Api, Backend, Database, Server};
 
 /// One term of the WHERE clause, in the order `store::requests::queue` adds them.
 #[derive(Debug, Clone)]
@@ -26,12 +29,24 @@ pub enum Cond {
     After(NaiveDate, Uuid),
 }
 
+/// Which page of the queue a variant fetches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// `GET /api/v1/officer/requests`, JSON, the access token as a bearer token.
+    Api,
+    /// `GET /console`, the officer console's HTML page of 50 rows, the access token as
+    /// the session cookie.
+    Console,
+}
+
 #[derive(Debug, Clone)]
 pub struct Variant {
     pub name: String,
+    pub page: Page,
     /// Query strings, used in turn (several for the cursor variants).
     pub queries: Vec<String>,
-    /// The filter of a representative request, for the direct SQL measurements.
+    /// The filter of a representative request, for the direct SQL measurements (of the
+    /// API's variants; the console issues the same SELECT).
     pub conds: Vec<Cond>,
     pub concurrency: usize,
     /// Items on the first page as checked through the API.
@@ -42,6 +57,7 @@ pub struct Variant {
 pub fn base_variants(today: NaiveDate) -> Vec<Variant> {
     let v = |name: &str, q: &str, conds: Vec<Cond>| Variant {
         name: name.to_owned(),
+        page: Page::Api,
         queries: vec![q.to_owned()],
         conds,
         concurrency: 1,
@@ -135,6 +151,251 @@ pub async fn cursor_variant(
     conds.push(Cond::After(date, id));
     Ok(Some(Variant {
         name: format!("{name}, pages 2–{} by next_cursor", queries.len() + 1),
+        page: Page::Api,
+        queries,
+        conds,
+        concurrency: 1,
+        items_checked: 0,
+    }))
+}
+
+impl Variant {
+    /// The request that fetches the page of `query`, one of its queries.
+    pub fn request(&self, port: u16, token: &str, query: &str) -> Vec<u8> {
+        match self.page {
+            Page::Api => load::get(
+                port,
+                &format!("/api/v1/officer/requests?{query}"),
+                Some(token),
+            ),
+            Page::Console => load::get_with_session(port, &console_path(query), token),
+        }
+    }
+}
+
+/// `/console`, with `query` when there is one.
+fn console_path(query: &str) -> String {
+    if query.is_empty() {
+        "/console".to_owned()
+    } else {
+        format!("/console?{query}")
+    }
+}
+
+/// The console's page for the filter of an API variant: the same query without
+/// `limit` (the console shows 50 a page).
+pub fn console_variant(api: &Variant) -> Variant {
+    let without_limit = |q: &String| {
+        q.split('&')
+            .filter(|p| !p.is_empty() && !p.starts_with("limit="))
+            .collect::<Vec<_>>()
+            .join("&")
+    };
+    Variant {
+        name: api.name.clone(),
+        page: Page::Console,
+        queries: api.queries.iter().map(without_limit).collect(),
+        conds: api.conds.clone(),
+        concurrency: api.concurrency,
+        items_checked: 0,
+    }
+}
+
+/// What a console queue page shows.
+pub struct ConsolePage {
+    /// The rows' references (`data-reference`), in order.
+    pub references: Vec<String>,
+    /// The query string of the next-page link (`id="next"`), unescaped.
+    pub next: Option<String>,
+}
+
+/// An attribute value as the template escaped it (askama writes `&` as `&#38;`),
+/// unescaped: the named entities of HTML's escaping, and numeric ones.
+fn unescape_attr(value: &str) -> String {
+    let entity = |name: &str| -> Option<char> {
+        let code = match name {
+            "amp" => return Some('&'),
+            "lt" => return Some('<'),
+            "gt" => return Some('>'),
+            "quot" => return Some('"'),
+            "apos" => return Some('\''),
+            _ => match name.strip_prefix("#x").or_else(|| name.strip_prefix("#X")) {
+                Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                None => name.strip_prefix('#')?.parse().ok()?,
+            },
+        };
+        char::from_u32(code)
+    };
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        match rest
+            .find(';')
+            .and_then(|end| Some((entity(&rest[1..end])?, end)))
+        {
+            Some((c, end)) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The value of the first `attr="…"` after `after` in `html`, as written.
+fn attribute<'a>(html: &'a str, after: &str, attr: &str) -> Option<&'a str> {
+    let (_, rest) = html.split_once(after)?;
+    let (_, value) = rest.split_once(&format!("{attr}=\""))?;
+    value.split('"').next()
+}
+
+/// Fetches a console queue page with the request the timed runs send (the bench's own
+/// client, which follows no redirect) and checks that it is the queue: 200 (a refused
+/// session is a 303 to the login page), no error notice, at most 50 rows, and a
+/// next-page link to `/console?…cursor=…` when there is one.
+pub async fn console_page(
+    server: &Server,
+    token: &str,
+    query: &str,
+) -> anyhow::Result<ConsolePage> {
+    let path = console_path(query);
+    let res = Conn::new(server.addr())
+        .roundtrip(&load::get_with_session(server.port, &path, token))
+        .await
+        .with_context(|| format!("GET {path}"))?;
+    let html = res.text();
+    if res.status != 200 {
+        bail!(
+            "GET {path}: {} instead of the queue page{}",
+            res.status,
+            if (300..400).contains(&res.status) {
+                " (a redirect: the session cookie was not accepted)"
+            } else {
+                ""
+            }
+        );
+    }
+    if let Some((_, rest)) = html.split_once("id=\"error\">") {
+        let message = rest.split('<').next().unwrap_or_default();
+        bail!("GET {path}: the page shows an error: {message}");
+    }
+    if !html.contains("<tbody>") {
+        bail!("GET {path}: 200, but no table of requests");
+    }
+    let references: Vec<String> = html
+        .split("data-reference=\"")
+        .skip(1)
+        .map(|rest| unescape_attr(rest.split('"').next().unwrap_or_default()))
+        .collect();
+    if references.len() > 50 {
+        bail!("GET {path}: {} rows on a page of 50", references.len());
+    }
+    let next = match attribute(&html, "id=\"next\"", "href") {
+        None => None,
+        Some(href) => {
+            let href = unescape_attr(href);
+            match href.strip_prefix("/console?") {
+                Some(q) if q.split('&').any(|p| p.starts_with("cursor=")) => Some(q.to_owned()),
+                _ => bail!("GET {path}: a next-page link to {href:?}"),
+            }
+        }
+    };
+    Ok(ConsolePage { references, next })
+}
+
+/// Checks the console's first page of `console` against the API's page of the same
+/// filter (`api_page`, from [`check_page`]): the same requests in the same order, so
+/// 50 rows whenever the API has more than a page. Returns the rows.
+pub async fn check_console_page(
+    server: &Server,
+    token: &str,
+    console: &Variant,
+    api_page: &Value,
+) -> anyhow::Result<usize> {
+    let query = &console.queries[0];
+    let page = console_page(server, token, query).await?;
+    let expected = api_page["items"]
+        .as_array()
+        .context("no items array")?
+        .iter()
+        .map(|item| item["reference"].as_str().map(str::to_owned))
+        .collect::<Option<Vec<String>>>()
+        .context("an item without reference")?;
+    if page.references.is_empty() || page.references != expected {
+        bail!(
+            "{}: {} rows, not the {} requests of the API's page for the same filter",
+            console_path(query),
+            page.references.len(),
+            expected.len()
+        );
+    }
+    if page.next.is_some() != api_page["next_cursor"].is_string() {
+        bail!(
+            "{}: a next-page link is {} where the API has {} next_cursor",
+            console_path(query),
+            if page.next.is_some() {
+                "shown"
+            } else {
+                "missing"
+            },
+            if page.next.is_some() { "no" } else { "a" }
+        );
+    }
+    Ok(page.references.len())
+}
+
+/// Walks `pages` pages of the console's queue for `base` by the next-page link and
+/// makes a variant of pages 2…: every page checked first (see [`console_page`]), full
+/// (50 rows) when it links to a next one, and no request shown on two pages.
+pub async fn console_cursor_variant(
+    server: &Server,
+    token: &str,
+    name: &str,
+    base: &str,
+    conds: Vec<Cond>,
+    pages: usize,
+) -> anyhow::Result<Option<Variant>> {
+    let mut queries = Vec::new();
+    let mut seen = HashSet::new();
+    let mut query = base.to_owned();
+    // Page 1, then each page it leads to: the last one is checked too, as it is timed.
+    for fetched in 0..=pages {
+        let page = console_page(server, token, &query).await?;
+        if page.references.is_empty() {
+            bail!("{}: a page without rows", console_path(&query));
+        }
+        if let Some(r) = page.references.iter().find(|r| !seen.insert((*r).clone())) {
+            bail!("{}: {r} is on an earlier page too", console_path(&query));
+        }
+        if fetched == pages {
+            break;
+        }
+        let Some(next) = page.next else {
+            break;
+        };
+        if page.references.len() != 50 {
+            bail!(
+                "{}: {} rows and a next-page link",
+                console_path(&query),
+                page.references.len()
+            );
+        }
+        queries.push(next.clone());
+        query = next;
+    }
+    if queries.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Variant {
+        name: format!("{name}, pages 2–{} by the next link", queries.len() + 1),
+        page: Page::Console,
         queries,
         conds,
         concurrency: 1,
@@ -446,4 +707,46 @@ async fn pg_explain(
     rows.iter()
         .map(|r| r.try_get::<String, _>(0).map_err(Into::into))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_link_is_read_and_unescaped() {
+        let html = r#"<tr data-reference="PR-2026-000001"><td><a href="/console/requests/x">
+            </tbody></table><p><a id="next" href="/console?kind=deletion&amp;cursor=MjAyNi0x">Next</a></p>"#;
+        let href = attribute(html, r#"id="next""#, "href").map(unescape_attr);
+        assert_eq!(
+            href.as_deref(),
+            Some("/console?kind=deletion&cursor=MjAyNi0x")
+        );
+        assert_eq!(
+            unescape_attr("/console?overdue=true&#38;cursor=a&#x2F;b&#39;&amp;c & d&#;"),
+            "/console?overdue=true&cursor=a/b'&c & d&#;"
+        );
+        assert_eq!(attribute("<p>no link</p>", r#"id="next""#, "href"), None);
+    }
+
+    #[test]
+    fn a_console_variant_drops_the_limit() {
+        let api = &base_variants(NaiveDate::MIN)[..];
+        let queries: Vec<String> = api
+            .iter()
+            .map(|v| console_variant(v).queries[0].clone())
+            .collect();
+        assert_eq!(
+            queries,
+            [
+                "",
+                "state=in_progress",
+                "kind=deletion",
+                "overdue=true",
+                "assignee=none"
+            ]
+        );
+        assert_eq!(console_path(""), "/console");
+        assert_eq!(console_path("overdue=true"), "/console?overdue=true");
+    }
 }

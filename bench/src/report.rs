@@ -11,6 +11,7 @@ use sea_orm::sqlx::{self, Connection, PgConnection, SqliteConnection};
 
 use crate::intake::{IngestRun, ParseResult};
 use crate::load::RunResult;
+use crate::queue::{Explained, Variant};
 use crate::server::Backend;
 use crate::sweep::SweepRun;
 use crate::{BackendResult, Options};
@@ -29,7 +30,15 @@ const SWEEP_END: &str = "<!-- bench:sweep:end -->";
 /// also replaces its own rows of the targets table: those starting with `| intake:`).
 const INTAKE_BEGIN: &str = "<!-- bench:intake:begin -->";
 const INTAKE_END: &str = "<!-- bench:intake:end -->";
-const INTAKE_ROW: &str = "| intake:";
+pub const INTAKE_ROWS: &[&str] = &["| intake:"];
+/// The queue section (the API's and the console's tables) and the queue plans, likewise
+/// replaced alone by a run of the queue phase without the filing phase (which also
+/// replaces the queue's rows of the targets table).
+const QUEUE_BEGIN: &str = "<!-- bench:queue:begin -->";
+const QUEUE_END: &str = "<!-- bench:queue:end -->";
+const PLANS_BEGIN: &str = "<!-- bench:plans:begin -->";
+const PLANS_END: &str = "<!-- bench:plans:end -->";
+pub const QUEUE_ROWS: &[&str] = &["| queue page p99", "| console queue page p99"];
 /// The bundle section, likewise replaced alone by a run of only the bundle phase.
 const BUNDLE_BEGIN: &str = "<!-- bench:bundle:begin -->";
 const BUNDLE_END: &str = "<!-- bench:bundle:end -->";
@@ -40,6 +49,8 @@ const LOOKUP_P99_TARGET_MS: f64 = 50.0;
 
 const FILING_TARGET: f64 = 2_000.0;
 const QUEUE_P99_TARGET_MS: f64 = 20.0;
+/// Issue 8: the console's queue page, rendered on the server.
+const CONSOLE_P99_TARGET_MS: f64 = 50.0;
 const RSS_TARGET_MB: f64 = 50.0;
 /// Issue 4: a sweep over 1,000,000 open requests of which 1,000 are due, on PostgreSQL.
 const SWEEP_TARGET_MS: f64 = 100.0;
@@ -267,18 +278,29 @@ fn filing_c16(r: &BackendResult) -> Stat {
         })
 }
 
-/// The worst median-of-rounds p99 among the one-client queue variants.
-fn worst_queue_p99(r: &BackendResult) -> Option<(String, f64)> {
-    r.queue
-        .iter()
-        .filter(|(v, runs, _)| v.concurrency == 1 && !runs.is_empty())
-        .map(|(v, runs, _)| {
+/// The worst median-of-rounds p99 among one-client variants.
+fn worst_p99<'a>(
+    variants: impl Iterator<Item = (&'a Variant, &'a Vec<RunResult>)>,
+) -> Option<(String, f64)> {
+    variants
+        .filter(|(v, runs)| v.concurrency == 1 && !runs.is_empty())
+        .map(|(v, runs)| {
             (
                 v.name.clone(),
                 stat(runs.iter().map(|x| x.quantile_ms(0.99))).median,
             )
         })
         .max_by(|a, b| a.1.total_cmp(&b.1))
+}
+
+/// The worst p99 of the API's queue (one client).
+fn worst_queue_p99(r: &BackendResult) -> Option<(String, f64)> {
+    worst_p99(r.queue.iter().map(|(v, runs, _)| (v, runs)))
+}
+
+/// The worst p99 of the console's queue page (one client).
+fn worst_console_p99(r: &BackendResult) -> Option<(String, f64)> {
+    worst_p99(r.console.iter().map(|(v, runs)| (v, runs)))
 }
 
 fn rows_label(n: u64) -> String {
@@ -331,19 +353,15 @@ pub fn render_generated(
         ));
     }
     let _ = writeln!(o, "{line}");
-    let mut line =
-        format!("| queue page p99 < 20 ms with {rows} requests stored (1 client, worst filter) |");
-    for r in results {
-        match worst_queue_p99(r) {
-            Some((name, p99)) => line.push_str(&format!(
-                " {} ms ({name}) — {} |",
-                ms(p99),
-                verdict(p99, p99 < QUEUE_P99_TARGET_MS)
-            )),
-            None => line.push_str(" – |"),
+    let columns: Vec<String> = results
+        .iter()
+        .map(|r| r.backend.name().to_owned())
+        .collect();
+    if opts.queue {
+        for row in queue_target_rows(opts, results) {
+            let _ = writeln!(o, "{}", row.line(&columns));
         }
     }
-    let _ = writeln!(o, "{line}");
     let mut line = "| < 50 MB resident idle after start (empty database) |".to_owned();
     for r in results {
         line.push_str(&format!(
@@ -386,10 +404,6 @@ pub fn render_generated(
         }
         let _ = writeln!(o, "{line}");
     }
-    let columns: Vec<String> = results
-        .iter()
-        .map(|r| r.backend.name().to_owned())
-        .collect();
     for row in intake_target_rows(results, parsed) {
         let _ = writeln!(o, "{}", row.line(&columns));
     }
@@ -488,77 +502,10 @@ pub fn render_generated(
     }
 
     // Queue.
-    let _ = writeln!(
-        o,
-        "### Queue: `GET /api/v1/officer/requests`, 50 items, with {rows} requests stored\n"
-    );
-    for r in results {
-        let s = &r.seed;
-        let _ = writeln!(
-            o,
-            "{}: {} rows seeded ({} open, {} in progress, {} overdue) in {:.1} s, then {} in {:.1} s; \
-             database {:.0} MB.",
-            r.backend.name(),
-            thousands(s.rows as f64),
-            thousands(s.open as f64),
-            thousands(s.in_progress as f64),
-            thousands(s.overdue as f64),
-            s.insert_time.as_secs_f64(),
-            match r.backend {
-                Backend::Sqlite => "ANALYZE",
-                Backend::Postgres => "VACUUM (ANALYZE)",
-            },
-            s.analyze_time.as_secs_f64(),
-            s.db_bytes as f64 / 1e6
-        );
+    if opts.queue {
+        o.push_str(&render_queue(opts, m, results));
+        let _ = writeln!(o);
     }
-    let _ = writeln!(o);
-    let _ = writeln!(
-        o,
-        "p50/p99 are medians of {} rounds of {} s (min–max in brackets); \"direct\" is the median of \
-         the same SELECT run on the database without HTTP or ORM (see the plans below).\n",
-        opts.rounds, opts.queue_secs
-    );
-    let _ = writeln!(
-        o,
-        "| Backend | Filter | Items | Pages/s | p50 ms | p99 ms | Max ms | Direct SQL ms | p99 < 20 ms |"
-    );
-    let _ = writeln!(
-        o,
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
-    );
-    for r in results {
-        for (v, runs, ex) in &r.queue {
-            let p99 = stat(runs.iter().map(|x| x.quantile_ms(0.99)));
-            let items = if v.items_checked > 0 || v.queries.len() == 1 {
-                v.items_checked.to_string()
-            } else {
-                "50".to_owned()
-            };
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                r.backend.name(),
-                v.name,
-                items,
-                with_range(stat(runs.iter().map(RunResult::throughput)), thousands),
-                with_range(stat(runs.iter().map(|x| x.quantile_ms(0.5))), ms),
-                with_range(p99, ms),
-                ms(stat(runs.iter().map(RunResult::max_ms)).max),
-                ex.as_ref().map_or("–".to_owned(), |e| ms(e.direct_ms)),
-                if v.concurrency == 1 {
-                    if p99.median < QUEUE_P99_TARGET_MS {
-                        "yes"
-                    } else {
-                        "**no**"
-                    }
-                } else {
-                    "(throughput run)"
-                }
-            );
-        }
-    }
-    let _ = writeln!(o);
 
     // Memory and start-up.
     let _ = writeln!(o, "### Memory (VmRSS of the server process) and start-up\n");
@@ -614,42 +561,8 @@ pub fn render_generated(
     }
 
     // Plans.
-    let _ = writeln!(o, "### Queue plans\n");
-    let _ = writeln!(
-        o,
-        "The SELECT that `store::requests::queue` makes sea-orm issue, with the same bound values. \
-         SQLite: `EXPLAIN QUERY PLAN`. PostgreSQL: `EXPLAIN (ANALYZE, BUFFERS)` of the statement \
-         prepared by name and executed six times first, as the service's pooled connections do, so \
-         that the plan cache has settled (custom or generic plan); the custom plan is shown too \
-         when it differs.\n"
-    );
-    for r in results {
-        let _ = writeln!(o, "**{}**\n", r.backend.name());
-        for (v, _, ex) in &r.queue {
-            let Some(e) = ex else { continue };
-            let _ = writeln!(
-                o,
-                "- {} — direct {} ms (slowest of 40: {} ms), {} rows{}",
-                v.name,
-                ms(e.direct_ms),
-                ms(e.direct_max_ms),
-                e.rows,
-                if e.detail.is_empty() {
-                    String::new()
-                } else {
-                    format!("; {}", e.detail)
-                }
-            );
-            for l in &e.plan {
-                let _ = writeln!(o, "  - `{l}`");
-            }
-            if !e.custom_plan.is_empty() {
-                let _ = writeln!(o, "  - custom plan instead:");
-                for l in &e.custom_plan {
-                    let _ = writeln!(o, "    - `{l}`");
-                }
-            }
-        }
+    if opts.queue {
+        o.push_str(&render_plans(results));
         let _ = writeln!(o);
     }
 
@@ -721,7 +634,8 @@ pub fn render_generated(
          rejected, withdrawn, expired; due date = local date of receipt + 15 days. Each filter is checked once \
          through the API (200, ≤ 50 items, ordered by due date and id), then measured at 1 client for {} rounds of \
          {} s, the filters alternating within each round; the cursor variants cycle through the `next_cursor` of \
-         successive pages. Each round ends with a 16-client filing run on the full table.\n\
+         successive pages; the console's queue page likewise (see the queue section). Each round ends with a \
+         16-client filing run on the full table.\n\
          - Latency: wall time from writing the request to reading the last byte of the answer, nearest-rank \
          percentiles. Memory: VmRSS from `/proc/<pid>/status`, 1 s after the first 200 and right after load.",
         opts.warmup_secs,
@@ -733,6 +647,260 @@ pub fn render_generated(
     );
     let _ = writeln!(o);
     let _ = writeln!(o, "{END}");
+    o
+}
+
+/// The queue section, between its own markers: the API's page and the console's, for
+/// each filter.
+pub fn render_queue(opts: &Options, m: &Machine, results: &[BackendResult]) -> String {
+    let mut o = String::new();
+    let rows = rows_label(opts.rows);
+    let _ = writeln!(o, "{QUEUE_BEGIN}");
+    let _ = writeln!(
+        o,
+        "### Queue: `GET /api/v1/officer/requests` and the console's `GET /console`, 50 a page, with {rows} requests stored{}\n",
+        if opts.quick {
+            " (quick smoke run: too small to judge)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(o, "Measured {} on commit {}.\n", m.date, m.commit);
+    for r in results {
+        let s = &r.seed;
+        let _ = writeln!(
+            o,
+            "{}: {} rows seeded ({} open, {} in progress, {} overdue) in {:.1} s, then {} in {:.1} s; \
+             database {:.0} MB.",
+            r.backend.name(),
+            thousands(s.rows as f64),
+            thousands(s.open as f64),
+            thousands(s.in_progress as f64),
+            thousands(s.overdue as f64),
+            s.insert_time.as_secs_f64(),
+            match r.backend {
+                Backend::Sqlite => "ANALYZE",
+                Backend::Postgres => "VACUUM (ANALYZE)",
+            },
+            s.analyze_time.as_secs_f64(),
+            s.db_bytes as f64 / 1e6
+        );
+    }
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "p50/p99 are medians of {} rounds of {} s (min–max in brackets); \"direct\" is the median of \
+         the same SELECT run on the database without HTTP or ORM (see the plans below).\n",
+        opts.rounds, opts.queue_secs
+    );
+    queue_table(
+        &mut o,
+        QUEUE_P99_TARGET_MS,
+        results.iter().flat_map(|r| {
+            r.queue
+                .iter()
+                .map(move |(v, runs, ex)| (r.backend, v, runs, ex.as_ref()))
+        }),
+    );
+    let _ = writeln!(o);
+    if results.iter().any(|r| !r.console.is_empty()) {
+        let _ = writeln!(
+            o,
+            "**The console's queue page** (issue 8): `GET /console` as the officer's browser asks for it, \
+             the same access token as the session cookie `rightsdesk_session` instead of a bearer token, the \
+             same filters without `limit` (the console shows 50 rows a page), the HTML rendered on the \
+             server. Measured at 1 client in the same rounds, alternating with the API's filters. Before \
+             timing, each filter's first page is fetched with the very request the runs send, over the \
+             bench's own client, which follows no redirect (a refused session is a 303 to the login page), \
+             and must be the queue: 200, no error notice, and the same requests in the same order as the \
+             API's page for that filter. The variants *by the next link* follow each page's next-page link \
+             (`id=\"next\"`), and every page they time is checked likewise: 50 rows on each page that \
+             has a next one, none of them on an earlier page. The \
+             console's pages issue the same SELECTs as the API's (direct SQL in the table above).\n"
+        );
+        queue_table(
+            &mut o,
+            CONSOLE_P99_TARGET_MS,
+            results.iter().flat_map(|r| {
+                r.console
+                    .iter()
+                    .map(move |(v, runs)| (r.backend, v, runs, None))
+            }),
+        );
+        let _ = writeln!(o);
+    }
+    // A run without the filing phase leaves the Filing and Memory tables as they were,
+    // so what this run measured there is stated here.
+    if !opts.filing {
+        for r in results {
+            let filing = stat(r.filing_seeded.iter().map(RunResult::throughput));
+            let p99 = stat(r.filing_seeded.iter().map(|x| x.quantile_ms(0.99)));
+            let errors: usize = r.server_errors.values().sum();
+            let _ = writeln!(
+                o,
+                "- {}, this run (the Filing and Memory tables keep the numbers of the run they state): the \
+                 machine was {} idle in the second before the phase; filing at 16 clients on the full table \
+                 after each round: {}/s (p99 {} ms); the server's memory idle after start with {rows} rows \
+                 {}, after the queue and filing load {} (peak {}), first 200 after spawn {:.0} ms; server \
+                 log lines at level ERROR: {errors}.",
+                r.backend.name(),
+                r.idle_before
+                    .iter()
+                    .map(|i| format!("{:.0} %", i * 100.0))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                thousands(filing.median),
+                ms(p99.median),
+                mb_str(r.mem_idle_seeded.rss_kib),
+                mb_str(r.mem_after_queue.rss_kib),
+                mb_str(r.mem_after_queue.hwm_kib),
+                r.ready_seeded.as_secs_f64() * 1e3,
+            );
+            for (message, n) in &r.server_errors {
+                let _ = writeln!(o, "  - {n} × `{message}`");
+            }
+        }
+        let _ = writeln!(o);
+    }
+    let _ = writeln!(o, "{QUEUE_END}");
+    o
+}
+
+/// A table of queue variants: pages/s, p50 and p99 (medians of rounds), the slowest
+/// page, the direct SQL time when measured, and whether p99 is under `target_ms`.
+fn queue_table<'a>(
+    o: &mut String,
+    target_ms: f64,
+    variants: impl Iterator<
+        Item = (
+            Backend,
+            &'a Variant,
+            &'a Vec<RunResult>,
+            Option<&'a Explained>,
+        ),
+    >,
+) {
+    let _ = writeln!(
+        o,
+        "| Backend | Filter | Items | Pages/s | p50 ms | p99 ms | Max ms | Direct SQL ms | p99 < {target_ms:.0} ms |"
+    );
+    let _ = writeln!(
+        o,
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+    );
+    for (backend, v, runs, ex) in variants {
+        let p99 = stat(runs.iter().map(|x| x.quantile_ms(0.99)));
+        let items = if v.items_checked > 0 || v.queries.len() == 1 {
+            v.items_checked.to_string()
+        } else {
+            "50".to_owned()
+        };
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            backend.name(),
+            v.name,
+            items,
+            with_range(stat(runs.iter().map(RunResult::throughput)), thousands),
+            with_range(stat(runs.iter().map(|x| x.quantile_ms(0.5))), ms),
+            with_range(p99, ms),
+            ms(stat(runs.iter().map(RunResult::max_ms)).max),
+            ex.map_or("–".to_owned(), |e| ms(e.direct_ms)),
+            if v.concurrency == 1 {
+                if p99.median < target_ms {
+                    "yes"
+                } else {
+                    "**no**"
+                }
+            } else {
+                "(throughput run)"
+            }
+        );
+    }
+}
+
+/// The queue's rows of the targets table: the API's page and the console's, each at
+/// its worst one-client filter.
+pub fn queue_target_rows(opts: &Options, results: &[BackendResult]) -> Vec<TargetRow> {
+    let rows = rows_label(opts.rows);
+    let cells = |worst: fn(&BackendResult) -> Option<(String, f64)>, target_ms: f64| {
+        results
+            .iter()
+            .map(|r| {
+                let cell = match worst(r) {
+                    Some((name, p99)) => format!(
+                        "{} ms ({name}) — {}",
+                        ms(p99),
+                        verdict(p99, p99 < target_ms)
+                    ),
+                    None => "–".to_owned(),
+                };
+                (r.backend.name().to_owned(), cell)
+            })
+            .collect()
+    };
+    vec![
+        TargetRow::Cells {
+            label: format!(
+                "queue page p99 < 20 ms with {rows} requests stored (1 client, worst filter)"
+            ),
+            cells: cells(worst_queue_p99, QUEUE_P99_TARGET_MS),
+            other: "–".to_owned(),
+        },
+        TargetRow::Cells {
+            label: format!(
+                "console queue page p99 < 50 ms with {rows} requests stored (1 client, worst filter)"
+            ),
+            cells: cells(worst_console_p99, CONSOLE_P99_TARGET_MS),
+            other: "–".to_owned(),
+        },
+    ]
+}
+
+/// The queue plans, between their own markers.
+pub fn render_plans(results: &[BackendResult]) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "{PLANS_BEGIN}");
+    let _ = writeln!(o, "### Queue plans\n");
+    let _ = writeln!(
+        o,
+        "The SELECT that `store::requests::queue` makes sea-orm issue, with the same bound values. \
+         SQLite: `EXPLAIN QUERY PLAN`. PostgreSQL: `EXPLAIN (ANALYZE, BUFFERS)` of the statement \
+         prepared by name and executed six times first, as the service's pooled connections do, so \
+         that the plan cache has settled (custom or generic plan); the custom plan is shown too \
+         when it differs.\n"
+    );
+    for r in results {
+        let _ = writeln!(o, "**{}**\n", r.backend.name());
+        for (v, _, ex) in &r.queue {
+            let Some(e) = ex else { continue };
+            let _ = writeln!(
+                o,
+                "- {} — direct {} ms (slowest of 40: {} ms), {} rows{}",
+                v.name,
+                ms(e.direct_ms),
+                ms(e.direct_max_ms),
+                e.rows,
+                if e.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {}", e.detail)
+                }
+            );
+            for l in &e.plan {
+                let _ = writeln!(o, "  - `{l}`");
+            }
+            if !e.custom_plan.is_empty() {
+                let _ = writeln!(o, "  - custom plan instead:");
+                for l in &e.custom_plan {
+                    let _ = writeln!(o, "    - `{l}`");
+                }
+            }
+        }
+        let _ = writeln!(o);
+    }
+
+    let _ = writeln!(o, "{PLANS_END}");
     o
 }
 
@@ -860,6 +1028,8 @@ pub fn render_mail(opts: &Options, m: &Machine, results: &[BackendResult]) -> St
 /// A section of the generated part that a run can rewrite alone.
 pub enum Section {
     Mail(String),
+    Queue(String),
+    Plans(String),
     Sweep(String),
     Intake(String),
     Bundle(String),
@@ -869,6 +1039,8 @@ impl Section {
     fn markers(&self) -> (&'static str, &'static str) {
         match self {
             Section::Mail(_) => (MAIL_BEGIN, MAIL_END),
+            Section::Queue(_) => (QUEUE_BEGIN, QUEUE_END),
+            Section::Plans(_) => (PLANS_BEGIN, PLANS_END),
             Section::Sweep(_) => (SWEEP_BEGIN, SWEEP_END),
             Section::Intake(_) => (INTAKE_BEGIN, INTAKE_END),
             Section::Bundle(_) => (BUNDLE_BEGIN, BUNDLE_END),
@@ -880,14 +1052,31 @@ impl Section {
     fn before(&self) -> &'static [&'static str] {
         match self {
             Section::Mail(_) => &["### Queue", "### Memory", "### Machine"],
+            Section::Queue(_) => &["### Memory", "### Machine"],
+            Section::Plans(_) => &["### Machine"],
             Section::Sweep(_) => &["### Queue plans", "### Machine"],
             Section::Intake(_) | Section::Bundle(_) => &["### Queue plans", "### Machine"],
         }
     }
 
+    /// The heading the section had in reports written before it had markers: there it
+    /// runs up to the next heading (or section) of the generated part.
+    fn unmarked_heading(&self) -> Option<&'static str> {
+        match self {
+            Section::Queue(_) => Some("### Queue: "),
+            Section::Plans(_) => Some("### Queue plans"),
+            _ => None,
+        }
+    }
+
     fn text(&self) -> &str {
         match self {
-            Section::Mail(t) | Section::Sweep(t) | Section::Intake(t) | Section::Bundle(t) => t,
+            Section::Mail(t)
+            | Section::Queue(t)
+            | Section::Plans(t)
+            | Section::Sweep(t)
+            | Section::Intake(t)
+            | Section::Bundle(t) => t,
         }
     }
 }
@@ -905,6 +1094,18 @@ fn splice(text: &str, section: &Section) -> Option<String> {
     let (b, e) = (text.find("<!-- bench:begin")?, text.find(END)?);
     if b >= e {
         return None;
+    }
+    if let Some(h) = section
+        .unmarked_heading()
+        .and_then(|h| text[b..e].find(&format!("\n{h}")))
+    {
+        let start = b + h + 1;
+        let end = ["\n### ", "\n<!-- bench:"]
+            .iter()
+            .filter_map(|next| text[start..e].find(next))
+            .min()
+            .map_or(e, |i| start + i + 1);
+        return Some(format!("{}{new}\n\n{}", &text[..start], &text[end..]));
     }
     let at = section
         .before()
@@ -1178,6 +1379,7 @@ below are written by the bench (`bench/`); rerun it with\n\n\
 ```sh\ncargo build --release -p rightsdesk -p rightsdesk-bench\n\
 cargo run --release -p rightsdesk-bench            # both backends, about 8 minutes\n\
 cargo run --release -p rightsdesk-bench -- --quick # smoke run, writes target/rightsdesk-bench/quick.md\n\
+cargo run --release -p rightsdesk-bench -- --phases queue # only the queue, the API's and the console's, about 10 minutes\n\
 cargo run --release -p rightsdesk-bench -- --phases mail # only the outbox over SMTP, about 2 minutes\n\
 cargo run --release -p rightsdesk-bench -- --phases sweep # only the deadline sweep, about 10 minutes\n\
 cargo run --release -p rightsdesk-bench -- --phases intake # only intake: parsing, and IMAP to the worker, about 5 minutes\n\
@@ -1208,6 +1410,8 @@ pub fn write(path: &Path, generated: &str) -> anyhow::Result<()> {
     // on which commit they were measured).
     for (begin, end, make) in [
         (MAIL_BEGIN, MAIL_END, Section::Mail as fn(String) -> Section),
+        (QUEUE_BEGIN, QUEUE_END, Section::Queue),
+        (PLANS_BEGIN, PLANS_END, Section::Plans),
         (SWEEP_BEGIN, SWEEP_END, Section::Sweep),
         (INTAKE_BEGIN, INTAKE_END, Section::Intake),
         (BUNDLE_BEGIN, BUNDLE_END, Section::Bundle),
@@ -1219,15 +1423,17 @@ pub fn write(path: &Path, generated: &str) -> anyhow::Result<()> {
             text = t;
         }
     }
-    // Likewise intake's rows of the targets table.
-    if !generated.contains(INTAKE_BEGIN) {
-        let old: Vec<TargetRow> = existing
-            .lines()
-            .filter(|l| l.starts_with(INTAKE_ROW))
-            .map(|l| TargetRow::Verbatim(l.to_owned()))
-            .collect();
-        if !old.is_empty() {
-            text = set_target_rows(&text, &old);
+    // Likewise the queue's and intake's rows of the targets table.
+    for (begin, owned) in [(QUEUE_BEGIN, QUEUE_ROWS), (INTAKE_BEGIN, INTAKE_ROWS)] {
+        if !generated.contains(begin) {
+            let old: Vec<TargetRow> = existing
+                .lines()
+                .filter(|l| owns(owned, l))
+                .map(|l| TargetRow::Verbatim(l.to_owned()))
+                .collect();
+            if !old.is_empty() {
+                text = set_target_rows(&text, owned, &old);
+            }
         }
     }
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
@@ -1406,11 +1612,13 @@ pub fn summary(results: &[BackendResult], parsed: Option<&ParseResult>) -> Strin
             let c16 = filing_c16(r);
             let _ = writeln!(
                 o,
-                "{:<10} filing c1 {}/s, c16 {}/s; worst queue p99 {}; RSS idle {} / after load {}",
+                "{:<10} filing c1 {}/s, c16 {}/s; worst queue p99 {}, console {}; RSS idle {} / after load {}",
                 r.backend.name(),
                 thousands(c1.median),
                 thousands(c16.median),
                 worst_queue_p99(r).map_or("–".to_owned(), |(n, p)| format!("{} ms ({n})", ms(p))),
+                worst_console_p99(r)
+                    .map_or("–".to_owned(), |(n, p)| format!("{} ms ({n})", ms(p))),
                 mb_str(r.mem_idle_empty.rss_kib),
                 mb_str(r.mem_after_queue.rss_kib.max(r.mem_after_filing.rss_kib)),
             );
@@ -1442,10 +1650,11 @@ pub fn summary(results: &[BackendResult], parsed: Option<&ParseResult>) -> Strin
     o
 }
 
-/// A row of the targets table that the intake phase owns (it starts with `| intake:`).
+/// A row of the targets table that a phase owns (it starts with one of the phase's
+/// prefixes, [`QUEUE_ROWS`] or [`INTAKE_ROWS`]).
 pub enum TargetRow {
-    /// The label, and the cell of each column by its header (a backend's name), with
-    /// `other` for the rest.
+    /// The label (the first cell, with the phase's prefix), and the cell of each column by
+    /// its header (a backend's name), with `other` for the rest.
     Cells {
         label: String,
         cells: Vec<(String, String)>,
@@ -1464,7 +1673,7 @@ impl TargetRow {
                 cells,
                 other,
             } => {
-                let mut line = format!("{INTAKE_ROW} {label} |");
+                let mut line = format!("| {label} |");
                 for c in columns {
                     let cell = cells
                         .iter()
@@ -1496,7 +1705,7 @@ pub fn intake_target_rows(
         );
         rows.push(TargetRow::Cells {
             label: format!(
-                "≥ 2,000 inbound messages/s parsed and classified on one core, whole corpus of {} (issue 5; median of rounds; no database, same for both backends)",
+                "intake: ≥ 2,000 inbound messages/s parsed and classified on one core, whole corpus of {} (issue 5; median of rounds; no database, same for both backends)",
                 p.messages
             ),
             cells: Vec::new(),
@@ -1541,7 +1750,7 @@ pub fn intake_target_rows(
             .collect();
         rows.push(TargetRow::Cells {
             label: format!(
-                "{} messages read over IMAP by `rightsdesk worker` until all are in `intake_messages`, each once (issue 5)",
+                "intake: {} messages read over IMAP by `rightsdesk worker` until all are in `intake_messages`, each once (issue 5)",
                 thousands(n as f64)
             ),
             cells,
@@ -1551,9 +1760,15 @@ pub fn intake_target_rows(
     rows
 }
 
-/// `text` with intake's rows of its targets table replaced by `rows` (added after the
-/// table's last row when it has none); unchanged without a targets table.
-fn set_target_rows(text: &str, rows: &[TargetRow]) -> String {
+/// Whether a line of the targets table is one of those starting with `owned`.
+fn owns(owned: &[&str], line: &str) -> bool {
+    owned.iter().any(|p| line.starts_with(p))
+}
+
+/// `text` with the rows of its targets table that start with one of `owned` replaced by
+/// `rows`, where the first of them was (after the table's last row when it has none);
+/// unchanged without a targets table.
+fn set_target_rows(text: &str, owned: &[&str], rows: &[TargetRow]) -> String {
     let Some(heading) = text.find("### Targets") else {
         return text.to_owned();
     };
@@ -1573,13 +1788,16 @@ fn set_target_rows(text: &str, rows: &[TargetRow]) -> String {
     while end < lines.len() && lines[end].starts_with('|') {
         end += 1;
     }
-    let kept: Vec<String> = lines[header..end]
+    let at = (header..end)
+        .find(|&i| owns(owned, &lines[i]))
+        .unwrap_or(end);
+    let new: Vec<String> = lines[header..at]
         .iter()
-        .filter(|l| !l.starts_with(INTAKE_ROW))
         .cloned()
         .chain(rows.iter().map(|r| r.line(&columns)))
+        .chain(lines[at..end].iter().filter(|l| !owns(owned, l)).cloned())
         .collect();
-    lines.splice(header..end, kept);
+    lines.splice(header..end, new);
     let mut out = lines.join("\n");
     if text.ends_with('\n') {
         out.push('\n');
@@ -1587,13 +1805,14 @@ fn set_target_rows(text: &str, rows: &[TargetRow]) -> String {
     out
 }
 
-/// After a run of only the intake phase: its rows of the targets table in the report at
+/// After a run of a phase that owns rows of the targets table (intake; the queue without
+/// the filing phase): those rows, the ones starting with one of `owned`, in the report at
 /// `path` (when it has a targets table).
-pub fn write_target_rows(path: &Path, rows: &[TargetRow]) -> anyhow::Result<()> {
+pub fn write_target_rows(path: &Path, owned: &[&str], rows: &[TargetRow]) -> anyhow::Result<()> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Ok(());
     };
-    let new = set_target_rows(&text, rows);
+    let new = set_target_rows(&text, owned, rows);
     if new != text {
         std::fs::write(path, new).with_context(|| format!("writing {}", path.display()))?;
     }
@@ -1967,4 +2186,68 @@ fn dovecot_version() -> Option<String> {
         "Dovecot {}",
         v.split_whitespace().next().unwrap_or_default()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OLD: &str = "# Performance\n\n<!-- bench:begin — x -->\n\n## Results\n\n### Targets\n\n\
+        | Target | SQLite | PostgreSQL |\n| --- | --- | --- |\n\
+        | ≥ 2,000 filings/s | 1/s | 2/s |\n\
+        | queue page p99 < 20 ms (old) | 3 ms | 4 ms |\n\
+        | < 50 MB resident | 30 MB | 29 MB |\n\
+        | intake: parsing | 10/s | 10/s |\n\n\
+        ### Filing\n\nfiling table\n\n\
+        ### Queue: `GET /api/v1/officer/requests`, 50 items\n\nold queue table\n\n\
+        ### Memory\n\nmemory table\n\n\
+        <!-- bench:bundle:begin -->\nbundles\n<!-- bench:bundle:end -->\n\n\
+        ### Queue plans\n\nold plans\n\n### Machine\n\nmachine\n\n<!-- bench:end -->\n\nprose\n";
+
+    #[test]
+    fn a_section_replaces_its_unmarked_version() {
+        let queue = Section::Queue(format!("{QUEUE_BEGIN}\nnew queue\n{QUEUE_END}\n"));
+        let plans = Section::Plans(format!("{PLANS_BEGIN}\nnew plans\n{PLANS_END}\n"));
+        let once = splice(&splice(OLD, &queue).unwrap(), &plans).unwrap();
+        assert!(!once.contains("old queue") && !once.contains("old plans"));
+        assert!(once.contains(&format!(
+            "filing table\n\n{QUEUE_BEGIN}\nnew queue\n{QUEUE_END}\n\n### Memory"
+        )));
+        assert!(once.contains(&format!(
+            "<!-- bench:bundle:end -->\n\n{PLANS_BEGIN}\nnew plans\n{PLANS_END}\n\n### Machine"
+        )));
+        // Marked now: a second run replaces exactly the marked part.
+        let twice = splice(&splice(&once, &queue).unwrap(), &plans).unwrap();
+        assert_eq!(once, twice);
+    }
+
+    #[test]
+    fn target_rows_are_replaced_in_place() {
+        let rows = [
+            TargetRow::Cells {
+                label: "queue page p99 < 20 ms (new)".to_owned(),
+                cells: vec![("SQLite".to_owned(), "1 ms".to_owned())],
+                other: "–".to_owned(),
+            },
+            TargetRow::Verbatim("| console queue page p99 < 50 ms | 5 ms | 6 ms |".to_owned()),
+        ];
+        let text = set_target_rows(OLD, QUEUE_ROWS, &rows);
+        assert!(text.contains(
+            "| ≥ 2,000 filings/s | 1/s | 2/s |\n\
+             | queue page p99 < 20 ms (new) | 1 ms | – |\n\
+             | console queue page p99 < 50 ms | 5 ms | 6 ms |\n\
+             | < 50 MB resident | 30 MB | 29 MB |\n\
+             | intake: parsing | 10/s | 10/s |\n"
+        ));
+        assert!(!text.contains("(old)"));
+        // Intake's rows, the table's last, stay last.
+        let intake = set_target_rows(
+            &text,
+            INTAKE_ROWS,
+            &[TargetRow::Verbatim("| intake: new | 1 | 2 |".to_owned())],
+        );
+        assert!(intake.contains(
+            "| < 50 MB resident | 30 MB | 29 MB |\n| intake: new | 1 | 2 |\n\n### Filing"
+        ));
+    }
 }

@@ -2,6 +2,10 @@
 //! operations endpoints and the OpenAPI document. Handlers translate HTTP to use-cases
 //! in `rightsdesk-core` and back; they never touch the database.
 
+// Like `rightsdesk-core`: the release build's layout of the handlers' futures nests
+// deeper than the default query depth of 128.
+#![recursion_limit = "256"]
+
 pub mod console;
 pub mod error;
 pub mod extract;

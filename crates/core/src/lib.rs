@@ -2,6 +2,10 @@
 //! later, its outbox rows commit together), the clock, and the error-code table.
 //! `api` calls these functions and never touches the database.
 
+// The release build's layout of `build_bundle`'s future nests deeper than the default
+// query depth of 128 (rustc 1.95, `--release`; the debug build is under it).
+#![recursion_limit = "256"]
+
 pub mod account_login;
 pub mod arrangements;
 pub mod audit;
