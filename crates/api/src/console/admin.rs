@@ -135,7 +135,7 @@ async fn render_admin(
 ) -> HttpResponse {
     let chrome = Chrome::new(req, officer, csrf, "admin");
     let t = chrome.t;
-    let now = chrono::Utc::now();
+    let now = services.now();
     let officers = match services.list_officers(officer).await {
         Ok(list) => list,
         Err(e) => return html(req, t, status_of(&e), message_page(&chrome, &e.message)),
