@@ -136,6 +136,28 @@ pub struct ApiState {
     pub openapi: OpenApi,
 }
 
+/// What `rightsdesk worker` serves on `worker.bind`: liveness, readiness and the
+/// metrics of the work it does (jobs, deliveries, mailbox polls).
+pub fn ops_app(
+    services: Services,
+    metrics: PrometheusHandle,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(web::Data::new(services))
+        .app_data(web::Data::new(metrics))
+        .service(routes::ops::healthz)
+        .service(routes::ops::readyz)
+        .service(routes::ops::metrics)
+}
+
 /// The whole application, for `HttpServer::new` (one per worker thread) and tests.
 pub fn app(
     state: ApiState,

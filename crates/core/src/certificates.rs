@@ -29,13 +29,17 @@ pub const CERTIFICATE_TYPE: &str = "rightsdesk.deletion_certificate.v1";
 pub(crate) struct CertificateKey(SigningKey);
 
 impl CertificateKey {
+    pub(crate) fn sign(&self, message: &[u8]) -> ed25519_dalek::Signature {
+        self.0.sign(message)
+    }
+
     /// From the 32-byte seed kept among the service's secrets.
     pub(crate) fn from_seed(seed: &[u8]) -> Option<Self> {
         let seed: [u8; 32] = seed.try_into().ok()?;
         Some(Self(SigningKey::from_bytes(&seed)))
     }
 
-    fn public(&self) -> VerifyingKey {
+    pub(crate) fn public(&self) -> VerifyingKey {
         self.0.verifying_key()
     }
 }
@@ -52,7 +56,7 @@ pub struct PublicKey {
     pub key_id: String,
 }
 
-fn key_id(key: &VerifyingKey) -> String {
+pub(crate) fn key_id(key: &VerifyingKey) -> String {
     hex::encode(&Sha256::digest(key.as_bytes())[..8])
 }
 

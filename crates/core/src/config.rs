@@ -274,6 +274,9 @@ pub struct WorkerConfig {
     pub keep_finished_days: u32,
     /// How often each periodic job runs, in seconds.
     pub every_secs: ScheduleConfig,
+    /// Where `rightsdesk worker` serves `/healthz`, `/readyz` and `/metrics` (an IP
+    /// address and port); unset: it listens nowhere. `serve` ignores it.
+    pub bind: Option<String>,
 }
 
 impl Default for WorkerConfig {
@@ -289,6 +292,7 @@ impl Default for WorkerConfig {
             shutdown_grace_secs: 20,
             keep_finished_days: 7,
             every_secs: ScheduleConfig::default(),
+            bind: None,
         }
     }
 }
@@ -438,6 +442,13 @@ impl CoreConfig {
         }
         if w.keep_finished_days == 0 {
             problems.push("worker.keep_finished_days: must be at least 1".to_owned());
+        }
+        if let Some(bind) = &w.bind
+            && bind.parse::<std::net::SocketAddr>().is_err()
+        {
+            problems.push(format!(
+                "worker.bind: {bind:?} is not an address such as 0.0.0.0:9090"
+            ));
         }
         let every = &w.every_secs;
         if [

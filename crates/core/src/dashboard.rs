@@ -39,6 +39,14 @@ pub struct Dashboard {
     pub windows: Vec<Window>,
 }
 
+/// Open requests now (see `Dashboard`'s fields of the same names).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct OpenCounts {
+    pub open: u64,
+    pub due_this_week: u64,
+    pub overdue: u64,
+}
+
 /// What happened in the last `days` days.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -104,11 +112,10 @@ fn median(values: &mut [f64]) -> Option<f64> {
 }
 
 impl Services {
-    /// The dashboard, for whoever reads the queue.
-    pub async fn dashboard(&self, officer: &Officer) -> Result<Dashboard, Error> {
-        require(officer, Permission::ViewRequests)?;
+    /// The open requests, those due this week and those overdue, as of `now`: the
+    /// dashboard's first line, and the gauges operators alert on.
+    pub(crate) async fn open_counts(&self, now: DateTime<Utc>) -> Result<OpenCounts, Error> {
         let conn = self.db().conn();
-        let now = self.now();
         let today = self.pack_dates(now);
         let paused = Some(State::AwaitingRequester.as_str().to_owned());
         let open = requests::count(
@@ -140,6 +147,23 @@ impl Services {
             },
         )
         .await?;
+        Ok(OpenCounts {
+            open,
+            due_this_week,
+            overdue,
+        })
+    }
+
+    /// The dashboard, for whoever reads the queue.
+    pub async fn dashboard(&self, officer: &Officer) -> Result<Dashboard, Error> {
+        require(officer, Permission::ViewRequests)?;
+        let conn = self.db().conn();
+        let now = self.now();
+        let OpenCounts {
+            open,
+            due_this_week,
+            overdue,
+        } = self.open_counts(now).await?;
 
         let longest = WINDOWS.iter().copied().max().unwrap_or(90);
         let closed = requests::closed_since(conn, now - TimeDelta::days(longest.into())).await?;

@@ -239,9 +239,9 @@ impl Services {
         }
     }
 
-    /// Warns (log and the `rightsdesk_calendar_uncovered_years` gauge) when this year,
-    /// or from November next year, is missing from the table. Returns those years.
-    pub async fn check_calendar_coverage(&self) -> Result<Vec<i32>, Error> {
+    /// This year, and from November next year, when the table lacks them: the years
+    /// deadlines need that would be counted with weekends only.
+    pub(crate) async fn uncovered_years(&self) -> Result<Vec<i32>, Error> {
         let today = self.default_pack().local_date(self.now());
         let mut needed = vec![today.year()];
         if today.month() >= 11 {
@@ -252,10 +252,16 @@ impl Services {
             .into_iter()
             .map(|y| y.year)
             .collect();
-        let missing: Vec<i32> = needed
+        Ok(needed
             .into_iter()
             .filter(|y| !covered.contains(y))
-            .collect();
+            .collect())
+    }
+
+    /// Warns (log and the `rightsdesk_calendar_uncovered_years` gauge) when this year,
+    /// or from November next year, is missing from the table. Returns those years.
+    pub async fn check_calendar_coverage(&self) -> Result<Vec<i32>, Error> {
+        let missing = self.uncovered_years().await?;
         metrics::gauge!("rightsdesk_calendar_uncovered_years").set(missing.len() as f64);
         if !missing.is_empty() {
             tracing::warn!(

@@ -21,11 +21,13 @@ pub mod dashboard;
 pub mod erasures;
 pub mod error;
 pub mod evidence;
+pub mod evidence_export;
 pub mod fees;
 mod group_commit;
 pub mod holidays;
 pub mod intake;
 pub mod jobs;
+pub mod monitoring;
 pub mod notifications;
 pub mod officers;
 pub mod packs;
@@ -85,6 +87,8 @@ struct Inner {
     account_login: account_login::AccountLogin,
     /// Woken when notifications are written, so the sender need not wait for its poll.
     outbox_wake: tokio::sync::Notify,
+    /// When `monitoring`'s gauges were last read.
+    gauges_read: tokio::sync::Mutex<Option<std::time::Instant>>,
     /// This worker's name on the jobs and notifications it claims.
     worker_id: String,
 }
@@ -203,6 +207,7 @@ impl Services {
                 mailer,
                 sms,
                 outbox_wake: tokio::sync::Notify::new(),
+                gauges_read: tokio::sync::Mutex::new(None),
                 worker_id: jobs::worker_id(),
                 references: references::References::new(&reference_key),
                 filings: group_commit::GroupCommit::start(db.clone()),

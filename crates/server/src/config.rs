@@ -142,6 +142,92 @@ impl Config {
     }
 }
 
+/// What `rightsdesk config check` prints in place of a secret.
+pub const MASK: &str = "********";
+
+/// Keys whose values are secrets wherever they appear: the masked view shows only
+/// that they are set.
+const SECRET_KEYS: [&str; 8] = [
+    "token_secret",
+    "requester_token_key",
+    "admin_password",
+    "encryption_key",
+    "password",
+    "secret",
+    "hook_secret",
+    "key",
+];
+
+/// Keys named like a secret that hold a setting (`bundles.password` is `never`,
+/// `on_request` or `always`).
+const NOT_SECRETS: [&str; 1] = ["bundles.password"];
+
+impl Config {
+    /// The effective configuration as JSON with every secret replaced by [`MASK`]: the
+    /// keys in `SECRET_KEYS`, and the password inside any URL (`database.url`).
+    pub fn masked(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        mask(&mut value, "");
+        value
+    }
+}
+
+/// `value` without its null members (unset optional keys), for printing as TOML.
+pub fn without_nulls(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => map
+            .into_iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k, without_nulls(v)))
+            .collect(),
+        serde_json::Value::Array(items) => items.into_iter().map(without_nulls).collect(),
+        other => other,
+    }
+}
+
+fn mask(value: &mut serde_json::Value, path: &str) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                let path = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                if SECRET_KEYS.contains(&key.as_str())
+                    && !NOT_SECRETS.contains(&path.as_str())
+                    && !v.is_null()
+                {
+                    *v = serde_json::Value::String(MASK.to_owned());
+                } else {
+                    mask(v, &path);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| mask(v, path)),
+        serde_json::Value::String(s) => {
+            if let Some(masked) = mask_url_password(s) {
+                *s = masked;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `scheme://user:password@host…` with the password masked; `None` when `s` carries no
+/// password.
+fn mask_url_password(s: &str) -> Option<String> {
+    let (scheme, rest) = s.split_once("://")?;
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let at = rest[..authority_end].rfind('@')?;
+    let colon = rest[..at].find(':')?;
+    Some(format!(
+        "{scheme}://{}:{MASK}{}",
+        &rest[..colon],
+        &rest[at..]
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,5 +292,38 @@ mod tests {
         assert_eq!(config.core().sms.http.timeout_secs, 5);
         assert_eq!(config.core().sms.http.secret.as_deref(), Some(secret));
         assert!(!format!("{config:?}").contains(secret));
+    }
+
+    #[test]
+    fn the_masked_view_hides_every_secret_and_keeps_the_rest() {
+        let mut c = Config::default();
+        let marker = |n: u32| format!("secret-marker-{n}-of-at-least-thirty-two-bytes");
+        c.database.url = format!("postgres://rightsdesk:{}@db:5432/rightsdesk", marker(1));
+        c.security.token_secret = Some(marker(2));
+        c.security.requester_token_key = Some(marker(3));
+        c.bootstrap.admin_password = Some(marker(4));
+        c.evidence.encryption_key = Some(marker(5));
+        c.mail.smtp.password = Some(marker(6));
+        c.sms.http.secret = Some(marker(7));
+        c.account_login.key = Some(marker(8));
+        let shown = c.masked().to_string();
+        for n in 1..=8 {
+            assert!(!shown.contains(&marker(n)), "secret {n} shown: {shown}");
+        }
+        let v = c.masked();
+        assert_eq!(
+            v["database"]["url"],
+            "postgres://rightsdesk:********@db:5432/rightsdesk"
+        );
+        assert_eq!(v["security"]["token_secret"], MASK);
+        assert_eq!(
+            v["bundles"]["password"],
+            serde_json::to_value(c.bundles.password).unwrap_or_default()
+        );
+        assert_eq!(v["http"]["bind"], "127.0.0.1:8080");
+        // Unset secrets stay visibly unset.
+        assert!(Config::default().masked()["security"]["token_secret"].is_null());
+        assert_eq!(mask_url_password("sqlite://rightsdesk.db"), None);
+        assert_eq!(mask_url_password("https://user@host/x"), None);
     }
 }

@@ -122,6 +122,8 @@ pub struct Worker {
     services: Services,
     stop: tokio_util::sync::CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// `/healthz`, `/readyz` and `/metrics` on `worker.bind`, when set.
+    ops: Option<(u16, ServerHandle)>,
 }
 
 impl Worker {
@@ -134,13 +136,43 @@ impl Worker {
     pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let services = one_shot_with_clock(config, clock).await?;
         let stop = tokio_util::sync::CancellationToken::new();
-        let tasks = background(&services, &stop);
+        let mut tasks = background(&services, &stop);
+        let ops = match &config.worker.bind {
+            Some(bind) => {
+                let listener = TcpListener::bind(bind)?;
+                let port = listener.local_addr()?.port();
+                let (ops_services, metrics) = (services.clone(), telemetry::metrics_handle());
+                let server = HttpServer::new(move || {
+                    rightsdesk_api::ops_app(ops_services.clone(), metrics.clone())
+                })
+                .workers(1)
+                .disable_signals()
+                .shutdown_timeout(5)
+                .listen(listener)?
+                .run();
+                let handle = server.handle();
+                tasks.push(tokio::spawn(async move {
+                    if let Err(e) = server.await {
+                        tracing::error!(error = %e, "the worker's health listener failed");
+                    }
+                }));
+                tracing::info!(port, "worker health and metrics listening");
+                Some((port, handle))
+            }
+            None => None,
+        };
         tracing::info!("worker started");
         Ok(Self {
             services,
             stop,
             tasks,
+            ops,
         })
+    }
+
+    /// The port of `worker.bind`'s listener, when one is configured.
+    pub fn ops_port(&self) -> Option<u16> {
+        self.ops.as_ref().map(|(port, _)| *port)
     }
 
     pub fn services(&self) -> &Services {
@@ -151,6 +183,9 @@ impl Worker {
     /// `worker.shutdown_grace_secs` to finish and are released after it.
     pub async fn stop(self) {
         self.stop.cancel();
+        if let Some((_, handle)) = &self.ops {
+            handle.stop(true).await;
+        }
         for task in self.tasks {
             let _ = task.await;
         }
@@ -282,6 +317,18 @@ pub async fn certificate_public_key(
     config: &Config,
 ) -> anyhow::Result<rightsdesk_core::certificates::PublicKey> {
     Ok(one_shot(config).await?.certificate_public_key())
+}
+
+/// `rightsdesk export-evidence REFERENCE`.
+pub async fn export_evidence(
+    config: &Config,
+    reference: &str,
+    reason: Option<&str>,
+) -> anyhow::Result<rightsdesk_core::evidence_export::EvidenceExport> {
+    Ok(one_shot(config)
+        .await?
+        .export_evidence(reference, reason)
+        .await?)
 }
 
 pub async fn audit_verify(config: &Config) -> anyhow::Result<rightsdesk_core::audit::AuditReport> {

@@ -31,6 +31,11 @@ enum Command {
     Migrate,
     /// Print the OpenAPI 3.1 document of the HTTP API.
     Openapi,
+    /// The configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -71,6 +76,23 @@ enum Command {
         #[command(subcommand)]
         command: TombstonesCommand,
     },
+    /// The whole history of one request as a signed archive for a regulator or a court
+    /// (`export-evidence PR-2026-000123 --out FILE`), or check one
+    /// (`export-evidence verify FILE`).
+    #[command(args_conflicts_with_subcommands = true)]
+    ExportEvidence {
+        /// The request's reference.
+        reference: Option<String>,
+        /// Where to write the archive. Default: REFERENCE.evidence.zip in the working
+        /// directory. An existing file is never overwritten.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// Why it is exported (recorded on the request's event log with the export).
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(subcommand)]
+        command: Option<ExportEvidenceCommand>,
+    },
     /// Deletion certificates given to requesters.
     Certificate {
         #[command(subcommand)]
@@ -94,6 +116,18 @@ enum Command {
         /// rightsdesk.toml); the service's data there (rightsdesk.db, outbox/) is kept.
         #[arg(long)]
         force: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check the configuration (defaults, the file, the environment) and print the
+    /// effective one as TOML with every secret masked; exits 2, listing every problem,
+    /// when it is invalid.
+    Check {
+        /// Print JSON instead of TOML.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -129,6 +163,19 @@ enum TombstonesCommand {
     /// After SOURCE was restored from a backup, erase again everything its backups still
     /// held, as the tombstones list; prints what it did.
     Apply { source: String },
+}
+
+#[derive(Subcommand)]
+enum ExportEvidenceCommand {
+    /// Check an evidence export: its signature over every byte, each file against its
+    /// manifest, and the request's event chain; exits 1 when anything was changed, or,
+    /// with --public-key (base64, from `rightsdesk certificate public-key`), when another
+    /// key signed it.
+    Verify {
+        file: PathBuf,
+        #[arg(long)]
+        public_key: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -220,6 +267,22 @@ fn main() -> ExitCode {
             }
             Command::Openapi => {
                 println!("{}", rightsdesk_api::openapi().to_pretty_json()?);
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Config {
+                command: ConfigCommand::Check { json },
+            } => {
+                let masked = config.masked();
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&masked)?);
+                } else {
+                    // TOML has no null: an unset key is left out, as in a file.
+                    print!(
+                        "{}",
+                        toml::to_string_pretty(&rightsdesk::config::without_nulls(masked))?
+                    );
+                }
+                eprintln!("rightsdesk: the configuration is valid");
                 Ok(ExitCode::SUCCESS)
             }
             Command::Migrate => {
@@ -348,6 +411,65 @@ fn main() -> ExitCode {
                         Ok(ExitCode::from(1))
                     }
                 }
+            }
+            Command::ExportEvidence {
+                command: Some(ExportEvidenceCommand::Verify { file, public_key }),
+                ..
+            } => {
+                let bytes =
+                    std::fs::read(&file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+                let (ok, out) = match rightsdesk_core::evidence_export::verify_export(
+                    &bytes,
+                    public_key.as_deref(),
+                ) {
+                    Ok(verified) => (true, serde_json::json!({"ok": true, "export": verified})),
+                    Err(problem) => (false, serde_json::json!({"ok": false, "problem": problem})),
+                };
+                println!("{}", serde_json::to_string_pretty(&out)?);
+                Ok(if ok {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                })
+            }
+            Command::ExportEvidence {
+                reference,
+                out,
+                reason,
+                command: None,
+            } => {
+                let Some(reference) = reference else {
+                    eprintln!(
+                        "rightsdesk: export-evidence: name a request's reference, or `verify FILE`"
+                    );
+                    return Ok(ExitCode::from(2));
+                };
+                let path =
+                    out.unwrap_or_else(|| PathBuf::from(format!("{reference}.evidence.zip")));
+                // Refuse before recording anything on the request's log.
+                if path.exists() {
+                    anyhow::bail!("{} exists: choose another --out", path.display());
+                }
+                let export =
+                    rightsdesk::export_evidence(&config, &reference, reason.as_deref()).await?;
+                let mut file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                std::io::Write::write_all(&mut file, &export.bytes)?;
+                file.sync_all()?;
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "reference": export.reference,
+                        "file": path,
+                        "bytes": export.bytes.len(),
+                        "events": export.events,
+                        "files": export.files,
+                    }))?
+                );
+                Ok(ExitCode::SUCCESS)
             }
             Command::Tombstones {
                 command: TombstonesCommand::Export { source },

@@ -277,6 +277,14 @@ pub async fn cursor(
         .await?)
 }
 
+/// Every mailbox's cursor, by name.
+pub async fn cursors(conn: &impl ConnectionTrait) -> Result<Vec<cursors::Model>, StoreError> {
+    Ok(cursors::Entity::find()
+        .order_by_asc(cursors::Column::Mailbox)
+        .all(conn)
+        .await?)
+}
+
 /// Writes `row` as the mailbox's cursor, whether or not it had one.
 pub async fn save_cursor(
     conn: &impl ConnectionTrait,

@@ -245,3 +245,39 @@ pub async fn find_by_key(
 ) -> Result<Option<Model>, StoreError> {
     Ok(Entity::find().filter(Column::Key.eq(key)).one(conn).await?)
 }
+
+/// Pending and failed counts, and the oldest due row no worker holds (through the
+/// `(status, run_at)` index).
+pub async fn backlog(
+    conn: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+) -> Result<crate::leases::Backlog, StoreError> {
+    use sea_orm::{PaginatorTrait, QuerySelect};
+    let pending = Entity::find()
+        .filter(Column::Status.eq(PENDING))
+        .count(conn)
+        .await?;
+    let failed = Entity::find()
+        .filter(Column::Status.eq(FAILED))
+        .count(conn)
+        .await?;
+    let oldest_waiting = Entity::find()
+        .select_only()
+        .column(Column::RunAt)
+        .filter(Column::Status.eq(PENDING))
+        .filter(Column::RunAt.lte(now))
+        .filter(
+            sea_orm::Condition::any()
+                .add(Column::LeaseUntil.is_null())
+                .add(Column::LeaseUntil.lte(now)),
+        )
+        .order_by_asc(Column::RunAt)
+        .into_tuple::<DateTime<Utc>>()
+        .one(conn)
+        .await?;
+    Ok(crate::leases::Backlog {
+        pending,
+        failed,
+        oldest_waiting,
+    })
+}

@@ -48,3 +48,14 @@ pub(crate) fn claim(
         ],
     )
 }
+
+/// How one of the worker's queues stands, for monitoring: rows still to do, rows given
+/// up on, and when the longest-waiting due row that no worker holds became due.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    pub pending: u64,
+    pub failed: u64,
+    /// The due time of the oldest pending row that is due at `now` and not under a live
+    /// lease: work waiting for a worker. `None` when nothing waits.
+    pub oldest_waiting: Option<DateTime<Utc>>,
+}

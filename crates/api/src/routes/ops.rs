@@ -21,9 +21,14 @@ pub async fn readyz(services: web::Data<Services>) -> HttpResponse {
     }
 }
 
-/// Prometheus metrics.
+/// Prometheus metrics: this process's counters, and the installation's gauges read
+/// from the database (see `rightsdesk_core::monitoring`).
 #[get("/metrics")]
-pub async fn metrics(handle: web::Data<PrometheusHandle>) -> HttpResponse {
+pub async fn metrics(
+    handle: web::Data<PrometheusHandle>,
+    services: web::Data<Services>,
+) -> HttpResponse {
+    services.publish_gauges().await;
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(handle.render())

@@ -7,6 +7,8 @@
 mod commands;
 mod demo;
 mod mailbox_poller;
+mod operations;
+mod pipl_map;
 mod worker_processes;
 
 use std::time::Duration;
