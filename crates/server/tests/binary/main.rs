@@ -6,6 +6,7 @@
 
 mod commands;
 mod demo;
+mod deploy;
 mod mailbox_poller;
 mod operations;
 mod pipl_map;
