@@ -20,6 +20,7 @@ mod m20261202_000013_erasures;
 mod m20261202_000014_consents;
 mod m20261203_000015_arrangements;
 mod m20261203_000016_console;
+mod m20261203_000017_key_versions;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000014_consents::Migration),
             Box::new(m20261203_000015_arrangements::Migration),
             Box::new(m20261203_000016_console::Migration),
+            Box::new(m20261203_000017_key_versions::Migration),
         ]
     }
 }

@@ -57,16 +57,16 @@ match = { email = "email" }
 columns = ["email", "channel", "since"]
 "#;
 
-struct Setup {
-    app: TestApp,
-    _dir: TempDir,
-    _marketing: TestDb,
-    crm: actix_web::dev::ServerHandle,
+pub(crate) struct Setup {
+    pub(crate) app: TestApp,
+    pub(crate) _dir: TempDir,
+    pub(crate) _marketing: TestDb,
+    pub(crate) crm: actix_web::dev::ServerHandle,
 }
 
 /// The four sources (website on SQLite, marketing on PostgreSQL, the CRM over http, the
 /// call centre by hand), downloads limited to `max_downloads`.
-async fn setup(max_downloads: u32) -> Setup {
+pub(crate) async fn setup(max_downloads: u32) -> Setup {
     let dir = TempDir::new();
     let website = website_db(&dir).await;
     let marketing = marketing_db().await;
@@ -91,7 +91,7 @@ async fn setup(max_downloads: u32) -> Setup {
 
 /// Collects every source, has the call centre's owner answer with `answer`, and runs the
 /// worker (which writes the bundle).
-async fn collect_and_answer(app: &TestApp, officer: &str, id: &str, answer: Value) {
+pub(crate) async fn collect_and_answer(app: &TestApp, officer: &str, id: &str, answer: Value) {
     collect(app, officer, id).await;
     let r = app
         .post(
@@ -125,7 +125,7 @@ async fn collect(app: &TestApp, officer: &str, id: &str) {
 }
 
 /// The download link in the newest completion email to `to`.
-fn download_link(app: &TestApp, to: &str) -> String {
+pub(crate) fn download_link(app: &TestApp, to: &str) -> String {
     let mail = app
         .outbox_messages()
         .into_iter()
@@ -146,7 +146,7 @@ fn download_link(app: &TestApp, to: &str) -> String {
 }
 
 /// Downloads `link` into `name` in the test's folder (a 200 expected).
-async fn download(app: &TestApp, link: &str, name: &str) -> std::path::PathBuf {
+pub(crate) async fn download(app: &TestApp, link: &str, name: &str) -> std::path::PathBuf {
     let r = app.client.get(link).send().await.expect("downloads");
     assert_eq!(r.status(), StatusCode::OK);
     let file = app.dir.0.join(name);
@@ -249,7 +249,7 @@ async fn a_copy_request_is_answered_with_a_bundle_of_exactly_that_persons_data()
     );
     for file in &stored {
         let bytes = std::fs::read(file).expect("a stored object");
-        assert!(bytes.starts_with(b"RDSEAL1\n"), "{file:?}");
+        assert!(bytes.starts_with(b"RDSEAL2\n"), "{file:?}");
         assert!(!bytes.windows(4).any(|w| w == b"PK\x03\x04"), "{file:?}");
         assert!(
             !bytes.windows(6).any(|w| w == "来电".as_bytes()),

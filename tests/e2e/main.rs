@@ -21,6 +21,7 @@ mod idempotency;
 mod imap_client;
 mod intake;
 mod jobs;
+mod keys;
 mod lifecycle;
 mod mailboxes;
 mod next_of_kin;

@@ -222,12 +222,13 @@ impl Services {
             iat: now.timestamp(),
             exp: now.timestamp() + sec.token_ttl_secs as i64,
         };
-        let token = jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &self.inner.keys.token_encoding,
-        )
-        .map_err(|_| Error::internal())?;
+        let keys = self.keys();
+        let key = keys.officer_tokens.current(now);
+        let mut header = Header::new(Algorithm::HS256);
+        // The key's id, so that a token outlives a rotation of the key.
+        header.kid = Some(key.id.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &key.key.encoding)
+            .map_err(|_| Error::internal())?;
         Ok(IssuedToken {
             access_token: token,
             token_type: "Bearer",
@@ -249,9 +250,22 @@ impl Services {
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         // Expiry is checked against the service clock below.
         validation.validate_exp = false;
-        let data =
-            jsonwebtoken::decode::<Claims>(token, &self.inner.keys.token_decoding, &validation)
-                .map_err(|_| invalid())?;
+        // The version that signed it: named by `kid`; a token without one was signed
+        // before keys rotated, by the first version.
+        let keys = self.keys();
+        let kid = jsonwebtoken::decode_header(token)
+            .map_err(|_| invalid())?
+            .kid;
+        let key = match kid {
+            Some(kid) => keys.officer_tokens.by_id(&kid).ok_or_else(invalid)?,
+            None => keys
+                .officer_tokens
+                .newest_first()
+                .last()
+                .ok_or_else(invalid)?,
+        };
+        let data = jsonwebtoken::decode::<Claims>(token, &key.key.decoding, &validation)
+            .map_err(|_| invalid())?;
         let now = self.now().timestamp();
         if data.claims.exp <= now || data.claims.iat > now + 60 {
             return Err(invalid());
@@ -273,7 +287,7 @@ impl Services {
     /// The secret token of a request, derived from its id with the service key, so a
     /// retried filing can return it again without it ever being stored.
     pub(crate) fn requester_token(&self, request_id: Uuid) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.inner.keys.requester_token_key)
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.keys().requester_token_key)
             .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
         mac.update(b"requester-token:");
         mac.update(request_id.as_bytes());

@@ -360,7 +360,7 @@ impl Services {
         let work_dir = self.config().bundles.dir.join("tmp");
         let (tx, rx) = mpsc::channel(FEED_DEPTH);
         let storage = self.storage().clone();
-        let cipher = self.inner.keys.evidence.cipher.clone();
+        let ring = self.at_rest();
         let storage_key = row.storage_key.clone();
         let writer = tokio::task::spawn_blocking(move || {
             write_bundle(
@@ -371,7 +371,7 @@ impl Services {
                 rx,
                 &*storage,
                 &storage_key,
-                &cipher,
+                &ring,
                 id,
             )
         });
@@ -522,11 +522,11 @@ impl Services {
         };
         let answer_id = object_id(&key).ok_or_else(Error::internal)?;
         let storage = self.storage().clone();
-        let cipher = self.inner.keys.evidence.cipher.clone();
+        let ring = self.at_rest();
         let (tx, source, allowed) = (sink.tx.clone(), sink.source.clone(), sink.allowed.clone());
         tokio::task::spawn_blocking(move || -> io::Result<()> {
             let sealed = storage.get(&key)?;
-            let reader = io::BufReader::new(OpeningReader::new(&cipher, answer_id, sealed)?);
+            let reader = io::BufReader::new(OpeningReader::new(&ring, answer_id, sealed)?);
             for line in io::BufRead::lines(reader) {
                 let mut record: Map<String, Value> = serde_json::from_str(&line?)?;
                 if let Some(file) = record.remove("file") {
@@ -601,10 +601,10 @@ impl Services {
     /// Deletes an owner's stored answer and the files it names.
     pub(crate) async fn delete_answer(&self, key: String) {
         let storage = self.storage().clone();
-        let cipher = self.inner.keys.evidence.cipher.clone();
+        let ring = self.at_rest();
         let files = tokio::task::spawn_blocking(move || -> io::Result<Vec<String>> {
             let id = object_id(&key).ok_or_else(|| io::Error::other("not an answer key"))?;
-            let reader = io::BufReader::new(OpeningReader::new(&cipher, id, storage.get(&key)?)?);
+            let reader = io::BufReader::new(OpeningReader::new(&ring, id, storage.get(&key)?)?);
             let mut keys = vec![key];
             for line in io::BufRead::lines(reader) {
                 let line: Value = serde_json::from_str(&line?)?;
@@ -749,17 +749,10 @@ impl Services {
         let mut bytes = Vec::with_capacity(TOKEN_LEN);
         bytes.extend_from_slice(id.as_bytes());
         bytes.extend_from_slice(&expires_at.timestamp().to_be_bytes());
-        let tag = self.token_tag(&bytes);
+        let keys = self.keys();
+        let tag = token_tag(&keys.downloads.current(self.now()).key, &bytes);
         bytes.extend_from_slice(&tag[..16]);
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    }
-
-    fn token_tag(&self, body: &[u8]) -> Vec<u8> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.inner.keys.download_key)
-            .expect("HMAC takes any key");
-        mac.update(b"rightsdesk-download-v1");
-        mac.update(body);
-        mac.finalize().into_bytes().to_vec()
     }
 
     /// `GET /api/v1/downloads/{token}`: checks the link, counts the use, records the
@@ -777,8 +770,13 @@ impl Services {
         if bytes.len() != TOKEN_LEN {
             return Err(invalid());
         }
-        let tag = self.token_tag(&bytes[..24]);
-        if !constant_time_eq(&tag[..16], &bytes[24..]) {
+        // Signed by any version of the download key: links outlive a rotation.
+        let keys = self.keys();
+        if !keys
+            .downloads
+            .newest_first()
+            .any(|v| constant_time_eq(&token_tag(&v.key, &bytes[..24])[..16], &bytes[24..]))
+        {
             return Err(invalid());
         }
         let link_id = Uuid::from_slice(&bytes[..16]).map_err(|_| invalid())?;
@@ -842,11 +840,11 @@ impl Services {
         bundle: &store::Model,
     ) -> Result<Box<dyn Read + Send>, Error> {
         let storage = self.storage().clone();
-        let cipher = self.inner.keys.evidence.cipher.clone();
+        let ring = self.at_rest();
         let (key, id) = (bundle.storage_key.clone(), bundle.id);
         tokio::task::spawn_blocking(move || -> io::Result<Box<dyn Read + Send>> {
             let sealed = storage.get(&key)?;
-            Ok(Box::new(OpeningReader::new(&cipher, id, sealed)?))
+            Ok(Box::new(OpeningReader::new(&ring, id, sealed)?))
         })
         .await
         .map_err(|_| Error::internal())?
@@ -995,7 +993,7 @@ fn write_bundle(
     mut rx: mpsc::Receiver<Feed>,
     storage: &dyn Storage,
     key: &str,
-    cipher: &aes_gcm::Aes256Gcm,
+    ring: &crate::sealing::CipherRing,
     id: Uuid,
 ) -> Result<Written, String> {
     let fail = |what: &str, e: &dyn std::fmt::Display| format!("{what}: {e}");
@@ -1016,7 +1014,7 @@ fn write_bundle(
             Some(Feed::File { source, name, key }) => {
                 let file_id = object_id(&key).ok_or_else(|| "a file key".to_owned())?;
                 let sealed = storage.get(&key).map_err(|e| fail("attachment", &e))?;
-                let mut opened = OpeningReader::new(cipher, file_id, sealed)
+                let mut opened = OpeningReader::new(ring, file_id, sealed)
                     .map_err(|e| fail("attachment", &e))?;
                 writer
                     .add_file(&source, &name, &mut opened)
@@ -1038,7 +1036,7 @@ fn write_bundle(
             hasher: Sha256::new(),
             bytes: 0,
         };
-        storage.put(key, &mut SealingReader::new(cipher, id, &mut hashing)?)?;
+        storage.put(key, &mut SealingReader::new(ring, id, &mut hashing)?)?;
         Ok((hashing.bytes, hex::encode(hashing.hasher.finalize())))
     })();
     let _ = std::fs::remove_file(&zip);
@@ -1104,6 +1102,14 @@ impl<R: Read> Read for HashingReader<R> {
         self.bytes += n as u64;
         Ok(n)
     }
+}
+
+/// The HMAC a download token carries, under one version of the download key.
+fn token_tag(key: &[u8], body: &[u8]) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key");
+    mac.update(b"rightsdesk-download-v1");
+    mac.update(body);
+    mac.finalize().into_bytes().to_vec()
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

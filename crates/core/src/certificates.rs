@@ -42,6 +42,11 @@ impl CertificateKey {
     pub(crate) fn public(&self) -> VerifyingKey {
         self.0.verifying_key()
     }
+
+    /// The id certificates and exports name the key by.
+    pub(crate) fn key_id(&self) -> String {
+        key_id(&self.public())
+    }
 }
 
 /// The public key, as `GET /api/v1/certificates/public-key` answers it.
@@ -53,6 +58,17 @@ pub struct PublicKey {
     /// The 32-byte public key, base64.
     pub public_key: String,
     /// The first 16 hex digits of its SHA-256: named in every certificate.
+    pub key_id: String,
+    /// The keys that signed before a rotation (`rightsdesk keys rotate`), newest first:
+    /// certificates they signed still verify with them.
+    pub previous: Vec<PreviousKey>,
+}
+
+/// A key that signed certificates before the current one.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PreviousKey {
+    pub public_key: String,
     pub key_id: String,
 }
 
@@ -80,11 +96,22 @@ fn identifiers_digest(ids: &Identifiers) -> String {
 impl Services {
     /// The key certificates are signed with.
     pub fn certificate_public_key(&self) -> PublicKey {
-        let key = self.inner.keys.certificate.public();
+        let keys = self.keys();
+        let current = keys.certificates.current(self.now());
+        let key = current.key.public();
         PublicKey {
             algorithm: "Ed25519",
             public_key: B64.encode(key.as_bytes()),
             key_id: key_id(&key),
+            previous: keys
+                .certificates
+                .newest_first()
+                .filter(|v| v.number != current.number)
+                .map(|v| PreviousKey {
+                    public_key: B64.encode(v.key.public().as_bytes()),
+                    key_id: v.key.key_id(),
+                })
+                .collect(),
         }
     }
 
@@ -115,7 +142,8 @@ impl Services {
                 })
             })
             .collect();
-        let key = &self.inner.keys.certificate;
+        let keys = self.keys();
+        let key = &keys.certificates.current(now).key;
         let certificate = json!({
             "type": CERTIFICATE_TYPE,
             "reference": row.reference,

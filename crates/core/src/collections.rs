@@ -543,10 +543,10 @@ impl Services {
         }
         objects.push((answer_id, key.clone(), lines));
         let storage = self.storage().clone();
-        let cipher = self.inner.keys.evidence.cipher.clone();
+        let ring = self.at_rest();
         let stored = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             for (id, key, bytes) in objects {
-                let mut sealed = crate::sealing::SealingReader::new(&cipher, id, &bytes[..])?;
+                let mut sealed = crate::sealing::SealingReader::new(&ring, id, &bytes[..])?;
                 storage.put(&key, &mut sealed)?;
             }
             Ok(())

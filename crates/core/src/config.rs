@@ -153,6 +153,9 @@ pub struct EvidenceConfig {
     /// a key is generated on first start and kept in the database, next to the data it
     /// protects; set one (from a secret store) in production.
     pub encryption_key: Option<String>,
+    /// Keys that `encryption_key` replaced, oldest first, still used to open what they
+    /// sealed (rotating a configured key); never to seal.
+    pub previous_encryption_keys: Vec<String>,
 }
 
 impl Default for EvidenceConfig {
@@ -162,6 +165,7 @@ impl Default for EvidenceConfig {
             max_files_per_request: 10,
             retention_days: 30,
             encryption_key: None,
+            previous_encryption_keys: Vec::new(),
         }
     }
 }
@@ -490,6 +494,21 @@ impl CoreConfig {
         {
             problems.push(
                 "evidence.encryption_key: must be 32 bytes, base64-encoded (openssl rand -base64 32)"
+                    .to_owned(),
+            );
+        }
+        if e.previous_encryption_keys
+            .iter()
+            .any(|k| crate::evidence::decode_key(k).is_none())
+        {
+            problems.push(
+                "evidence.previous_encryption_keys: each must be 32 bytes, base64-encoded"
+                    .to_owned(),
+            );
+        }
+        if !e.previous_encryption_keys.is_empty() && e.encryption_key.is_none() {
+            problems.push(
+                "evidence.previous_encryption_keys: needs evidence.encryption_key (the key that replaced them)"
                     .to_owned(),
             );
         }

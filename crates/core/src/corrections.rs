@@ -170,7 +170,7 @@ impl Services {
     /// same digest (an auditor can check a value they are shown), and without the key it
     /// cannot be guessed from a list of likely values.
     pub(crate) fn value_digest(&self, field: &str, value: &str) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.inner.keys.anonymise_key)
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.keys().anonymise_key)
             .expect("HMAC takes any key length");
         for part in ["correction", field, value] {
             mac.update(part.as_bytes());

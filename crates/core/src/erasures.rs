@@ -716,10 +716,11 @@ impl Services {
         deactivate: bool,
     ) -> Result<Vec<TableErasure>, rightsdesk_connectors::ConnectorError> {
         let only = crate::bundles::answered_categories(request, config);
+        let keys = self.keys();
         let order = EraseOrder {
             ids,
             restricted,
-            anonymise_key: &self.inner.keys.anonymise_key,
+            anonymise_key: &keys.anonymise_key,
             deactivate,
             only: only.as_ref(),
         };

@@ -7,7 +7,6 @@
 //! closes. Officers accept or reject each file with the `accept_evidence` and
 //! `reject_evidence` actions; acceptance verifies a request that awaits verification.
 
-use aes_gcm::{Aes256Gcm, KeyInit};
 use base64::Engine;
 use chrono::{DateTime, TimeDelta, Utc};
 use rightsdesk_domain::evidence::{EvidenceKind, FileType};
@@ -20,27 +19,12 @@ use uuid::Uuid;
 use crate::auth::{Officer, sha256_hex};
 use crate::officers::require;
 
-use crate::{Error, ErrorCode, Services, sealing};
+use crate::{Error, ErrorCode, Services};
 
 /// The longest file name kept (longer ones are cut).
 const FILE_NAME_CHARS: usize = 200;
 /// Files destroyed per transaction by the retention job.
 const PURGE_BATCH: u64 = 100;
-
-/// The key that encrypts evidence, with the fingerprint stored beside each file.
-pub(crate) struct EvidenceKey {
-    pub cipher: Aes256Gcm,
-    pub id: String,
-}
-
-impl EvidenceKey {
-    pub(crate) fn new(key: &[u8]) -> Option<Self> {
-        Some(Self {
-            cipher: Aes256Gcm::new_from_slice(key).ok()?,
-            id: sha256_hex(key)[..16].to_owned(),
-        })
-    }
-}
 
 /// `evidence.encryption_key` as bytes, when it is 32 bytes of base64.
 pub(crate) fn decode_key(text: &str) -> Option<Vec<u8>> {
@@ -442,11 +426,10 @@ impl Services {
         id: Uuid,
         bytes: Vec<u8>,
     ) -> Result<(String, evidence::blob::Model), Error> {
-        let cipher = self.inner.keys.evidence.cipher.clone();
-        let key_id = self.inner.keys.evidence.id.clone();
+        let ring = self.at_rest();
         tokio::task::spawn_blocking(move || {
             let sha256 = sha256_hex(&bytes);
-            let (nonce, ciphertext) = sealing::seal(&cipher, id, &bytes)?;
+            let (key_id, nonce, ciphertext) = ring.seal(id, &bytes)?;
             Ok((
                 sha256,
                 evidence::blob::Model {
@@ -462,13 +445,9 @@ impl Services {
     }
 
     async fn unseal_evidence(&self, sealed: evidence::blob::Model) -> Result<Vec<u8>, Error> {
-        if sealed.key_id != self.inner.keys.evidence.id {
-            tracing::error!(evidence_id = %sealed.evidence_id, key_id = %sealed.key_id, "evidence sealed with a key this instance does not hold");
-            return Err(Error::internal());
-        }
-        let cipher = self.inner.keys.evidence.cipher.clone();
+        let ring = self.at_rest();
         tokio::task::spawn_blocking(move || {
-            sealing::open(&cipher, sealed.evidence_id, &sealed.nonce, &sealed.ciphertext).inspect_err(
+            ring.open(Some(&sealed.key_id), sealed.evidence_id, &sealed.nonce, &sealed.ciphertext).inspect_err(
                 |_| {
                     tracing::error!(evidence_id = %sealed.evidence_id, "evidence failed authentication");
                 },

@@ -145,7 +145,8 @@ impl Services {
         });
         let count = files.len();
         files.push(("manifest.json".to_owned(), pretty(&manifest)));
-        let key = &self.inner.keys.certificate;
+        let keys = self.keys();
+        let key = &keys.certificates.current(self.now()).key;
         let bytes = seal(write_zip(&files)?, |message| {
             let public = key.public();
             Seal {

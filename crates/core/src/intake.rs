@@ -742,11 +742,10 @@ impl Services {
     }
 
     async fn seal_raw(&self, id: Uuid, raw: &[u8]) -> Result<store::blobs::Model, Error> {
-        let cipher = self.inner.keys.evidence.cipher.clone();
-        let key_id = self.inner.keys.evidence.id.clone();
+        let ring = self.at_rest();
         let raw = raw.to_vec();
         tokio::task::spawn_blocking(move || {
-            let (nonce, ciphertext) = crate::sealing::seal(&cipher, id, &raw)?;
+            let (key_id, nonce, ciphertext) = ring.seal(id, &raw)?;
             Ok(store::blobs::Model {
                 message_id: id,
                 key_id,
@@ -762,9 +761,10 @@ impl Services {
         let Some(sealed) = store::sealed_raw(self.db().conn(), id).await? else {
             return Ok(None);
         };
-        let cipher = self.inner.keys.evidence.cipher.clone();
+        let ring = self.at_rest();
         tokio::task::spawn_blocking(move || {
-            crate::sealing::open(&cipher, id, &sealed.nonce, &sealed.ciphertext).map(Some)
+            ring.open(Some(&sealed.key_id), id, &sealed.nonce, &sealed.ciphertext)
+                .map(Some)
         })
         .await
         .map_err(|_| Error::internal())?

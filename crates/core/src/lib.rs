@@ -27,6 +27,7 @@ mod group_commit;
 pub mod holidays;
 pub mod intake;
 pub mod jobs;
+pub mod keys;
 pub mod monitoring;
 pub mod notifications;
 pub mod officers;
@@ -42,11 +43,8 @@ pub mod verification;
 
 use std::sync::Arc;
 
-use base64::Engine;
 use chrono::{DateTime, SubsecRound, Utc};
-use jsonwebtoken::{DecodingKey, EncodingKey};
-use rand::RngCore;
-use rightsdesk_store::{Db, secrets};
+use rightsdesk_store::Db;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::CoreConfig;
@@ -63,7 +61,8 @@ struct Inner {
     filings: Arc<group_commit::GroupCommit>,
     clock: Arc<dyn Clock>,
     config: CoreConfig,
-    keys: Keys,
+    /// Read at start and every `keys::REFRESH` (a rotation by another process).
+    keys: std::sync::RwLock<Arc<keys::Keys>>,
     references: references::References,
     templates: rightsdesk_mail::Templates,
     /// `{"company": …}` for every template, from `[company]`.
@@ -93,46 +92,14 @@ struct Inner {
     worker_id: String,
 }
 
-struct Keys {
-    token_encoding: EncodingKey,
-    token_decoding: DecodingKey,
-    requester_token_key: Vec<u8>,
-    /// Seals the secrets an outbox row carries until it is sent (AES-256-GCM).
-    outbox_cipher: aes_gcm::Aes256Gcm,
-    /// HMAC key for verification codes and links.
-    verification_key: Vec<u8>,
-    /// Signs download links (HMAC-SHA256).
-    download_key: Vec<u8>,
-    /// The key of `anonymise`'s keyed hash in the sources (HMAC-SHA256). Never
-    /// configured: a new key would give the same values new replacements.
-    anonymise_key: Vec<u8>,
-    /// Signs deletion certificates (Ed25519, from a 32-byte seed kept in the database).
-    certificate: certificates::CertificateKey,
-    /// Encrypts files at rest: evidence, bundles, owners' answers.
-    evidence: evidence::EvidenceKey,
-}
-
 impl Services {
     /// Loads (or, on first start, generates and stores) the service secrets.
     pub async fn new(db: Db, clock: Arc<dyn Clock>, config: CoreConfig) -> Result<Self, Error> {
         let now = clock.now();
-        let token_secret = secret(
-            &db,
-            "officer_token_secret",
-            &config.security.token_secret,
-            now,
-        )
-        .await?;
-        let requester_key = secret(
-            &db,
-            "requester_token_key",
-            &config.security.requester_token_key,
-            now,
-        )
-        .await?;
-        // Never configured: a changed key would renumber the rest of the year onto
+        let keys = keys::Keys::load(&db, &config, now).await?;
+        // Never rotated: a changed key would renumber the rest of the year onto
         // references already issued.
-        let reference_key = secret(&db, "reference_key", &None, now).await?;
+        let reference_key = keys::secret(&db, "reference_key", &None, now).await?;
         holidays::seed_bundled(&db, now).await?;
         let calendar = holidays::CalendarCache::new(holidays::load(db.conn()).await?);
         let packs = packs::load(&config.deadlines).map_err(|problems| {
@@ -151,25 +118,6 @@ impl Services {
                 format!("sources.file: {}", problems.join("; ")),
             )
         })?;
-        let outbox_key = secret(&db, "outbox_key", &None, now).await?;
-        let verification_key = secret(&db, "verification_key", &None, now).await?;
-        let download_key = secret(&db, "download_key", &None, now).await?;
-        let anonymise_key = secret(&db, "anonymise_key", &None, now).await?;
-        let certificate_seed = secret(&db, "certificate_key", &None, now).await?;
-        let evidence_key = match &config.evidence.encryption_key {
-            Some(key) => evidence::decode_key(key).ok_or_else(|| {
-                Error::new(
-                    ErrorCode::Internal,
-                    "evidence.encryption_key must be 32 bytes, base64",
-                )
-            })?,
-            None => {
-                tracing::warn!(
-                    "evidence.encryption_key is not set: evidence is encrypted with a key kept in the database"
-                );
-                secret(&db, "evidence_key", &None, now).await?
-            }
-        };
         let templates = rightsdesk_mail::Templates::load(config.mail.templates_dir.as_deref())
             .map_err(|e| Error::new(ErrorCode::Internal, format!("mail templates: {e}")))?;
         let mailer = rightsdesk_mail::Mailer::new(&config.mail)
@@ -178,23 +126,9 @@ impl Services {
             .map_err(|e| Error::new(ErrorCode::Internal, e))?;
         let account_login = account_login::AccountLogin::new(&config.account_login)
             .map_err(|e| Error::new(ErrorCode::Internal, e))?;
-        let key_error = |_| Error::internal();
         Ok(Self {
             inner: Arc::new(Inner {
-                keys: Keys {
-                    token_encoding: EncodingKey::from_secret(&token_secret).map_err(key_error)?,
-                    token_decoding: DecodingKey::from_secret(&token_secret).map_err(key_error)?,
-                    requester_token_key: requester_key,
-                    outbox_cipher: aes_gcm::KeyInit::new_from_slice(&outbox_key)
-                        .map_err(|_| Error::internal())?,
-                    verification_key,
-                    download_key,
-                    anonymise_key,
-                    certificate: certificates::CertificateKey::from_seed(&certificate_seed)
-                        .ok_or_else(Error::internal)?,
-                    evidence: evidence::EvidenceKey::new(&evidence_key)
-                        .ok_or_else(Error::internal)?,
-                },
+                keys: std::sync::RwLock::new(Arc::new(keys)),
                 templates,
                 account_login,
                 packs,
@@ -244,25 +178,4 @@ impl Services {
     pub async fn ready(&self) -> bool {
         self.inner.db.ping().await.is_ok()
     }
-}
-
-/// A configured secret, or the one stored in the database (generated on first use).
-async fn secret(
-    db: &Db,
-    name: &str,
-    configured: &Option<String>,
-    now: DateTime<Utc>,
-) -> Result<Vec<u8>, Error> {
-    if let Some(value) = configured {
-        return Ok(value.as_bytes().to_vec());
-    }
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let candidate = base64::engine::general_purpose::STANDARD.encode(bytes);
-    let tx = db.begin_write().await?;
-    let stored = secrets::get_or_insert(&*tx, name, candidate, now).await?;
-    tx.commit().await?;
-    base64::engine::general_purpose::STANDARD
-        .decode(stored)
-        .map_err(|_| Error::internal())
 }

@@ -752,7 +752,8 @@ impl Services {
     /// `id` is bound into the ciphertext, so a sealed value cannot be moved to another row.
     pub(crate) fn seal(&self, id: Uuid, value: &Value) -> Result<String, Error> {
         let plain = serde_json::to_vec(value).map_err(|_| Error::internal())?;
-        let (nonce, sealed) = sealing::seal(&self.inner.keys.outbox_cipher, id, &plain)?;
+        let (nonce, sealed) =
+            sealing::seal(self.keys().outbox.current(self.now()).key_ref(), id, &plain)?;
         let mut out = nonce.to_vec();
         out.extend(sealed);
         Ok(base64::engine::general_purpose::STANDARD.encode(out))
@@ -766,7 +767,12 @@ impl Services {
             return Err(Error::internal());
         }
         let (nonce, sealed) = bytes.split_at(sealing::NONCE_LEN);
-        let plain = sealing::open(&self.inner.keys.outbox_cipher, id, nonce, sealed)?;
+        // Sealed under any version of the outbox key: tried newest first.
+        let plain = self
+            .keys()
+            .outbox
+            .ring(self.now())
+            .open(None, id, nonce, sealed)?;
         serde_json::from_slice(&plain).map_err(|_| Error::internal())
     }
 }

@@ -60,7 +60,7 @@ const LINK_PAYLOAD: usize = 16 + 8;
 
 impl Services {
     fn verification_mac(&self, purpose: &[u8], id: Uuid, data: &[u8]) -> Vec<u8> {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.inner.keys.verification_key)
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.keys().verification_key)
             .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
         mac.update(purpose);
         mac.update(id.as_bytes());

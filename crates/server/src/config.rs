@@ -147,11 +147,12 @@ pub const MASK: &str = "********";
 
 /// Keys whose values are secrets wherever they appear: the masked view shows only
 /// that they are set.
-const SECRET_KEYS: [&str; 8] = [
+const SECRET_KEYS: [&str; 9] = [
     "token_secret",
     "requester_token_key",
     "admin_password",
     "encryption_key",
+    "previous_encryption_keys",
     "password",
     "secret",
     "hook_secret",
@@ -306,8 +307,9 @@ mod tests {
         c.mail.smtp.password = Some(marker(6));
         c.sms.http.secret = Some(marker(7));
         c.account_login.key = Some(marker(8));
+        c.evidence.previous_encryption_keys = vec![marker(9)];
         let shown = c.masked().to_string();
-        for n in 1..=8 {
+        for n in 1..=9 {
             assert!(!shown.contains(&marker(n)), "secret {n} shown: {shown}");
         }
         let v = c.masked();

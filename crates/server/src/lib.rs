@@ -89,11 +89,14 @@ impl Application {
     /// `worker.in_process` is off. The background work stops after the server.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let stop = tokio_util::sync::CancellationToken::new();
-        let tasks = if self.background {
+        let mut tasks = if self.background {
             background(&self.services, &stop)
         } else {
             Vec::new()
         };
+        tasks.push(tokio::spawn(
+            self.services.clone().run_key_refresh(stop.clone()),
+        ));
         let served = self.server.await;
         stop.cancel();
         for task in tasks {
@@ -137,6 +140,7 @@ impl Worker {
         let services = one_shot_with_clock(config, clock).await?;
         let stop = tokio_util::sync::CancellationToken::new();
         let mut tasks = background(&services, &stop);
+        tasks.push(tokio::spawn(services.clone().run_key_refresh(stop.clone())));
         let ops = match &config.worker.bind {
             Some(bind) => {
                 let listener = TcpListener::bind(bind)?;
@@ -317,6 +321,23 @@ pub async fn certificate_public_key(
     config: &Config,
 ) -> anyhow::Result<rightsdesk_core::certificates::PublicKey> {
     Ok(one_shot(config).await?.certificate_public_key())
+}
+
+/// `rightsdesk keys list`.
+pub async fn keys_list(config: &Config) -> anyhow::Result<Vec<rightsdesk_core::keys::KeyView>> {
+    Ok(one_shot(config).await?.list_keys().await?)
+}
+
+/// `rightsdesk keys rotate`.
+pub async fn keys_rotate(
+    config: &Config,
+    names: &[rightsdesk_core::keys::KeyName],
+    activate_in: Duration,
+) -> anyhow::Result<Vec<rightsdesk_core::keys::Rotation>> {
+    Ok(one_shot(config)
+        .await?
+        .rotate_keys(names, activate_in)
+        .await?)
 }
 
 /// `rightsdesk export-evidence REFERENCE`.

@@ -93,6 +93,11 @@ enum Command {
         #[command(subcommand)]
         command: Option<ExportEvidenceCommand>,
     },
+    /// The signing and encryption keys the service keeps.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Deletion certificates given to requesters.
     Certificate {
         #[command(subcommand)]
@@ -163,6 +168,30 @@ enum TombstonesCommand {
     /// After SOURCE was restored from a backup, erase again everything its backups still
     /// held, as the tombstones list; prints what it did.
     Apply { source: String },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Each key that can be rotated: what it does, where it comes from (database or
+    /// configuration) and its versions (id, created, active from, current). Never the key.
+    List,
+    /// Add a new version of keys kept in the database: officer_token_secret,
+    /// download_key, certificate_key, outbox_key, evidence_key (all when none is named).
+    /// New data uses the new version once it is active; every older version still
+    /// verifies and decrypts what it made. Configured keys are skipped: change them in the
+    /// configuration.
+    Rotate {
+        /// A key to rotate (repeatable). Default: every key the database keeps.
+        #[arg(long = "key", value_name = "NAME")]
+        keys: Vec<String>,
+        /// Seconds until the new versions sign and seal, so that every running instance
+        /// has read them first (instances read keys every 30 s).
+        #[arg(long, default_value_t = rightsdesk_core::keys::ACTIVATION_DELAY.as_secs(), conflicts_with = "now")]
+        activate_in: u64,
+        /// Activate at once: only when no other instance runs, or all restart now.
+        #[arg(long)]
+        now: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -411,6 +440,43 @@ fn main() -> ExitCode {
                         Ok(ExitCode::from(1))
                     }
                 }
+            }
+            Command::Keys {
+                command: KeysCommand::List,
+            } => {
+                let keys = rightsdesk::keys_list(&config).await?;
+                println!("{}", serde_json::to_string_pretty(&keys)?);
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Keys {
+                command:
+                    KeysCommand::Rotate {
+                        keys,
+                        activate_in,
+                        now,
+                    },
+            } => {
+                let mut names = Vec::new();
+                for key in &keys {
+                    match rightsdesk_core::keys::KeyName::parse(key) {
+                        Some(name) => names.push(name),
+                        None => {
+                            let known: Vec<&str> = rightsdesk_core::keys::KeyName::ALL
+                                .iter()
+                                .map(|k| k.as_str())
+                                .collect();
+                            eprintln!(
+                                "rightsdesk: keys rotate: {key:?} is not a key that rotates; one of {}",
+                                known.join(", ")
+                            );
+                            return Ok(ExitCode::from(2));
+                        }
+                    }
+                }
+                let delay = std::time::Duration::from_secs(if now { 0 } else { activate_in });
+                let rotated = rightsdesk::keys_rotate(&config, &names, delay).await?;
+                println!("{}", serde_json::to_string_pretty(&rotated)?);
+                Ok(ExitCode::SUCCESS)
             }
             Command::ExportEvidence {
                 command: Some(ExportEvidenceCommand::Verify { file, public_key }),

@@ -43,3 +43,53 @@ pub async fn get_or_insert(
         .map(|m| m.value)
         .ok_or(StoreError::NotFound)
 }
+
+/// The versions of a rotatable key (`rightsdesk keys rotate`).
+pub mod versions {
+    use super::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "key_versions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub version: i32,
+        /// The key material, base64.
+        pub value: String,
+        pub created_at: DateTime<Utc>,
+        /// From when this version signs and seals new data.
+        pub active_from: DateTime<Utc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Every version of key `name`, oldest first.
+pub async fn versions_of(
+    conn: &impl ConnectionTrait,
+    name: &str,
+) -> Result<Vec<versions::Model>, StoreError> {
+    use sea_orm::QueryOrder;
+    Ok(versions::Entity::find()
+        .filter(versions::Column::Name.eq(name))
+        .order_by_asc(versions::Column::Version)
+        .all(conn)
+        .await?)
+}
+
+/// Stores `row` unless its version exists already (another instance stored it first);
+/// true when this call stored it.
+pub async fn insert_version(
+    conn: &impl ConnectionTrait,
+    row: versions::Model,
+) -> Result<bool, StoreError> {
+    let inserted = versions::Entity::insert(versions::ActiveModel::from(row))
+        .on_conflict_do_nothing_on([versions::Column::Name, versions::Column::Version])
+        .exec_without_returning(conn)
+        .await?;
+    Ok(matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0))
+}

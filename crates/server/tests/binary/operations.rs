@@ -315,7 +315,10 @@ async fn a_worker_serves_health_and_the_installations_gauges_on_its_bind_address
         .expect("text");
     assert!(metrics.contains("rightsdesk_requests_open 1"), "{metrics}");
     // Filed on the test's clock in March, read on the wall clock: long overdue.
-    assert!(metrics.contains("rightsdesk_requests_overdue 1"), "{metrics}");
+    assert!(
+        metrics.contains("rightsdesk_requests_overdue 1"),
+        "{metrics}"
+    );
     assert!(
         metrics.contains("rightsdesk_calendar_uncovered_years "),
         "{metrics}"
@@ -332,4 +335,89 @@ async fn a_worker_serves_health_and_the_installations_gauges_on_its_bind_address
         .expect("an answer");
     assert_eq!(api.status().as_u16(), 404);
     crate::stop(worker).await;
+}
+
+#[tokio::test]
+async fn keys_rotate_adds_versions_and_leaves_configured_keys_to_the_configuration() {
+    let dir = TempDir::new();
+    let (out, _) = rightsdesk(&dir, &["migrate"], &[]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (out, keys) = rightsdesk(&dir, &["keys", "list"], &[]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let names: Vec<&str> = keys
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|k| k["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "officer_token_secret",
+            "download_key",
+            "certificate_key",
+            "outbox_key",
+            "evidence_key"
+        ]
+    );
+    for key in keys.as_array().expect("a list") {
+        assert_eq!(key["source"], "database", "{key}");
+        assert_eq!(key["versions"].as_array().map(Vec::len), Some(1), "{key}");
+        assert_eq!(key["versions"][0]["current"], true);
+        // Never the key itself.
+        assert!(key["versions"][0].get("value").is_none());
+    }
+    let (_, before) = rightsdesk(&dir, &["certificate", "public-key"], &[]).await;
+
+    let (out, rotated) = rightsdesk(
+        &dir,
+        &["keys", "rotate", "--key", "certificate_key", "--now"],
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(rotated[0]["name"], "certificate_key");
+    assert_eq!(rotated[0]["version"], 2);
+    let (_, after) = rightsdesk(&dir, &["certificate", "public-key"], &[]).await;
+    assert_ne!(after["key_id"], before["key_id"]);
+    assert_eq!(after["key_id"], rotated[0]["key_id"]);
+    assert_eq!(after["previous"][0]["key_id"], before["key_id"]);
+
+    // Unknown names are refused, changing nothing.
+    let (out, _) = rightsdesk(&dir, &["keys", "rotate", "--key", "reference_key"], &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("not a key that rotates"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Every key, by default in two minutes; a configured key is left to the configuration.
+    let secret = [(
+        "RIGHTSDESK__SECURITY__TOKEN_SECRET",
+        "a-token-secret-of-at-least-thirty-two-bytes",
+    )];
+    let (out, rotated) = rightsdesk(&dir, &["keys", "rotate"], &secret).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rotated = rotated.as_array().expect("a list");
+    assert_eq!(rotated.len(), 5);
+    assert_eq!(rotated[0]["name"], "officer_token_secret");
+    assert!(rotated[0]["version"].is_null());
+    assert!(
+        rotated[0]["skipped"]
+            .as_str()
+            .is_some_and(|s| s.contains("security.token_secret")),
+        "{}",
+        rotated[0]
+    );
+    assert_eq!(rotated[2]["name"], "certificate_key");
+    assert_eq!(rotated[2]["version"], 3);
+    let (_, keys) = rightsdesk(&dir, &["keys", "list"], &secret).await;
+    assert_eq!(keys[0]["source"], "configuration");
+    assert_eq!(keys[0]["configured_by"], "security.token_secret");
+    let certificate = &keys[2]["versions"];
+    assert_eq!(certificate.as_array().map(Vec::len), Some(3));
+    // Version 3 waits for its activation; version 2 signs until then.
+    assert_eq!(certificate[1]["current"], true, "{certificate}");
+    assert_eq!(certificate[2]["current"], false, "{certificate}");
 }
