@@ -24,6 +24,7 @@ mod jobs;
 mod keys;
 mod lifecycle;
 mod mailboxes;
+mod monitoring;
 mod next_of_kin;
 mod notifications;
 mod queue;

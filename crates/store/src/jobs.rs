@@ -252,32 +252,10 @@ pub async fn backlog(
     conn: &impl ConnectionTrait,
     now: DateTime<Utc>,
 ) -> Result<crate::leases::Backlog, StoreError> {
-    use sea_orm::{PaginatorTrait, QuerySelect};
-    let pending = Entity::find()
-        .filter(Column::Status.eq(PENDING))
-        .count(conn)
-        .await?;
-    let failed = Entity::find()
-        .filter(Column::Status.eq(FAILED))
-        .count(conn)
-        .await?;
-    let oldest_waiting = Entity::find()
-        .select_only()
-        .column(Column::RunAt)
-        .filter(Column::Status.eq(PENDING))
-        .filter(Column::RunAt.lte(now))
-        .filter(
-            sea_orm::Condition::any()
-                .add(Column::LeaseUntil.is_null())
-                .add(Column::LeaseUntil.lte(now)),
-        )
-        .order_by_asc(Column::RunAt)
-        .into_tuple::<DateTime<Utc>>()
-        .one(conn)
-        .await?;
-    Ok(crate::leases::Backlog {
-        pending,
-        failed,
-        oldest_waiting,
-    })
+    crate::leases::backlog::<Entity>(
+        conn,
+        (Column::Status, Column::RunAt, Column::LeaseUntil),
+        now,
+    )
+    .await
 }

@@ -5,7 +5,12 @@
 //! caller claims inside a write transaction, which holds the database's one write lock.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{DbBackend, Statement};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement,
+};
+
+use crate::StoreError;
 
 /// The statement that claims up to `limit` rows of `table` whose `status` is `pending`,
 /// whose `due_column` is at or before `now`, and whose lease is free; it returns them.
@@ -58,4 +63,36 @@ pub struct Backlog {
     /// The due time of the oldest pending row that is due at `now` and not under a live
     /// lease: work waiting for a worker. `None` when nothing waits.
     pub oldest_waiting: Option<DateTime<Utc>>,
+}
+
+/// The [`Backlog`] of a queue table `E`, given its `(status, due, lease_until)` columns.
+pub(crate) async fn backlog<E: EntityTrait>(
+    conn: &impl ConnectionTrait,
+    (status, due, lease_until): (E::Column, E::Column, E::Column),
+    now: DateTime<Utc>,
+) -> Result<Backlog, StoreError>
+where
+    E::Model: Sync,
+{
+    let pending = E::find().filter(status.eq("pending")).count(conn).await?;
+    let failed = E::find().filter(status.eq("failed")).count(conn).await?;
+    let oldest_waiting = E::find()
+        .select_only()
+        .column(due)
+        .filter(status.eq("pending"))
+        .filter(due.lte(now))
+        .filter(
+            Condition::any()
+                .add(lease_until.is_null())
+                .add(lease_until.lte(now)),
+        )
+        .order_by_asc(due)
+        .into_tuple::<DateTime<Utc>>()
+        .one(conn)
+        .await?;
+    Ok(Backlog {
+        pending,
+        failed,
+        oldest_waiting,
+    })
 }
