@@ -10,6 +10,7 @@ mod deploy;
 mod mailbox_poller;
 mod operations;
 mod pipl_map;
+mod scale_out;
 mod worker_processes;
 
 use std::time::Duration;
