@@ -247,9 +247,52 @@ impl Services {
         self.enqueue_job(
             self.db().conn(),
             &job,
-            &format!("bundle:{request_id}:{latest}"),
+            &format!("{}{latest}", answers_prefix(request_id)),
         )
         .await?;
+        Ok(())
+    }
+
+    /// Builds of `request` that a worker began and never ended (it died, or lost its
+    /// lease): when no other worker holds a build job of this request now, every bundle
+    /// of it still `building` is one. Each is marked failed, and its work folder (its
+    /// plaintext spool) deleted.
+    async fn clear_interrupted_builds(
+        &self,
+        request: &requests::Model,
+        job_prefix: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let conn = self.db().conn();
+        if rightsdesk_store::jobs::held_by_others(conn, job_prefix, self.worker_id(), now).await? {
+            return Ok(());
+        }
+        for mut orphan in store::for_request(conn, request.id)
+            .await?
+            .into_iter()
+            .filter(|b| b.status == status::BUILDING)
+        {
+            let folder = self
+                .config()
+                .bundles
+                .dir
+                .join("tmp")
+                .join(orphan.id.to_string());
+            tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&folder) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            })
+            .await
+            .map_err(|_| Error::internal())?
+            .map_err(|e| {
+                tracing::error!(rights_request_id = %request.id, error = %e, "an interrupted bundle's work folder could not be deleted");
+                Error::new(ErrorCode::Unavailable, "an interrupted bundle's work folder could not be deleted")
+            })?;
+            tracing::warn!(rights_request_id = %request.id, bundle_id = %orphan.id, "a bundle build was interrupted; building it again");
+            orphan.status = status::FAILED.to_owned();
+            orphan.error = Some("interrupted: the worker building it stopped".to_owned());
+            store::save(conn, orphan).await?;
+        }
         Ok(())
     }
 
@@ -276,6 +319,8 @@ impl Services {
             return Ok(());
         }
         let now = self.now();
+        self.clear_interrupted_builds(&request, &answers_prefix(request_id), now)
+            .await?;
         let id = Uuid::now_v7();
         let password = self.bundle_password(&request);
         let password_sealed = match &password {
@@ -357,7 +402,9 @@ impl Services {
             })
             .collect();
 
-        let work_dir = self.config().bundles.dir.join("tmp");
+        // One work folder per bundle, so that an interrupted build's leftovers are found.
+        let work_dir = self.config().bundles.dir.join("tmp").join(id.to_string());
+        let work_folder = work_dir.clone();
         let (tx, rx) = mpsc::channel(FEED_DEPTH);
         let storage = self.storage().clone();
         let ring = self.at_rest();
@@ -383,6 +430,8 @@ impl Services {
         }
         drop(tx);
         let written = writer.await.map_err(|_| Error::internal())?;
+        // The spool and the unsealed zip are gone with the writer; the folder goes too.
+        let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(work_folder)).await;
         let outcome = match (fed, written) {
             (Err(e), _) => Err(e),
             (Ok(()), Err(e)) => {
@@ -1102,6 +1151,11 @@ impl<R: Read> Read for HashingReader<R> {
         self.bytes += n as u64;
         Ok(n)
     }
+}
+
+/// The start of the keys of a request's build jobs (`bundle:<request>:<latest answer>`).
+fn answers_prefix(request_id: Uuid) -> String {
+    format!("bundle:{request_id}:")
 }
 
 /// The HMAC a download token carries, under one version of the download key.

@@ -294,8 +294,12 @@ impl Services {
         let Some(mut row) = store::get(conn, request_id, source).await? else {
             return Ok(());
         };
-        if status::is_answered(&row.status) || row.status == status::WAITING_OWNER {
-            // Done already (a job run twice after a lost lease).
+        if status::is_answered(&row.status) {
+            // Done already (a job run again after its worker died or lost its lease):
+            // the bundle may not be queued yet; it is queued by its key at most once.
+            return self.queue_bundle_when_answered(request_id).await;
+        }
+        if row.status == status::WAITING_OWNER {
             return Ok(());
         }
         let Some(request) = requests::find(conn, request_id).await? else {
@@ -383,11 +387,12 @@ impl Services {
                 row.finished_at = Some(self.now());
                 row.updated_at = self.now();
                 let data = json!({"status": row.status, "records": row.records});
-                store::save(conn, row).await?;
+                // The answer and its event commit together: a worker that dies between
+                // them cannot leave an answer without its event.
+                self.collection_event(&request, row, "source_answered", data)
+                    .await?;
                 metrics::counter!("rightsdesk_collections_total", "outcome" => "answered")
                     .increment(1);
-                self.collection_event(&request, source, "source_answered", data)
-                    .await?;
                 self.queue_bundle_when_answered(request_id).await
             }
             Err(e) if e.is_transient() => {
@@ -710,25 +715,29 @@ impl Services {
         row.error = Some(message.to_owned());
         row.updated_at = self.now();
         let source = row.source.clone();
-        store::save(self.db().conn(), row).await?;
+        if request.is_open {
+            self.collection_event(request, row, "source_failed", json!({"code": code}))
+                .await?;
+        } else {
+            store::save(self.db().conn(), row).await?;
+        }
         metrics::counter!("rightsdesk_collections_total", "outcome" => "failed").increment(1);
         tracing::warn!(rights_request_id = %request.id, source = %source, code, "a source failed");
-        if !request.is_open {
-            return Ok(());
-        }
-        self.collection_event(request, &source, "source_failed", json!({"code": code}))
-            .await
+        Ok(())
     }
 
+    /// Saves `row` and records `event` about its source on the request's chain, in one
+    /// transaction.
     async fn collection_event(
         &self,
         request: &requests::Model,
-        source: &str,
+        row: store::Model,
         event: &str,
         mut data: Value,
     ) -> Result<(), Error> {
-        data["source"] = json!(source);
-        self.record_event(request.id, &Actor::System, event, async move |_, _, _| {
+        data["source"] = json!(row.source);
+        self.record_event(request.id, &Actor::System, event, async move |tx, _, _| {
+            store::save(tx.conn(), row.clone()).await?;
             Ok((data.clone(), ()))
         })
         .await

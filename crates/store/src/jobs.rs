@@ -259,3 +259,22 @@ pub async fn backlog(
     )
     .await
 }
+
+/// Whether a worker other than `worker` holds, under a live lease, a job whose key starts
+/// with `prefix` (another run of the same work going on elsewhere).
+pub async fn held_by_others(
+    conn: &impl ConnectionTrait,
+    prefix: &str,
+    worker: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    use sea_orm::PaginatorTrait;
+    let held = Entity::find()
+        .filter(Column::Key.starts_with(prefix))
+        .filter(Column::Status.eq(PENDING))
+        .filter(Column::LeaseUntil.gt(now))
+        .filter(Column::LeasedBy.ne(worker))
+        .count(conn)
+        .await?;
+    Ok(held > 0)
+}
