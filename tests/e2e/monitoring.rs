@@ -9,7 +9,10 @@ use rightsdesk_tests::{TestApp, valid_details};
 async fn the_gauges_show_work_waiting_for_a_worker_and_requests_overdue() {
     let app = TestApp::spawn().await;
     // The periodic jobs, as a worker schedules and first runs them.
-    app.services.schedule_periodic_jobs().await.expect("scheduled");
+    app.services
+        .schedule_periodic_jobs()
+        .await
+        .expect("scheduled");
     app.services.run_due_jobs().await.expect("the jobs run");
     let g = app.services.gauges().await.expect("gauges");
     assert!(g.jobs_pending >= 1, "{g:?}");
