@@ -371,6 +371,10 @@ pub struct BackendResult {
     pub queue: Vec<(Variant, Vec<RunResult>, Option<Explained>)>,
     /// The console's queue page (`GET /console`), measured in the same rounds.
     pub console: Vec<(Variant, Vec<RunResult>)>,
+    /// The dashboard and the metrics scrape, measured in the same rounds.
+    pub ops: Vec<(Variant, Vec<RunResult>)>,
+    /// The open requests the dashboard and the metrics both counted.
+    pub ops_open: Option<u64>,
     /// Filing at 16 clients with the seeded rows in place.
     pub filing_seeded: Vec<RunResult>,
     pub mem_after_queue: Memory,
@@ -671,6 +675,8 @@ async fn queue_phase(
     busy.name = format!("{}, 16 clients", busy.name);
     busy.concurrency = 16;
     variants.extend(console);
+    result.ops_open = Some(queue::check_ops(&api, &token, server.port).await?);
+    variants.extend(queue::ops_variants());
     variants.push(busy);
 
     // Warm-up: every statement prepared, every plan cached, pages in memory.
@@ -730,6 +736,10 @@ async fn queue_phase(
             result.console.push((v, r));
             continue;
         }
+        if matches!(v.page, queue::Page::Dashboard | queue::Page::Metrics) {
+            result.ops.push((v, r));
+            continue;
+        }
         let explained = if v.concurrency == 1 {
             match queue::explain(db, &v.conds).await {
                 Ok(e) => Some(e),
@@ -769,6 +779,8 @@ async fn bench_backend(
         mem_idle_seeded: Memory::default(),
         queue: Vec::new(),
         console: Vec::new(),
+        ops: Vec::new(),
+        ops_open: None,
         filing_seeded: Vec::new(),
         mem_after_queue: Memory::default(),
         mail: None,

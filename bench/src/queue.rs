@@ -37,6 +37,12 @@ pub enum Page {
     /// `GET /console`, the officer console's HTML page of 50 rows, the access token as
     /// the session cookie.
     Console,
+    /// `GET /api/v1/officer/dashboard`: the open, due and overdue counts and the last 90
+    /// days' closed requests.
+    Dashboard,
+    /// `GET /metrics`: the installation's gauges, read from the database at most every
+    /// 10 s (a scrape in between is served from the last read).
+    Metrics,
 }
 
 #[derive(Debug, Clone)]
@@ -169,8 +175,53 @@ impl Variant {
                 Some(token),
             ),
             Page::Console => load::get_with_session(port, &console_path(query), token),
+            Page::Dashboard => load::get(port, "/api/v1/officer/dashboard", Some(token)),
+            Page::Metrics => load::get(port, "/metrics", None),
         }
     }
+}
+
+/// The operators' and managers' reads over the whole table: the dashboard and the
+/// metrics scrape, one client each.
+pub fn ops_variants() -> Vec<Variant> {
+    [
+        ("dashboard", Page::Dashboard),
+        ("metrics scrape", Page::Metrics),
+    ]
+    .into_iter()
+    .map(|(name, page)| Variant {
+        name: name.to_owned(),
+        page,
+        queries: vec![String::new()],
+        conds: Vec::new(),
+        concurrency: 1,
+        items_checked: 0,
+    })
+    .collect()
+}
+
+/// Checks that the dashboard and the metrics agree on the open requests, and returns
+/// that count.
+pub async fn check_ops(api: &Api, token: &str, port: u16) -> anyhow::Result<u64> {
+    let (status, body) = api.get("/api/v1/officer/dashboard", token).await?;
+    if status != 200 {
+        bail!("GET /api/v1/officer/dashboard: {status} {body}");
+    }
+    let open = body["open"]
+        .as_u64()
+        .ok_or_else(|| anyhow::anyhow!("the dashboard has no open count: {body}"))?;
+    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await?
+        .text()
+        .await?;
+    let gauge = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("rightsdesk_requests_open "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    if gauge != Some(open as f64) {
+        bail!("the metrics say {gauge:?} open requests, the dashboard {open}");
+    }
+    Ok(open)
 }
 
 /// `/console`, with `query` when there is one.

@@ -729,6 +729,43 @@ pub fn render_queue(opts: &Options, m: &Machine, results: &[BackendResult]) -> S
         );
         let _ = writeln!(o);
     }
+    if results.iter().any(|r| !r.ops.is_empty()) {
+        let open = results
+            .iter()
+            .filter_map(|r| {
+                r.ops_open
+                    .map(|n| format!("{} {}", r.backend.name(), thousands(n as f64)))
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(
+            o,
+            "**The dashboard and the metrics scrape** (issue 9): `GET /api/v1/officer/dashboard` (the open, \
+             due-this-week and overdue counts, and every request closed in the last 90 days, for the on-time \
+             rate and the median time to close) and `GET /metrics` (the installation's gauges: the same three \
+             counts, the job and outbox backlogs, the mailboxes and the calendar, read from the database at \
+             most every 10 s; a scrape in between renders the last read, so *Max* is a read and *p50* is not). \
+             One client each, in the same rounds. Before timing, the dashboard's open count and the \
+             `rightsdesk_requests_open` gauge must agree (open: {open}).\n"
+        );
+        let _ = writeln!(o, "| Backend | Read | Reads/s | p50 ms | p99 ms | Max ms |");
+        let _ = writeln!(o, "| --- | --- | ---: | ---: | ---: | ---: |");
+        for r in results {
+            for (v, runs) in &r.ops {
+                let _ = writeln!(
+                    o,
+                    "| {} | {} | {} | {} | {} | {} |",
+                    r.backend.name(),
+                    v.name,
+                    with_range(stat(runs.iter().map(RunResult::throughput)), thousands),
+                    with_range(stat(runs.iter().map(|x| x.quantile_ms(0.5))), ms),
+                    with_range(stat(runs.iter().map(|x| x.quantile_ms(0.99))), ms),
+                    ms(stat(runs.iter().map(RunResult::max_ms)).max),
+                );
+            }
+        }
+        let _ = writeln!(o);
+    }
     // A run without the filing phase leaves the Filing and Memory tables as they were,
     // so what this run measured there is stated here.
     if !opts.filing {

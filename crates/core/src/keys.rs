@@ -103,6 +103,17 @@ pub(crate) fn key_id(material: &[u8]) -> String {
     hex::encode(&Sha256::digest(material)[..8])
 }
 
+/// The id a key is known by: for the certificate key, its public key's (as certificates
+/// and exports name it); for the others, its material's.
+fn public_id(name: KeyName, material: &[u8]) -> String {
+    match name {
+        KeyName::Certificates => CertificateKey::from_seed(material)
+            .map(|k| k.key_id())
+            .unwrap_or_default(),
+        _ => key_id(material),
+    }
+}
+
 /// One version of a key.
 pub(crate) struct Version<T> {
     pub number: i32,
@@ -110,12 +121,6 @@ pub(crate) struct Version<T> {
     pub active_from: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub key: T,
-}
-
-impl<T> Version<T> {
-    pub fn key_ref(&self) -> &T {
-        &self.key
-    }
 }
 
 /// Every version of a key, oldest first; never empty.
@@ -448,27 +453,8 @@ impl Services {
         let mut out = Vec::new();
         for name in KeyName::ALL {
             let (source, versions) = versions(self.db(), name, self.config(), now).await?;
-            // The certificate key is named by its public key, as certificates name it.
-            let id = |v: &Version<Vec<u8>>| match name {
-                KeyName::Certificates => CertificateKey::from_seed(&v.key)
-                    .map(|k| k.key_id())
-                    .unwrap_or_default(),
-                _ => v.id.clone(),
-            };
-            let current = Versions(
-                versions
-                    .iter()
-                    .map(|v| Version {
-                        number: v.number,
-                        id: String::new(),
-                        active_from: v.active_from,
-                        created_at: v.created_at,
-                        key: (),
-                    })
-                    .collect(),
-            )
-            .current(now)
-            .number;
+            let versions = Versions(versions);
+            let current = versions.current(now).number;
             out.push(KeyView {
                 name: name.as_str(),
                 purpose: name.purpose(),
@@ -477,10 +463,11 @@ impl Services {
                     .then(|| name.configured_by())
                     .flatten(),
                 versions: versions
+                    .0
                     .iter()
                     .map(|v| VersionView {
                         version: v.number,
-                        key_id: id(v),
+                        key_id: public_id(name, &v.key),
                         created_at: v.created_at,
                         active_from: v.active_from,
                         current: v.number == current,
@@ -554,12 +541,7 @@ impl Services {
                     ),
                 ));
             }
-            let id = match name {
-                KeyName::Certificates => CertificateKey::from_seed(&material)
-                    .map(|k| k.key_id())
-                    .unwrap_or_default(),
-                _ => key_id(&material),
-            };
+            let id = public_id(name, &material);
             tracing::info!(key = name.as_str(), version = number, key_id = %id, %active_from, "key rotated");
             out.push(Rotation {
                 name: name.as_str(),

@@ -753,7 +753,7 @@ impl Services {
     pub(crate) fn seal(&self, id: Uuid, value: &Value) -> Result<String, Error> {
         let plain = serde_json::to_vec(value).map_err(|_| Error::internal())?;
         let (nonce, sealed) =
-            sealing::seal(self.keys().outbox.current(self.now()).key_ref(), id, &plain)?;
+            sealing::seal(&self.keys().outbox.current(self.now()).key, id, &plain)?;
         let mut out = nonce.to_vec();
         out.extend(sealed);
         Ok(base64::engine::general_purpose::STANDARD.encode(out))
