@@ -253,6 +253,13 @@ impl Services {
         Ok(())
     }
 
+    /// Where bundle `id` is spooled and zipped in plaintext while it is written:
+    /// `bundles.dir/tmp/<id>/`, one folder per bundle, so that an interrupted build's
+    /// leftovers are found by its id.
+    fn work_folder(&self, id: Uuid) -> std::path::PathBuf {
+        self.config().bundles.dir.join("tmp").join(id.to_string())
+    }
+
     /// Builds of `request` that a worker began and never ended (it died, or lost its
     /// lease): when no other worker holds a build job of this request now, every bundle
     /// of it still `building` is one. Each is marked failed, and its work folder (its
@@ -260,11 +267,11 @@ impl Services {
     async fn clear_interrupted_builds(
         &self,
         request: &requests::Model,
-        job_prefix: &str,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
         let conn = self.db().conn();
-        if rightsdesk_store::jobs::held_by_others(conn, job_prefix, self.worker_id(), now).await? {
+        let prefix = answers_prefix(request.id);
+        if rightsdesk_store::jobs::held_by_others(conn, &prefix, self.worker_id(), now).await? {
             return Ok(());
         }
         for mut orphan in store::for_request(conn, request.id)
@@ -272,12 +279,7 @@ impl Services {
             .into_iter()
             .filter(|b| b.status == status::BUILDING)
         {
-            let folder = self
-                .config()
-                .bundles
-                .dir
-                .join("tmp")
-                .join(orphan.id.to_string());
+            let folder = self.work_folder(orphan.id);
             tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&folder) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
                 _ => Ok(()),
@@ -319,8 +321,7 @@ impl Services {
             return Ok(());
         }
         let now = self.now();
-        self.clear_interrupted_builds(&request, &answers_prefix(request_id), now)
-            .await?;
+        self.clear_interrupted_builds(&request, now).await?;
         let id = Uuid::now_v7();
         let password = self.bundle_password(&request);
         let password_sealed = match &password {
@@ -402,8 +403,7 @@ impl Services {
             })
             .collect();
 
-        // One work folder per bundle, so that an interrupted build's leftovers are found.
-        let work_dir = self.config().bundles.dir.join("tmp").join(id.to_string());
+        let work_dir = self.work_folder(id);
         let work_folder = work_dir.clone();
         let (tx, rx) = mpsc::channel(FEED_DEPTH);
         let storage = self.storage().clone();

@@ -100,9 +100,6 @@ impl Services {
             async |_, _, _| Ok((data.clone(), ())),
         )
         .await?;
-        let row = requests::find(conn, row.id)
-            .await?
-            .ok_or_else(Error::not_found)?;
         let chain = events::for_request(conn, row.id).await?;
         let tables = history::related_rows(conn, row.id, row.subject_id).await?;
         let certificate = chain
@@ -138,25 +135,31 @@ impl Services {
             "exported_at": self.now(),
             "service_version": env!("CARGO_PKG_VERSION"),
             "events": chain.len(),
-            "head_hash": row.head_hash,
+            // As read after the export's own event was appended.
+            "head_hash": request["head_hash"],
             "files": files.iter().map(|(name, bytes)| json!({
                 "path": name, "size": bytes.len(), "sha256": sha256_hex(bytes),
             })).collect::<Vec<_>>(),
         });
         let count = files.len();
         files.push(("manifest.json".to_owned(), pretty(&manifest)));
-        let keys = self.keys();
-        let key = &keys.certificates.current(self.now()).key;
-        let bytes = seal(write_zip(&files)?, |message| {
-            let public = key.public();
-            Seal {
-                kind: EXPORT_TYPE.to_owned(),
-                algorithm: "Ed25519".to_owned(),
-                key_id: crate::certificates::key_id(&public),
-                public_key: B64.encode(public.as_bytes()),
-                signature: B64.encode(key.sign(message).to_bytes()),
-            }
-        })?;
+        // Zipped and signed off the async runtime.
+        let (keys, now) = (self.keys(), self.now());
+        let bytes = tokio::task::spawn_blocking(move || {
+            let key = &keys.certificates.current(now).key;
+            seal(write_zip(&files)?, |message| {
+                let public = key.public();
+                Seal {
+                    kind: EXPORT_TYPE.to_owned(),
+                    algorithm: "Ed25519".to_owned(),
+                    key_id: key.key_id(),
+                    public_key: B64.encode(public.as_bytes()),
+                    signature: B64.encode(key.sign(message).to_bytes()),
+                }
+            })
+        })
+        .await
+        .map_err(|_| Error::internal())??;
         tracing::info!(rights_request_id = %row.id, events = chain.len(), "evidence exported");
         Ok(EvidenceExport {
             reference: row.reference,

@@ -358,6 +358,13 @@ async fn versions(
     Ok((KeySource::Database, versions))
 }
 
+/// The keys that never rotate: read once, at start.
+struct Fixed {
+    requester_token_key: Vec<u8>,
+    verification_key: Vec<u8>,
+    anonymise_key: Vec<u8>,
+}
+
 impl Keys {
     /// Reads (or, on first start, generates and stores) every key.
     pub(crate) async fn load(
@@ -365,16 +372,52 @@ impl Keys {
         config: &CoreConfig,
         now: DateTime<Utc>,
     ) -> Result<Self, Error> {
-        let (_, tokens) = versions(db, KeyName::OfficerTokens, config, now).await?;
-        let (_, downloads) = versions(db, KeyName::Downloads, config, now).await?;
-        let (_, certificates) = versions(db, KeyName::Certificates, config, now).await?;
-        let (_, outbox) = versions(db, KeyName::Outbox, config, now).await?;
-        let (source, at_rest) = versions(db, KeyName::AtRest, config, now).await?;
-        if source == KeySource::Database {
+        if config.evidence.encryption_key.is_none() {
             tracing::warn!(
                 "evidence.encryption_key is not set: evidence is encrypted with a key kept in the database"
             );
         }
+        let fixed = Fixed {
+            requester_token_key: secret(
+                db,
+                "requester_token_key",
+                &config.security.requester_token_key,
+                now,
+            )
+            .await?,
+            verification_key: secret(db, "verification_key", &None, now).await?,
+            anonymise_key: secret(db, "anonymise_key", &None, now).await?,
+        };
+        Self::with_versions(db, config, now, fixed).await
+    }
+
+    /// The same keys with the versions of the rotatable ones read again (reads only:
+    /// the keys that never rotate are kept as they are).
+    async fn reread(
+        &self,
+        db: &Db,
+        config: &CoreConfig,
+        now: DateTime<Utc>,
+    ) -> Result<Self, Error> {
+        let fixed = Fixed {
+            requester_token_key: self.requester_token_key.clone(),
+            verification_key: self.verification_key.clone(),
+            anonymise_key: self.anonymise_key.clone(),
+        };
+        Self::with_versions(db, config, now, fixed).await
+    }
+
+    async fn with_versions(
+        db: &Db,
+        config: &CoreConfig,
+        now: DateTime<Utc>,
+        fixed: Fixed,
+    ) -> Result<Self, Error> {
+        let (_, tokens) = versions(db, KeyName::OfficerTokens, config, now).await?;
+        let (_, downloads) = versions(db, KeyName::Downloads, config, now).await?;
+        let (_, certificates) = versions(db, KeyName::Certificates, config, now).await?;
+        let (_, outbox) = versions(db, KeyName::Outbox, config, now).await?;
+        let (_, at_rest) = versions(db, KeyName::AtRest, config, now).await?;
         let aes = |key: &[u8]| Some((key_id(key), Aes256Gcm::new_from_slice(key).ok()?));
         Ok(Self {
             officer_tokens: Versions::<TokenKey>::try_map(tokens, |key| {
@@ -386,18 +429,12 @@ impl Keys {
                     },
                 ))
             })?,
-            requester_token_key: secret(
-                db,
-                "requester_token_key",
-                &config.security.requester_token_key,
-                now,
-            )
-            .await?,
-            verification_key: secret(db, "verification_key", &None, now).await?,
+            requester_token_key: fixed.requester_token_key,
+            verification_key: fixed.verification_key,
             downloads: Versions::<Vec<u8>>::try_map(downloads, |key| {
                 Some((key_id(key), key.to_vec()))
             })?,
-            anonymise_key: secret(db, "anonymise_key", &None, now).await?,
+            anonymise_key: fixed.anonymise_key,
             certificates: Versions::<CertificateKey>::try_map(certificates, |seed| {
                 let key = CertificateKey::from_seed(seed)?;
                 Some((key.key_id(), key))
@@ -425,7 +462,10 @@ impl Services {
 
     /// Reads the key versions again (a rotation by another process).
     pub async fn reload_keys(&self) -> Result<(), Error> {
-        let keys = Keys::load(self.db(), self.config(), self.now()).await?;
+        let keys = self
+            .keys()
+            .reread(self.db(), self.config(), self.now())
+            .await?;
         match self.inner.keys.write() {
             Ok(mut k) => *k = Arc::new(keys),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(keys),

@@ -126,7 +126,7 @@ pub struct Worker {
     stop: tokio_util::sync::CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// `/healthz`, `/readyz` and `/metrics` on `worker.bind`, when set.
-    ops: Option<(u16, ServerHandle)>,
+    ops: Option<ServerHandle>,
 }
 
 impl Worker {
@@ -161,7 +161,7 @@ impl Worker {
                     }
                 }));
                 tracing::info!(port, "worker health and metrics listening");
-                Some((port, handle))
+                Some(handle)
             }
             None => None,
         };
@@ -174,11 +174,6 @@ impl Worker {
         })
     }
 
-    /// The port of `worker.bind`'s listener, when one is configured.
-    pub fn ops_port(&self) -> Option<u16> {
-        self.ops.as_ref().map(|(port, _)| *port)
-    }
-
     pub fn services(&self) -> &Services {
         &self.services
     }
@@ -187,7 +182,7 @@ impl Worker {
     /// `worker.shutdown_grace_secs` to finish and are released after it.
     pub async fn stop(self) {
         self.stop.cancel();
-        if let Some((_, handle)) = &self.ops {
+        if let Some(handle) = &self.ops {
             handle.stop(true).await;
         }
         for task in self.tasks {
